@@ -1,0 +1,31 @@
+# One .venv in the repository holds everything; `make test` and `make demo` install it first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+test: install lint
+	$(PY) -m pytest -q
+
+demo: install
+	$(PY) -m seeds_nb.demo
+
+bench: install
+	$(PY) benchmarks/bench_throughput.py
+	$(PY) benchmarks/bench_memory.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,167 @@
+"""The seeds_nb exception tree.
+
+Every error a user can meet is a ``SeedsError``; library exceptions (httpx, aiohttp, sqlite3,
+pydantic) are translated at one boundary each, so a notebook shows a message that names the
+problem and the fix rather than a traceback from deep inside a dependency.
+
+* SeedsError
+  * ConfigurationError      (also ValueError) bad argument, missing API key, unknown option
+  * PromptError             (also ValueError) a prompt that cannot be sent (bad role, empty)
+  * CacheError              the cache directory cannot be opened or read
+  * BudgetExceeded          a batch budget tripped before this prompt was sent
+  * Cancelled               the batch was cancelled before this prompt finished
+  * APIError                anything that went wrong talking to the provider
+    * TransportError        connection refused / reset / dropped
+      * RequestTimeout      no answer within the timeout
+    * ResponseParseError    the server answered with something that is not the expected JSON
+    * APIStatusError        an HTTP error status (status_code, body excerpt, headers)
+      * BadRequestError     400
+      * AuthenticationError 401 / 403
+      * NotFoundError       404
+      * RateLimitError      429 (retry_after, quota_exhausted)
+      * ServerError         5xx / 529
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = [
+    "APIError",
+    "APIStatusError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BudgetExceeded",
+    "CacheError",
+    "Cancelled",
+    "ConfigurationError",
+    "NotFoundError",
+    "PromptError",
+    "RateLimitError",
+    "RequestTimeout",
+    "ResponseParseError",
+    "SeedsError",
+    "ServerError",
+    "TransportError",
+]
+
+_BODY_EXCERPT = 500
+
+
+class SeedsError(Exception):
+    """Base of every error raised by seeds_nb."""
+
+
+class ConfigurationError(SeedsError, ValueError):
+    """A client or batch was configured in a way that cannot work; the message says the fix."""
+
+
+class PromptError(SeedsError, ValueError):
+    """A prompt cannot be turned into a request (bad role, empty content, wrong type)."""
+
+
+class CacheError(SeedsError):
+    """The response cache could not be opened, read or written."""
+
+
+class BudgetExceeded(SeedsError):
+    """Not sent: the batch's cost or carbon budget was spent before this prompt's turn."""
+
+    def __init__(self, limit: str, limit_value: float, spent: float) -> None:
+        self.limit = limit
+        self.limit_value = limit_value
+        self.spent = spent
+        super().__init__(f"budget {limit}={limit_value:g} reached (spent {spent:.6g}); prompt not sent")
+
+
+class Cancelled(SeedsError):
+    """The batch was cancelled before this prompt finished; a re-run with a cache resumes it."""
+
+    def __init__(self, message: str = "cancelled before this prompt finished") -> None:
+        super().__init__(message)
+
+
+class APIError(SeedsError):
+    """Talking to the provider failed."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, provider: str | None = None, url: str | None = None) -> None:
+        self.provider = provider
+        self.url = url
+        super().__init__(message)
+
+
+class TransportError(APIError):
+    """The connection failed (refused, reset, dropped); retried."""
+
+    retryable = True
+
+
+class RequestTimeout(TransportError):
+    """The server did not answer within the client's timeout; retried."""
+
+
+class ResponseParseError(APIError):
+    """The server's answer was not the JSON the protocol promises (names the server)."""
+
+
+class APIStatusError(APIError):
+    """The server answered with an HTTP error status.
+
+    ``body`` is an excerpt (at most 500 characters) and ``headers`` are lower-cased, so a
+    caller can read ``retry-after`` or a request id without keeping the whole response.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: str = "",
+        headers: Mapping[str, str] | None = None,
+        code: str | None = None,
+        provider: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.body = body[:_BODY_EXCERPT]
+        self.headers = {k.lower(): v for k, v in (headers or {}).items()}
+        self.code = code
+        super().__init__(message, provider=provider, url=url)
+
+    @property
+    def request_id(self) -> str | None:
+        return self.headers.get("x-request-id") or self.headers.get("request-id")
+
+
+class BadRequestError(APIStatusError):
+    """400: the request itself is wrong; never retried."""
+
+
+class AuthenticationError(APIStatusError):
+    """401/403: the API key is missing, wrong or lacks permission; never retried."""
+
+
+class NotFoundError(APIStatusError):
+    """404: unknown model or endpoint; never retried."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests (retried), or quota exhausted (``quota_exhausted``; not retried)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, quota_exhausted: bool = False,
+                 **kwargs: object) -> None:
+        self.retry_after = retry_after
+        self.quota_exhausted = quota_exhausted
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def retryable(self) -> bool:  # type: ignore[override]
+        return not self.quota_exhausted
+
+
+class ServerError(APIStatusError):
+    """5xx or Anthropic's 529 overloaded; retried."""
+
+    retryable = True

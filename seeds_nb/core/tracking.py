@@ -1,0 +1,180 @@
+"""Cost (genai-prices) and environmental impacts (EcoLogits) of a request, offline.
+
+Why not call ``ecologits.tracers.utils.llm_impacts`` per request: it costs ~316 µs and builds
+~16 KB of pydantic objects, which would dominate the client's CPU per request. Its model is
+linear in (output tokens, generation latency) for a given model and electricity mix, with
+``generation_latency = min(request_latency, tokens * s_per_token + ttft)``. So we *calibrate* once
+per (provider, model, zone) by calling ``llm_impacts`` itself at a few points, then evaluate the
+same formula with a few multiplications. ``tests/test_tracking.py`` checks the result against
+``llm_impacts`` at random points. Prices go through ``genai_prices.calc_price`` with a small LRU
+in front (same usage, same price).
+
+Unknown models give ``None`` (never a silent $0) and one ``TrackingWarning`` per model.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from .types import Tracking, Usage
+
+__all__ = ["TrackingWarning", "Tracker", "impacts_calibration"]
+
+DEFAULT_ZONE = "WOR"
+_FIELDS = ("energy", "gwp", "adpe", "pe")
+_PROBE_TOKENS = 1000
+
+
+class TrackingWarning(UserWarning):
+    """Cost or impacts could not be computed for a model; values are None, not 0."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Bound:
+    """One bound (min or max model size) of EcoLogits' linear model."""
+
+    per_token: tuple[float, ...]  # impact per output token, per field
+    per_second: tuple[float, ...]  # impact per second of generation latency, per field
+    s_per_token: float
+    ttft_s: float
+
+    def evaluate(self, tokens: int, latency_s: float) -> tuple[float, ...]:
+        gen = min(latency_s, tokens * self.s_per_token + self.ttft_s)
+        return tuple(a * tokens + b * gen for a, b in zip(self.per_token, self.per_second, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class _Calibration:
+    low: _Bound
+    high: _Bound
+    warnings: tuple[str, ...]
+
+
+def _values(result: Any, which: str) -> tuple[float, ...]:
+    out = []
+    for name in _FIELDS:
+        value = getattr(result, name).value
+        out.append(float(getattr(value, which) if hasattr(value, "min") else value))
+    return tuple(out)
+
+
+def _llm_impacts(provider: str, model: str, tokens: int, latency: float, zone: str) -> Any:
+    from ecologits.tracers.utils import llm_impacts
+
+    return llm_impacts(
+        provider=provider, model_name=model, output_token_count=tokens, request_latency=latency,
+        electricity_mix_zone=zone,
+    )
+
+
+@lru_cache(maxsize=256)
+def impacts_calibration(provider: str, model: str, zone: str) -> _Calibration | str:
+    """Calibrate the linear impact model for one (provider, model, zone); a str is an error."""
+    import ecologits.tracers.utils  # noqa: F401  (first: it installs its own logger class)
+
+    logging.getLogger("ecologits").setLevel(logging.ERROR)  # we surface its messages ourselves
+    probe = _llm_impacts(provider, model, 1, 0.0, zone)  # latency 0: only the per-token part
+    if probe.has_errors:
+        return "; ".join(str(getattr(e, "message", e)) for e in probe.errors)
+    bounds = []
+    for which in ("min", "max"):
+        per_token = _values(probe, which)
+        # A long generation cut at 1 s: per_token * N + per_second * 1.
+        long_run = _values(_llm_impacts(provider, model, _PROBE_TOKENS, 1.0, zone), which)
+        per_second = tuple(v - a * _PROBE_TOKENS for v, a in zip(long_run, per_token, strict=True))
+        # Latency unbounded: the model's own estimate of generation time.
+        ttft_v = _values(_llm_impacts(provider, model, 0, math.inf, zone), which)
+        one_v = _values(_llm_impacts(provider, model, 1, math.inf, zone), which)
+        ttft = ttft_v[0] / per_second[0] if per_second[0] else 0.0
+        s_per_token = (one_v[0] - per_token[0]) / per_second[0] - ttft if per_second[0] else 0.0
+        bounds.append(_Bound(per_token, per_second, s_per_token, ttft))
+    warns = tuple(str(getattr(w, "message", w)) for w in (probe.warnings or ()))
+    return _Calibration(bounds[0], bounds[1], warns)
+
+
+_PROVIDER_FOR_PRICES = {"openai": "openai", "anthropic": "anthropic"}
+
+
+@lru_cache(maxsize=8192)
+def _price(provider: str, model: str, prompt: int, cached: int, cache_write: int, completion: int,
+           batch: bool) -> float | str:
+    from genai_prices import Usage as GPUsage
+    from genai_prices import calc_price
+
+    usage = GPUsage(input_tokens=prompt, cache_read_tokens=cached or None,
+                    cache_write_tokens=cache_write or None, output_tokens=completion)
+    try:
+        calc = calc_price(usage, model, provider_id=_PROVIDER_FOR_PRICES.get(provider, provider),
+                          price_context={"processing": "batch"} if batch else None)
+    except LookupError as exc:
+        return str(exc)
+    return float(calc.total_price)
+
+
+class Tracker:
+    """Computes ``Tracking`` for a provider's responses; cheap per call after the first."""
+
+    def __init__(self, provider: str, *, electricity_mix_zone: str = DEFAULT_ZONE,
+                 impacts_provider: str | None = None, impacts_model: str | None = None,
+                 price_model: str | None = None) -> None:
+        self.provider = provider
+        self.electricity_mix_zone = electricity_mix_zone
+        self.impacts_provider = impacts_provider or provider
+        self.impacts_model = impacts_model
+        self.price_model = price_model
+        self._warned: set[str] = set()
+
+    def _warn(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            warnings.warn(message, TrackingWarning, stacklevel=4)
+
+    def track(self, model: str, usage: Usage, latency_s: float, *, batch: bool = False) -> Tracking:
+        notes: list[str] = []
+        price_model = self.price_model or model
+        price = _price(self.provider, price_model, usage.prompt_tokens, usage.cached_tokens,
+                       usage.cache_write_tokens, usage.completion_tokens, batch)
+        cost: float | None
+        if isinstance(price, str):
+            cost = None
+            msg = f"cost unknown for model {price_model!r} ({price}); pass price_model= to price it as a known model"
+            notes.append(msg)
+            self._warn(msg)
+        else:
+            cost = price
+        tracking = Tracking(cost_usd=cost, electricity_mix_zone=self.electricity_mix_zone)
+        impacts_model = self.impacts_model or model
+        calib = _calibration_for(self.impacts_provider, impacts_model, self.electricity_mix_zone)
+        if isinstance(calib, str):
+            msg = (f"energy/carbon unknown for model {impacts_model!r} ({calib}); "
+                   "pass impacts_model= to estimate it as a known model")
+            notes.append(msg)
+            self._warn(msg)
+        else:
+            lo = calib.low.evaluate(usage.completion_tokens, latency_s)
+            hi = calib.high.evaluate(usage.completion_tokens, latency_s)
+            tracking.energy_kwh_min, tracking.energy_kwh_max = lo[0], hi[0]
+            tracking.energy_kwh = (lo[0] + hi[0]) / 2
+            tracking.gwp_kgco2eq_min, tracking.gwp_kgco2eq_max = lo[1], hi[1]
+            tracking.gwp_kgco2eq = (lo[1] + hi[1]) / 2
+            tracking.adpe_kgsbeq = (lo[2] + hi[2]) / 2
+            tracking.pe_mj = (lo[3] + hi[3]) / 2
+            notes.extend(calib.warnings)
+        tracking.warnings = tuple(notes)
+        return tracking
+
+
+def _calibration_for(provider: str, model: str, zone: str) -> _Calibration | str:
+    calib = impacts_calibration(provider, model, zone)
+    if isinstance(calib, str) and "-20" in model:
+        # Providers answer with dated names (gpt-4.1-mini-2025-04-14); EcoLogits knows the alias.
+        base = model.rsplit("-20", 1)[0]
+        alt = impacts_calibration(provider, base, zone)
+        if not isinstance(alt, str):
+            return alt
+    return calib

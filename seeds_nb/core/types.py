@@ -1,0 +1,207 @@
+"""Messages, usage, tracking and responses: the values a request goes in and comes out as.
+
+``Message`` is a pydantic model because it is user input and deserves validation with a clear
+message. ``Usage``, ``Tracking`` and ``Response`` are slotted dataclasses because a batch keeps
+100,000 of them: they hold plain numbers, and the raw body is kept as bytes, parsed on access.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from .exceptions import PromptError
+
+__all__ = ["Message", "Prompt", "Response", "Tracking", "Usage", "normalize_prompt", "prompt_text"]
+
+Role = Literal["system", "user", "assistant", "developer", "tool"]
+_ROLES = ("system", "user", "assistant", "developer", "tool")
+
+
+class Message(BaseModel):
+    """One chat message. ``content`` is text, or a list of content parts (text / image_url)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    role: Role
+    content: str | list[dict[str, Any]]
+
+    def __init__(self, role: str | None = None, content: Any = None, **data: Any) -> None:
+        # Positional `Message("user", "hi")` reads naturally in a notebook; pydantic models are
+        # keyword-only by default, so accept both.
+        if role is not None:
+            data["role"] = role
+        if content is not None:
+            data["content"] = content
+        super().__init__(**data)
+
+    @field_validator("role", mode="before")
+    @classmethod
+    def _check_role(cls, value: Any) -> Any:
+        if value not in _ROLES:
+            raise ValueError(f"role must be one of {', '.join(_ROLES)}; got {value!r}")
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"role": self.role, "content": self.content}
+
+    def text(self) -> str:
+        """The text of the message (text parts joined), for excerpts and token estimates."""
+        if isinstance(self.content, str):
+            return self.content
+        return " ".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+
+
+Prompt = str | Sequence[Message] | Sequence[dict[str, Any]]
+
+
+def normalize_prompt(prompt: Any) -> tuple[Message, ...]:
+    """Turn a user prompt (a string, Messages, or role/content dicts) into a tuple of Messages.
+
+    Raises ``PromptError`` naming what is wrong and what is accepted.
+    """
+    if isinstance(prompt, str):
+        if not prompt.strip():
+            raise PromptError("empty prompt: a prompt string must contain some text")
+        return (Message(role="user", content=prompt),)
+    if isinstance(prompt, Message):
+        return (prompt,)
+    if isinstance(prompt, dict) or not isinstance(prompt, Iterable):
+        raise PromptError(
+            f"a prompt must be a string or a list of Message objects; got {type(prompt).__name__}"
+        )
+    messages: list[Message] = []
+    for item in prompt:
+        if isinstance(item, Message):
+            messages.append(item)
+        elif isinstance(item, dict):
+            try:
+                messages.append(Message(**item))
+            except ValidationError as exc:
+                raise PromptError(_first_validation_message(exc)) from None
+        else:
+            raise PromptError(
+                f"a prompt list must hold Message objects or {{'role', 'content'}} dicts; "
+                f"got {type(item).__name__}"
+            )
+    if not messages:
+        raise PromptError("empty prompt: a prompt needs at least one message")
+    return tuple(messages)
+
+
+def _first_validation_message(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err.get("loc", ()))
+    return f"invalid message ({where}): {err.get('msg')}"
+
+
+def prompt_text(messages: Sequence[Message], limit: int = 200) -> str:
+    """The last user message's text (or the last message's), cut to ``limit`` characters."""
+    chosen = next((m for m in reversed(messages) if m.role == "user"), messages[-1] if messages else None)
+    text = chosen.text() if chosen is not None else ""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts. ``prompt_tokens`` is the whole input, ``cached_tokens`` and
+    ``cache_write_tokens`` are parts of it (the genai-prices convention)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            "cached_tokens": self.cached_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+        }
+
+
+@dataclass(slots=True)
+class Tracking:
+    """Cost and environmental impacts of one request; ``None`` means unknown, never a silent 0.
+
+    Impacts keep EcoLogits' range: ``*_min``/``*_max`` bound the estimate, the plain field is
+    the mean. GWP includes usage and embodied emissions.
+    """
+
+    cost_usd: float | None = None
+    energy_kwh: float | None = None
+    energy_kwh_min: float | None = None
+    energy_kwh_max: float | None = None
+    gwp_kgco2eq: float | None = None
+    gwp_kgco2eq_min: float | None = None
+    gwp_kgco2eq_max: float | None = None
+    adpe_kgsbeq: float | None = None
+    pe_mj: float | None = None
+    electricity_mix_zone: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Tracking:
+        known = {k: v for k, v in data.items() if k in cls.__slots__}  # type: ignore[attr-defined]
+        if "warnings" in known:
+            known["warnings"] = tuple(known["warnings"])
+        return cls(**known)
+
+
+@dataclass(slots=True, eq=False)
+class Response:
+    """One completion. ``cached`` is True when it came from the cache (then it cost nothing now:
+    ``tracking`` holds what it *would* have cost, reported as avoided)."""
+
+    content: str
+    model: str
+    usage: Usage
+    finish_reason: str | None = None
+    cached: bool = False
+    latency_s: float = 0.0
+    tracking: Tracking = field(default_factory=Tracking)
+    provider: str = ""
+    request_id: str | None = None
+    parsed: Any = None
+    attempts: int = 1
+    _raw: bytes = b""
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The provider's JSON body, parsed on access (kept as bytes to keep batches small)."""
+        return json.loads(self._raw) if self._raw else {}
+
+    @property
+    def cost_usd(self) -> float | None:
+        return self.tracking.cost_usd
+
+    @property
+    def gwp_kgco2eq(self) -> float | None:
+        return self.tracking.gwp_kgco2eq
+
+    @property
+    def energy_kwh(self) -> float | None:
+        return self.tracking.energy_kwh
+
+    def __repr__(self) -> str:
+        excerpt = self.content if len(self.content) <= 60 else self.content[:59] + "…"
+        flag = ", cached" if self.cached else ""
+        return (
+            f"Response({excerpt!r}, model={self.model!r}, tokens={self.usage.total_tokens}, "
+            f"latency_s={self.latency_s:.3f}{flag})"
+        )

@@ -1,0 +1,16 @@
+"""An embedded OpenAI-compatible mock LLM server over real HTTP on 127.0.0.1.
+
+It exists so tests, notebooks, docs and benchmarks can exercise real clients (the ``openai`` SDK, httpx,
+aiohttp) without an API key, network access or cost: answers are deterministic functions of the request,
+and failures (429/500, slow responses, dropped connections, malformed JSON, rate limits) can be injected
+deterministically per request with :class:`Fault`.
+
+    with MockServer() as server:
+        client = openai.OpenAI(base_url=server.url, api_key="sk-test")
+"""
+
+from ._faults import Fault
+from ._model import RequestError, mock_completion, request_identity
+from ._server import MODEL_IDS, MockServer
+
+__all__ = ["MODEL_IDS", "Fault", "MockServer", "RequestError", "mock_completion", "request_identity"]

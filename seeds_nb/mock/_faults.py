@@ -1,0 +1,120 @@
+"""Fault injection and rate-limit bookkeeping for the mock server: OpenAI-shaped errors and headers.
+
+Kept apart from the HTTP layer so the shapes clients see (error bodies, ``x-ratelimit-*`` headers,
+Go-style durations) are easy to read and test on their own.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Literal
+
+WINDOW_S = 60.0
+DEFAULT_RPM = 10_000  # what the headers report when no limit is configured
+DEFAULT_TPM = 10_000_000
+BAD_KEY: dict[str, Any] = {
+    "message": "Incorrect API key provided.",
+    "type": "invalid_request_error",
+    "param": None,
+    "code": "invalid_api_key",
+}
+
+
+@dataclass
+class Fault:
+    """A failure injected into matching chat requests, decided deterministically per request identity.
+
+    ``kind``: "status" (error ``status`` + OpenAI error body), "slow" (``delay_s`` then a normal answer),
+    "drop" (close the connection, send nothing) or "malformed" (200 with a truncated JSON body).
+    ``rate`` hits that fraction of matching requests, chosen by hashing (identity, fault index, attempt);
+    ``times`` caps fires per distinct request, so ``times=1`` means "first attempt fails, retry succeeds".
+    ``match`` restricts it to requests whose message text contains the substring.
+    """
+
+    kind: Literal["status", "slow", "drop", "malformed"] = "status"
+    status: int = 500
+    rate: float = 1.0
+    match: str | None = None
+    times: int | None = None
+    retry_after: float | None = None
+    retry_after_ms: int | None = None
+    delay_s: float = 0.0
+    code: str | None = None
+    body: str | None = None
+
+
+def go_duration(seconds: float) -> str:
+    """Format like Go's time.Duration, as OpenAI's ``x-ratelimit-reset-*`` (``120ms``, ``6m0s``)."""
+    if seconds < 1:
+        ms = round(seconds * 1000)
+        return f"{ms}ms" if ms > 0 else "0s"
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    s = f"{secs:.3f}".rstrip("0").rstrip(".")
+    return (f"{hours}h" if hours else "") + (f"{minutes}m" if hours or minutes else "") + f"{s}s"
+
+
+def header_seconds(value: float) -> str:
+    """``retry-after`` value: whole seconds as an int (``2``), otherwise the float (``0.5``)."""
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    """OpenAI's error envelope, which the SDK turns into the right exception class and message."""
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def status_error_body(fault: Fault) -> dict[str, Any]:
+    """An OpenAI-shaped error body for a ``status`` fault."""
+    status, code = fault.status, fault.code
+    if status == 429 and code == "insufficient_quota":
+        msg = "You exceeded your current quota, please check your plan and billing details."
+        return error_body(msg, "insufficient_quota", None, code)
+    if status == 429:
+        msg = "Rate limit reached for requests on the mock model. Please try again in 1s."
+        return error_body(msg, "requests", None, code or "rate_limit_exceeded")
+    if status == 401:
+        return {"error": dict(BAD_KEY, code=code or BAD_KEY["code"])}
+    if status >= 500:
+        msg = "The server had an error while processing your request. Sorry about that!"
+        return error_body(msg, "server_error", None, code)
+    return error_body(f"Mock fault: HTTP {status}.", "invalid_request_error", None, code)
+
+
+class RateWindow:
+    """Sliding 60 s window of (time, amount) used for the rpm/tpm limits."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.events: deque[tuple[float, int]] = deque()
+        self.used = 0
+
+    def expire(self, now: float) -> None:
+        while self.events and self.events[0][0] <= now - WINDOW_S:
+            self.used -= self.events.popleft()[1]
+
+    def wait_for(self, now: float, amount: int) -> float:
+        """Seconds until ``amount`` more fits (0.0 if it fits now)."""
+        if self.limit is None or self.used + amount <= self.limit:
+            return 0.0
+        freed = self.used
+        for t, n in self.events:
+            freed -= n
+            if freed + amount <= self.limit:
+                return t + WINDOW_S - now
+        return WINDOW_S
+
+    def add(self, now: float, amount: int) -> None:
+        if self.limit is not None:
+            self.events.append((now, amount))
+            self.used += amount
+
+    def headers(self, kind: str, default: int, now: float) -> dict[str, str]:
+        limit = self.limit if self.limit is not None else default
+        reset = self.events[0][0] + WINDOW_S - now if self.events else 0.0
+        return {
+            f"x-ratelimit-limit-{kind}": str(limit),
+            f"x-ratelimit-remaining-{kind}": str(max(limit - self.used, 0)),
+            f"x-ratelimit-reset-{kind}": go_duration(max(reset, 0.0)),
+        }

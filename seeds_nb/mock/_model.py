@@ -1,0 +1,359 @@
+"""The deterministic mock "model": pure functions from a request body to a chat.completion dict.
+
+Everything here is a pure function of the request (hash-based via blake2b, never Python's randomized
+``hash()``), so answers are identical across runs and processes, and code can compute the expected
+answer without HTTP via :func:`mock_completion`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import time
+from typing import Any
+
+VALID_ROLES = frozenset({"system", "user", "assistant", "developer", "tool"})
+MAX_COUNT = 1000  # "Count to N" answers are capped so a silly prompt cannot produce megabytes
+
+_TOKEN_RE = re.compile(r"\w+|[^\w\s]")
+_COUNT_RE = re.compile(r"\bcount(?:\s+from\s+1)?\s+(?:up\s+)?to\s+(\d+)", re.IGNORECASE)
+_VOCAB = (
+    "the model data seed notebook cell value result signal pattern context answer system layer "
+    "token vector graph sample batch metric error trend insight method source output input "
+    "simple robust quick careful clear useful typical stable small large recent common "
+    "analysis review summary detail example estimate approach question concept process "
+    "is can may often usually suggests shows indicates improves reduces supports explains "
+    "with from across within between under over after before through"
+).split()
+_SNIPPET_CHARS = 60
+_MAX_SCHEMA_DEPTH = 6
+
+
+class RequestError(ValueError):
+    """An invalid request; carries the OpenAI ``param`` name so the server can build a 400 body."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+def _hash_int(*parts: object) -> int:
+    """Stable 64-bit hash of ``parts`` (blake2b, identical across processes)."""
+    data = "\x1f".join(map(str, parts)).encode()
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+
+
+def unit_hash(*parts: object) -> float:
+    """Stable hash of ``parts`` mapped into [0, 1); used for deterministic fault rates and jitter."""
+    return _hash_int(*parts) / 2.0**64
+
+
+def canonical_json(obj: Any) -> str:
+    """Key-sorted compact JSON, so semantically equal bodies hash equally."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def request_identity(body: Any) -> str:
+    """Identity of a request: blake2b hex of its canonical JSON (messages + params)."""
+    return hashlib.blake2b(canonical_json(body).encode(), digest_size=16).hexdigest()
+
+
+def content_text(content: Any) -> str:
+    """Text of a message ``content``: a string, or the ``text`` parts of a list of parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"
+        )
+    return str(content)
+
+
+def messages_text(messages: list[dict[str, Any]]) -> str:
+    """All message texts joined; what a fault's ``match`` substring is searched in."""
+    return "\n".join(content_text(m.get("content")) for m in messages)
+
+
+def count_tokens(text: str) -> int:
+    """Rough token count of generated text: words plus punctuation pieces."""
+    return len(_TOKEN_RE.findall(text))
+
+
+def prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    """Approximate OpenAI prompt accounting: ceil(chars/4) + 4 per message, + 3 for priming."""
+    return sum(math.ceil(len(content_text(m.get("content"))) / 4) + 4 for m in messages) + 3
+
+
+def validate_request(body: Any) -> None:
+    """Raise :class:`RequestError` if ``body`` is not a chat request the mock can answer."""
+    if not isinstance(body, dict):
+        raise RequestError("The request body must be a JSON object.", None)
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise RequestError("you must provide a model parameter", "model")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise RequestError("'messages' must be a non-empty array of message objects.", "messages")
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict):
+            raise RequestError(f"Invalid type for 'messages[{i}]': expected an object.", f"messages[{i}]")
+        role = msg.get("role")
+        if role not in VALID_ROLES:
+            raise RequestError(
+                f"Invalid value: {role!r}. Supported values are: 'system', 'assistant', 'user', "
+                "'developer', and 'tool'.",
+                f"messages[{i}].role",
+            )
+    n = body.get("n")
+    if n is not None and n != 1:
+        raise RequestError("The mock server only supports n=1.", "n")
+    if body.get("stream"):
+        raise RequestError("The mock server does not support stream=true.", "stream")
+    for key in ("max_tokens", "max_completion_tokens"):
+        val = body.get(key)
+        if val is not None and (not isinstance(val, int) or isinstance(val, bool) or val < 1):
+            raise RequestError(f"Invalid '{key}': must be a positive integer.", key)
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    for msg in reversed(messages):
+        if msg.get("role") == "user":
+            return content_text(msg.get("content"))
+    return content_text(messages[-1].get("content"))
+
+
+def _words(seed: str, lo: int, hi: int) -> list[str]:
+    """A deterministic word sequence of length in [lo, hi] derived from ``seed``."""
+    digest = hashlib.blake2b(seed.encode(), digest_size=64).digest()
+    n = lo + digest[0] % (hi - lo + 1)
+    stream = digest[1:]
+    while len(stream) < n:  # only needed if hi > 63
+        stream += hashlib.blake2b(stream, digest_size=64).digest()
+    return [_VOCAB[b % len(_VOCAB)] for b in stream[:n]]
+
+
+def _answer_text(messages: list[dict[str, Any]], seed: str) -> str:
+    """The plain-text answer: counting for "Count to N", otherwise a hash-chosen sentence."""
+    prompt = _last_user_text(messages)
+    m = _COUNT_RE.search(prompt)
+    if m:
+        return ", ".join(str(i) for i in range(1, min(int(m.group(1)), MAX_COUNT) + 1))
+    snippet = " ".join(prompt.split())
+    if len(snippet) > _SNIPPET_CHARS:
+        snippet = snippet[: _SNIPPET_CHARS - 3] + "..."
+    words = _words(seed, 8, 60)
+    words[0] = words[0].capitalize()
+    return f"Mock answer to '{snippet}': " + " ".join(words) + "."
+
+
+# --------------------------------------------------------------------------- JSON schema values
+
+
+def _resolve(ref: str, root: dict[str, Any]) -> dict[str, Any]:
+    """Resolve a local JSON pointer ``$ref`` such as ``#/$defs/Item`` (or ``#`` for the root)."""
+    node: Any = root
+    for part in ref.lstrip("#").split("/"):
+        if part:
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def _merge_all_of(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
+    for sub in schema["allOf"]:
+        sub = _resolve(sub["$ref"], root) if "$ref" in sub else sub
+        for key, val in sub.items():
+            if key == "properties":
+                merged.setdefault("properties", {}).update(val)
+            elif key == "required":
+                merged["required"] = list(dict.fromkeys([*merged.get("required", []), *val]))
+            else:
+                merged.setdefault(key, val)
+    return merged
+
+
+def _int_in(schema: dict[str, Any], h: int) -> int:
+    lo = hi = None
+    if "minimum" in schema:
+        lo = math.ceil(schema["minimum"])
+    if "exclusiveMinimum" in schema:
+        lo = max(lo if lo is not None else -(2**62), math.floor(schema["exclusiveMinimum"]) + 1)
+    if "maximum" in schema:
+        hi = math.floor(schema["maximum"])
+    if "exclusiveMaximum" in schema:
+        hi = min(hi if hi is not None else 2**62, math.ceil(schema["exclusiveMaximum"]) - 1)
+    if lo is None:
+        lo = 1 if hi is None or hi >= 100 else hi - 99
+    if hi is None:
+        hi = max(lo + 99, 100)
+    step = schema.get("multipleOf")
+    if isinstance(step, int) and step > 0:
+        first = math.ceil(lo / step) * step
+        count = max((hi - first) // step + 1, 1)
+        return first + step * (h % count)
+    return lo + h % (hi - lo + 1)
+
+
+def _number_in(schema: dict[str, Any], h: int) -> float:
+    lo = schema.get("minimum", schema.get("exclusiveMinimum"))
+    hi = schema.get("maximum", schema.get("exclusiveMaximum"))
+    lo = float(lo) if lo is not None else (float(hi) - 100.0 if hi is not None else 0.0)
+    hi = float(hi) if hi is not None else lo + 100.0
+    value = round(lo + (h % 1000 + 1) / 1001 * (hi - lo), 2)
+    return value if lo < value < hi else (lo + hi) / 2
+
+
+def _string_for(schema: dict[str, Any], name: str, seed: str, path: str) -> str:
+    fmt = schema.get("format")
+    h = _hash_int(seed, path)
+    if fmt == "date-time":
+        text = f"2024-{1 + h % 12:02d}-{1 + h % 28:02d}T12:00:00Z"
+    elif fmt == "date":
+        text = f"2024-{1 + h % 12:02d}-{1 + h % 28:02d}"
+    elif fmt == "time":
+        text = f"{h % 24:02d}:{h % 60:02d}:00"
+    elif fmt == "email":
+        text = f"{_VOCAB[h % len(_VOCAB)]}@example.com"
+    elif fmt in ("uri", "url"):
+        text = f"https://example.com/{_VOCAB[h % len(_VOCAB)]}"
+    elif fmt == "uuid":
+        x = f"{h:016x}{_hash_int(path, seed):016x}"
+        text = f"{x[:8]}-{x[8:12]}-4{x[13:16]}-8{x[17:20]}-{x[20:32]}"
+    else:
+        label = name.replace("_", " ").strip() or "text"
+        text = f"{label}: " + " ".join(_words(seed + path, 2, 6))
+    min_len, max_len = schema.get("minLength", 0), schema.get("maxLength")
+    if len(text) < min_len:
+        text += "x" * (min_len - len(text))
+    return text[:max_len] if max_len is not None else text
+
+
+def schema_value(
+    schema: Any, root: dict[str, Any], seed: str, path: str = "$", name: str = "", depth: int = 0
+) -> Any:
+    """A deterministic value that validates against ``schema`` (the subset pydantic/OpenAI strict uses)."""
+    if not isinstance(schema, dict):
+        return None if schema is False else _string_for({}, name, seed, path)
+    if "$ref" in schema:
+        return schema_value(_resolve(schema["$ref"], root), root, seed, path, name, depth + 1)
+    if "allOf" in schema:
+        schema = _merge_all_of(schema, root)
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return schema["enum"][_hash_int(seed, path) % len(schema["enum"])]
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if options:
+        non_null = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
+        # Prefer the informative branch; past the depth limit take null (if allowed) to end recursion.
+        if not non_null or (depth >= _MAX_SCHEMA_DEPTH and len(non_null) < len(options)):
+            return None
+        return schema_value(non_null[0], root, seed, path, name, depth + 1)
+    typ = schema.get("type")
+    if isinstance(typ, list):
+        typ = next((t for t in typ if t != "null"), "null")
+    if typ is None:
+        typ = "object" if "properties" in schema else "array" if "items" in schema else "string"
+    if typ == "object":
+        props = schema.get("properties", {})
+        return {k: schema_value(v, root, seed, f"{path}.{k}", k, depth + 1) for k, v in props.items()}
+    if typ == "array":
+        lo, hi = schema.get("minItems", 0), schema.get("maxItems")
+        n = lo if depth >= _MAX_SCHEMA_DEPTH else max(lo, 1 + _hash_int(seed, path) % 3)
+        n = min(n, hi) if hi is not None else n
+        prefix = schema.get("prefixItems", [])
+        items = schema.get("items", {})
+        return [
+            schema_value(prefix[i] if i < len(prefix) else items, root, seed, f"{path}[{i}]", name, depth + 1)
+            for i in range(max(n, len(prefix)))
+        ]
+    if typ == "string":
+        return _string_for(schema, name, seed, path)
+    if typ == "integer":
+        return _int_in(schema, _hash_int(seed, path))
+    if typ == "number":
+        return _number_in(schema, _hash_int(seed, path))
+    if typ == "boolean":
+        return _hash_int(seed, path) % 2 == 0
+    return None
+
+
+def _render(messages: list[dict[str, Any]], response_format: Any) -> str:
+    """Full (untruncated) content for the messages, honouring ``response_format``."""
+    seed = canonical_json(messages)
+    text = _answer_text(messages, seed)
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind == "json_schema":
+        spec = response_format.get("json_schema") or {}
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if isinstance(schema, dict) and schema:
+            return json.dumps(schema_value(schema, schema, seed), ensure_ascii=False)
+        kind = "json_object"
+    if kind == "json_object":
+        return json.dumps({"answer": text}, ensure_ascii=False)
+    return text
+
+
+def _truncate(content: str, stop: Any, max_tokens: int | None) -> tuple[str, str]:
+    """Apply ``stop`` sequences then ``max_tokens``; returns (content, finish_reason)."""
+    stops = [stop] if isinstance(stop, str) else [s for s in (stop or []) if isinstance(s, str) and s]
+    cut = min((i for i in (content.find(s) for s in stops if s) if i >= 0), default=-1)
+    if cut >= 0:
+        content = content[:cut]
+    if max_tokens is not None:
+        for i, m in enumerate(_TOKEN_RE.finditer(content)):
+            if i == max_tokens:
+                return content[: m.start()].rstrip(), "length"
+    return content, "stop"
+
+
+def mock_completion(body: dict[str, Any], *, created: int | None = None) -> dict[str, Any]:
+    """The ``chat.completion`` dict the mock server returns for ``body`` (raises RequestError if invalid).
+
+    The server's answer equals this except for ``created``, so tests and docs can compute expectations
+    offline.
+    """
+    validate_request(body)
+    return build_completion(body, request_identity(body), int(time.time()) if created is None else created)
+
+
+def build_completion(body: dict[str, Any], identity: str, created: int) -> dict[str, Any]:
+    """:func:`mock_completion` for an already validated body whose identity the caller has computed."""
+    messages = body["messages"]
+    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+    content, finish = _truncate(_render(messages, body.get("response_format")), body.get("stop"), max_tokens)
+    completion = max(count_tokens(content), 1)
+    prompt = prompt_tokens(messages)
+    return {
+        "id": "chatcmpl-" + identity[:29],
+        "object": "chat.completion",
+        "created": created,
+        "model": body["model"],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content, "refusal": None, "annotations": []},
+                "logprobs": None,
+                "finish_reason": finish,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        },
+        "service_tier": "default",
+        "system_fingerprint": "fp_seeds_mock",
+    }

@@ -1,0 +1,351 @@
+"""aiohttp app and :class:`MockServer`: the mock model served over real HTTP on its own thread and loop.
+
+Running on a private thread + event loop means it works from plain scripts, pytest, and inside an
+already running loop (Jupyter, ``async def`` tests) alike, while clients talk to it over real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import itertools
+import json
+import math
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from aiohttp import web
+
+from ._faults import (
+    BAD_KEY,
+    DEFAULT_RPM,
+    DEFAULT_TPM,
+    Fault,
+    RateWindow,
+    error_body,
+    go_duration,
+    header_seconds,
+    status_error_body,
+)
+from ._model import (
+    RequestError,
+    build_completion,
+    messages_text,
+    request_identity,
+    unit_hash,
+    validate_request,
+)
+
+MODEL_IDS = (
+    "gpt-4.1-mini",
+    "gpt-4.1",
+    "gpt-4o-mini",
+    "gpt-4o",
+    "claude-sonnet-4-5",
+    "claude-haiku-4-5",
+    "mock-model",
+)
+LOG_MAXLEN = 100_000
+_JSON = "application/json"
+_MODELS = {
+    "object": "list",
+    "data": [
+        {"id": m, "object": "model", "created": 1_700_000_000, "owned_by": "seeds-mock"} for m in MODEL_IDS
+    ],
+}
+
+
+class MockServer:
+    """An OpenAI-compatible mock LLM server on 127.0.0.1, served from a daemon thread with its own loop."""
+
+    def __init__(
+        self,
+        latency_s: float = 0.0,
+        api_key: str | None = None,
+        rpm_limit: int | None = None,
+        faults: tuple[Fault, ...] | list[Fault] = (),
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        latency_jitter_s: float = 0.0,
+        tpm_limit: int | None = None,
+    ) -> None:
+        self.latency_s = latency_s
+        self.latency_jitter_s = latency_jitter_s
+        self.host = host
+        self.port = port
+        self._bind_port = port  # a restart binds this again (0 = a fresh free port)
+        self._auth = None if api_key is None else f"Bearer {api_key}"
+        self._rpm_limit, self._tpm_limit = rpm_limit, tpm_limit
+        self._lock = threading.Lock()
+        self._faults: tuple[Fault, ...] = tuple(faults)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._startup_error: BaseException | None = None
+        self._reset_state()
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def url(self) -> str:
+        """Base URL to hand to an OpenAI client (``base_url``)."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    base_url = url
+
+    @property
+    def request_count(self) -> int:
+        """Chat completion requests received, including faulted and rejected ones."""
+        return self._count
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """Snapshot of the bounded request log: ``{"path", "body", "status", "time"}`` per chat request."""
+        with self._lock:
+            return list(self._log)
+
+    def reset(self) -> None:
+        """Forget counters, the request log, fault fire counts and the rate-limit windows."""
+        with self._lock:
+            self._reset_state()
+
+    def add_fault(self, fault: Fault) -> None:
+        """Append a fault (checked after existing ones); safe while the server is running."""
+        with self._lock:
+            self._faults = (*self._faults, fault)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults = ()
+            self._fires.clear()
+
+    @property
+    def faults(self) -> tuple[Fault, ...]:
+        return self._faults
+
+    def start(self) -> MockServer:
+        """Bind the port and serve in a background thread; returns once ``url`` is valid."""
+        if self._thread is not None:
+            return self
+        ready = threading.Event()
+        self._startup_error = None
+        self._thread = threading.Thread(target=self._run, args=(ready,), name="seeds-mock", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if self._startup_error is not None:
+            self._thread.join()
+            self._thread = None
+            raise self._startup_error
+        return self
+
+    def stop(self) -> None:
+        """Shut the server down and join its thread; safe to call repeatedly."""
+        thread, loop, event = self._thread, self._loop, self._stop_event
+        if thread is None:
+            return
+        if loop is not None and event is not None:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # loop already closed
+                pass
+        thread.join()
+        self._thread = self._loop = self._stop_event = None
+
+    def __enter__(self) -> MockServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"MockServer(url={self.url!r}, latency_s={self.latency_s}, requests={self._count})"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _reset_state(self) -> None:
+        self._count = 0
+        self._log: deque[dict[str, Any]] = deque(maxlen=LOG_MAXLEN)
+        self._attempts: dict[str, int] = {}
+        self._fires: dict[tuple[str, int], int] = {}
+        self._rpm = RateWindow(self._rpm_limit)
+        self._tpm = RateWindow(self._tpm_limit)
+        self._req_ids = itertools.count(1)
+
+    def _run(self, ready: threading.Event) -> None:
+        try:
+            asyncio.run(self._serve(ready))
+        except BaseException as exc:  # surfaced to start() if it happened before binding
+            self._startup_error = exc
+        finally:
+            ready.set()
+
+    async def _serve(self, ready: threading.Event) -> None:
+        app = web.Application(client_max_size=64 * 1024**2)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/health", self._health)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.25)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.host, self._bind_port, backlog=1024).start()
+            self.port = runner.addresses[0][1]
+            self._loop, self._stop_event = asyncio.get_running_loop(), asyncio.Event()
+            ready.set()
+            await self._stop_event.wait()
+        finally:
+            await runner.cleanup()
+
+    # ------------------------------------------------------------------ handlers
+
+    def _authorized(self, request: web.Request) -> bool:
+        if self._auth is None:
+            return True
+        got = request.headers.get("Authorization", "")
+        return hmac.compare_digest(got.encode(), self._auth.encode())
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _models(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return web.json_response({"error": BAD_KEY}, status=401)
+        return web.json_response(_MODELS)
+
+    def _limit_headers(self, now: float) -> dict[str, str]:
+        """Rate-limit headers as OpenAI sends them (caller holds the lock)."""
+        headers = self._rpm.headers("requests", DEFAULT_RPM, now)
+        headers.update(self._tpm.headers("tokens", DEFAULT_TPM, now))
+        return headers
+
+    def _respond(
+        self, entry: dict[str, Any], status: int, payload: Any, headers: dict[str, str], started: float
+    ) -> web.Response:
+        entry["status"] = status
+        if "x-ratelimit-limit-requests" not in headers:
+            with self._lock:
+                headers.update(self._limit_headers(time.monotonic()))
+        headers["openai-processing-ms"] = str(round((time.perf_counter() - started) * 1000))
+        text = payload if isinstance(payload, str) else json.dumps(payload)
+        return web.Response(text=text, status=status, content_type=_JSON, headers=headers)
+
+    def _pick_fault(self, identity: str, body: dict[str, Any]) -> Fault | None:
+        """First fault that fires for this attempt; depends only on (identity, fault index, attempt)."""
+        faults = self._faults
+        if not faults:  # attempts are only tracked while faults exist, keeping the plain path lean
+            return None
+        attempt = self._attempts.get(identity, 0)
+        self._attempts[identity] = attempt + 1
+        text: str | None = None
+        for index, fault in enumerate(faults):
+            if fault.match is not None:
+                if text is None:
+                    text = messages_text(body["messages"])
+                if fault.match not in text:
+                    continue
+            key = (identity, index)
+            if fault.times is not None and self._fires.get(key, 0) >= fault.times:
+                continue
+            if fault.rate < 1.0 and unit_hash(identity, index, attempt) >= fault.rate:
+                continue
+            self._fires[key] = self._fires.get(key, 0) + 1
+            return fault
+        return None
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        raw = await request.read()
+        try:
+            body: Any = json.loads(raw)
+        except ValueError:
+            body = None
+        entry: dict[str, Any] = {"path": request.path, "body": body, "status": None, "time": time.time()}
+        headers = {"x-request-id": f"req_{next(self._req_ids):024x}"}
+        with self._lock:
+            self._count += 1
+            self._log.append(entry)
+        if not self._authorized(request):
+            return self._respond(entry, 401, {"error": BAD_KEY}, headers, started)
+        if body is None:
+            msg = "We could not parse the JSON body of your request. (HINT: the body must be valid JSON.)"
+            return self._respond(entry, 400, error_body(msg, "invalid_request_error"), headers, started)
+        try:
+            validate_request(body)
+        except RequestError as exc:
+            err = error_body(exc.message, "invalid_request_error", exc.param)
+            return self._respond(entry, 400, err, headers, started)
+
+        identity = request_identity(body)
+        completion = build_completion(body, identity, int(time.time()))
+        tokens = completion["usage"]["total_tokens"]
+        fault: Fault | None = None
+        now = time.monotonic()
+        with self._lock:
+            self._rpm.expire(now)
+            self._tpm.expire(now)
+            wait_r, wait_t = self._rpm.wait_for(now, 1), self._tpm.wait_for(now, tokens)
+            if not (wait_r or wait_t):
+                self._rpm.add(now, 1)
+                self._tpm.add(now, tokens)
+                fault = self._pick_fault(identity, body)
+            headers.update(self._limit_headers(now))
+        if wait_r or wait_t:
+            return self._rate_limited(entry, headers, body["model"], wait_r, wait_t, tokens, started)
+
+        if fault is not None:
+            if fault.retry_after is not None:
+                headers["retry-after"] = header_seconds(fault.retry_after)
+            if fault.retry_after_ms is not None:
+                headers["retry-after-ms"] = str(fault.retry_after_ms)
+            if fault.kind == "status":
+                payload = fault.body if fault.body is not None else status_error_body(fault)
+                return self._respond(entry, fault.status, payload, headers, started)
+            if fault.kind == "drop":
+                entry["status"] = 0  # 0 = connection dropped, nothing sent
+                if request.transport is not None:
+                    request.transport.close()
+                return web.Response(status=500)  # never written: aiohttp sees the closed transport
+            if fault.kind == "malformed":
+                bad = (
+                    fault.body
+                    if fault.body is not None
+                    else json.dumps(completion)[: 40 + len(completion["id"])]
+                )
+                return self._respond(entry, 200, bad, headers, started)
+            if fault.delay_s > 0:  # kind == "slow"
+                await asyncio.sleep(fault.delay_s)
+
+        delay = self.latency_s
+        if self.latency_jitter_s:
+            delay += self.latency_jitter_s * unit_hash(identity, "jitter")
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return self._respond(entry, 200, completion, headers, started)
+
+    def _rate_limited(
+        self,
+        entry: dict[str, Any],
+        headers: dict[str, str],
+        model: str,
+        wait_r: float,
+        wait_t: float,
+        tokens: int,
+        started: float,
+    ) -> web.Response:
+        wait = max(wait_r, wait_t)
+        headers["retry-after"] = str(max(1, math.ceil(wait)))
+        headers["retry-after-ms"] = str(max(1, math.ceil(wait * 1000)))
+        if wait_r:
+            headers["x-ratelimit-remaining-requests"] = "0"
+            kind, limit, used, asked = "requests", self._rpm_limit, self._rpm.used, 1
+            label = "requests per min (RPM)"
+        else:
+            kind, limit, used, asked = "tokens", self._tpm_limit, self._tpm.used, tokens
+            label = "tokens per min (TPM)"
+        msg = (
+            f"Rate limit reached for {model} in organization org-seeds-mock on {label}: "
+            f"Limit {limit}, Used {used}, Requested {asked}. Please try again in {go_duration(wait)}."
+        )
+        return self._respond(entry, 429, error_body(msg, kind, None, "rate_limit_exceeded"), headers, started)

@@ -1,0 +1,190 @@
+"""``OpenAIClient``: Chat Completions for OpenAI and any OpenAI-compatible server.
+
+Only translation lives here (messages -> JSON, JSON -> Response, HTTP errors -> SeedsError);
+retries, limits, cache and tracking are the core's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from seeds_nb.core.client import BaseClient
+from seeds_nb.core.exceptions import (
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    NotFoundError,
+    RateLimitError,
+    ResponseParseError,
+    ServerError,
+)
+from seeds_nb.core.retry import parse_duration, retry_after_from_headers
+from seeds_nb.core.types import Message, Response, Usage
+
+__all__ = ["OpenAIClient"]
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+class OpenAIClient(BaseClient):
+    """Chat Completions client.
+
+    Args:
+        model: e.g. ``"gpt-4.1-mini"``.
+        api_key: defaults to ``OPENAI_API_KEY``; optional for a non-OpenAI ``base_url``
+            (a local vLLM/Ollama/llama.cpp server or the seeds_nb mock).
+        base_url: defaults to ``OPENAI_BASE_URL``, then ``https://api.openai.com/v1``.
+        cache_dir: a directory for the response cache (off when None).
+        timeout: seconds for one attempt of one request.
+        max_retries: retries of retryable failures (429, 5xx, timeouts, dropped connections).
+        requests_per_minute / tokens_per_minute: client-side limits shared by all requests.
+        electricity_mix_zone: ISO 3166-1 alpha-3 zone for carbon (default ``"WOR"``, world).
+        price_model / impacts_model: price or estimate impacts as this known model (for local
+            models genai-prices and EcoLogits do not know).
+    """
+
+    provider = "openai"
+    known_params = frozenset({
+        "temperature", "max_tokens", "max_completion_tokens", "top_p", "seed", "stop", "response_format",
+        "frequency_penalty", "presence_penalty", "logit_bias", "user", "reasoning_effort", "service_tier",
+        "extra_body",
+    })
+
+    def __init__(self, model: str, api_key: str | None = None, base_url: str | None = None,
+                 cache_dir: str | None = None, timeout: float = 60.0, **kwargs: Any) -> None:
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL
+        api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        if not api_key and base_url.rstrip("/") == OPENAI_BASE_URL:
+            raise ConfigurationError(
+                "no OpenAI API key: set the OPENAI_API_KEY environment variable or pass api_key=...; "
+                "to try seeds_nb without a key, use the mock server: "
+                "`server = seeds_nb.MockServer().start()` then OpenAIClient(model, base_url=server.url)"
+            )
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigurationError(f"base_url must start with http:// or https://; got {base_url!r}")
+        super().__init__(model, api_key=api_key or None, base_url=base_url, cache_dir=cache_dir,
+                         timeout=timeout, **kwargs)
+
+    def _auth_headers(self, api_key: str | None) -> dict[str, str]:
+        headers = {"content-type": "application/json"}
+        if api_key:
+            headers["authorization"] = f"Bearer {api_key}"
+        return headers
+
+    # -- request -------------------------------------------------------------------------------
+    def _build_request(self, messages: Sequence[Message], params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        body: dict[str, Any] = {"model": self.model, "messages": [m.to_dict() for m in messages]}
+        for name, value in params.items():
+            if name == "extra_body":
+                body.update(value or {})
+            elif name == "response_format":
+                body[name] = response_format_json(value)
+            elif value is not None:
+                body[name] = value
+        return "/chat/completions", body
+
+    def _cache_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(params)
+        if "response_format" in out:
+            out["response_format"] = response_format_json(out["response_format"])
+        return out
+
+    # -- response ------------------------------------------------------------------------------
+    def _parse_response(self, body: bytes, headers: httpx.Headers, params: Mapping[str, Any]) -> Response:
+        data = json.loads(body)
+        choice = data["choices"][0]
+        message = choice.get("message") or {}
+        content = message.get("content") or ""
+        usage_json = data.get("usage") or {}
+        prompt_details = usage_json.get("prompt_tokens_details") or {}
+        completion_details = usage_json.get("completion_tokens_details") or {}
+        usage = Usage(
+            prompt_tokens=int(usage_json.get("prompt_tokens") or 0),
+            completion_tokens=int(usage_json.get("completion_tokens") or 0),
+            cached_tokens=int(prompt_details.get("cached_tokens") or 0),
+            cache_write_tokens=int(prompt_details.get("cache_write_tokens") or 0),
+            reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+        )
+        response = Response(
+            content=content, model=data.get("model") or self.model, usage=usage,
+            finish_reason=choice.get("finish_reason"), provider=self.provider,
+            request_id=headers.get("x-request-id") or data.get("id"), _raw=body,
+        )
+        schema = params.get("response_format")
+        if isinstance(schema, type) and issubclass(schema, BaseModel):
+            try:
+                response.parsed = schema.model_validate_json(content)
+            except ValidationError as exc:
+                raise ResponseParseError(
+                    f"the answer does not match {schema.__name__}: {exc.errors()[0].get('msg')} "
+                    f"(content starts {content[:120]!r})", provider=self.provider, url=self.base_url,
+                ) from None
+        return response
+
+    def _observe_headers(self, headers: httpx.Headers) -> None:
+        for kind in ("requests", "tokens"):
+            if headers.get(f"x-ratelimit-remaining-{kind}") == "0":
+                reset = parse_duration(headers.get(f"x-ratelimit-reset-{kind}", "") or "")
+                if reset:
+                    self.gate.pause(min(reset, self.retry.max_wait_s))
+
+    def _error_for_status(self, status: int, body: bytes, headers: httpx.Headers, url: str) -> APIStatusError:
+        text = body.decode("utf-8", "replace")
+        message, code, kind = text[:300], None, None
+        try:
+            err = json.loads(body).get("error") or {}
+            message = err.get("message") or message
+            code, kind = err.get("code"), err.get("type")
+        except (ValueError, AttributeError):
+            pass
+        where = f"{self.provider} server at {self.base_url}"
+        kwargs: dict[str, Any] = dict(status_code=status, body=text, headers=dict(headers), code=code,
+                                      provider=self.provider, url=url)
+        if status == 429:
+            quota = "insufficient_quota" in (code, kind)
+            hint = ("quota exhausted: check your plan and billing" if quota
+                    else "rate limited; retried with backoff")
+            return RateLimitError(f"429 from {where}: {message} ({hint})",
+                                  retry_after=retry_after_from_headers(headers), quota_exhausted=quota, **kwargs)
+        if status in (401, 403):
+            return AuthenticationError(f"{status} from {where}: {message} - check OPENAI_API_KEY or api_key=",
+                                       **kwargs)
+        if status == 404:
+            return NotFoundError(f"404 from {where}: {message} - check model={self.model!r} and base_url",
+                                 **kwargs)
+        if status >= 500:
+            return ServerError(f"{status} from {where}: {message}", **kwargs)
+        if status == 400:
+            return BadRequestError(f"400 from {where}: {message}", **kwargs)
+        error = APIStatusError(f"{status} from {where}: {message}", **kwargs)
+        error.retryable = status in (408, 409)
+        return error
+
+
+def response_format_json(value: Any) -> Any:
+    """A pydantic model class becomes OpenAI's strict ``json_schema`` response format."""
+    if isinstance(value, type) and issubclass(value, BaseModel):
+        return {"type": "json_schema",
+                "json_schema": {"name": value.__name__, "schema": _strict(value.model_json_schema()),
+                                "strict": True}}
+    return value
+
+
+def _strict(schema: Any) -> Any:
+    """OpenAI's strict mode wants every object closed and every property required."""
+    if isinstance(schema, dict):
+        out = {k: _strict(v) for k, v in schema.items()}
+        if out.get("type") == "object" and "properties" in out:
+            out["additionalProperties"] = False
+            out["required"] = list(out["properties"])
+        return out
+    if isinstance(schema, list):
+        return [_strict(v) for v in schema]
+    return schema
