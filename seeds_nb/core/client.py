@@ -8,6 +8,7 @@ Everything else lives here once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import time
@@ -146,7 +147,16 @@ class BaseClient:
 
     def close(self) -> None:
         """Sync ``aclose`` (for scripts and the end of a notebook)."""
-        run_sync(self.aclose)
+        self._closed = True
+        http, self._http = self._http, None
+        loop = self._http_loop() if self._http_loop is not None else None
+        if http is not None and loop is not None and not loop.is_closed():
+            if loop.is_running():
+                asyncio.run_coroutine_threadsafe(http.aclose(), loop)  # its own loop closes it
+            else:
+                loop.run_until_complete(http.aclose())
+        if self.cache is not None:
+            self.cache.close()
 
     async def __aenter__(self) -> BaseClient:
         if self._closed:
@@ -184,19 +194,29 @@ class BaseClient:
         normalized = normalize_prompt(messages)
         return self.run_sync(lambda: self._generate(normalized, params))
 
+    @contextlib.asynccontextmanager
+    async def private_pool(self) -> AsyncIterator[None]:
+        """Use a connection pool of its own inside this block, closed at its end.
+
+        For work on a short-lived event loop (the sync API, a background thread): the client's
+        main pool belongs to the loop that first used it.
+        """
+        http = make_http_client(self.timeout, self._transport)
+        token = _transient_http.set(http)
+        try:
+            yield
+        finally:
+            _transient_http.reset(token)
+            await http.aclose()
+
     def run_sync(self, fn: Callable[[], Any]) -> Any:
         """Run ``await fn()`` to completion from sync code, on a private loop (Ctrl-C cancels it)."""
 
-        async def with_transient_pool() -> Any:
-            http = make_http_client(self.timeout, self._transport)
-            token = _transient_http.set(http)
-            try:
+        async def with_private_pool() -> Any:
+            async with self.private_pool():
                 return await fn()
-            finally:
-                _transient_http.reset(token)
-                await http.aclose()
 
-        return run_sync(with_transient_pool)
+        return run_sync(with_private_pool)
 
     async def _generate(self, messages: Sequence[Message], params: Mapping[str, Any],
                         key: str | None = None, on_retry: Callable[[int], None] | None = None) -> Response:

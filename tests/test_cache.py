@@ -1,0 +1,124 @@
+"""The on-disk cache: real sqlite files in a temp dir, real HTTP to count what is sent."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from seeds_nb import CacheError, Fault, MockServer, OpenAIClient, ResponseCache
+from seeds_nb.core.cache import FILENAME
+
+from _support import TEST_KEY
+
+
+async def test_second_identical_batch_sends_nothing_and_costs_nothing(make_client, server: MockServer,
+                                                                      tmp_path: Path) -> None:
+    client = make_client(cache_dir=str(tmp_path))
+    prompts = [f"cache me {i}" for i in range(30)]
+    first = await client.batch_generate(prompts, max_concurrent=8)
+    assert server.request_count == 30 and first.cached_count == 0 and first.total_cost_usd > 0
+    second = await client.batch_generate(prompts, max_concurrent=8)
+    assert server.request_count == 30  # zero HTTP requests the second time
+    assert second.cached_count == 30 and second.total_cost_usd == 0 and second.total_gwp_kgco2eq == 0
+    assert second.avoided_cost_usd == pytest.approx(first.total_cost_usd)
+    assert second.avoided_gwp_kgco2eq == pytest.approx(first.total_gwp_kgco2eq)
+    assert second.contents == first.contents
+    assert second.total_tokens == first.total_tokens
+
+
+async def test_cache_is_shared_across_clients_and_keys_but_not_params(server: MockServer, tmp_path: Path) -> None:
+    a = OpenAIClient("gpt-4.1-mini", base_url=server.url, api_key="sk-aaaa-1111111111", cache_dir=str(tmp_path))
+    b = OpenAIClient("gpt-4.1-mini", base_url=server.url, api_key="sk-bbbb-2222222222", cache_dir=str(tmp_path))
+    await a.agenerate("shared")
+    assert (await b.agenerate("shared")).cached  # the API key is not part of the key
+    assert not (await b.agenerate("shared", temperature=0.5)).cached  # parameters are
+    c = OpenAIClient("gpt-4o-mini", base_url=server.url, api_key="sk-x", cache_dir=str(tmp_path))
+    assert not (await c.agenerate("shared")).cached  # so is the model
+    for client in (a, b, c):
+        await client.aclose()
+    assert server.request_count == 3
+
+
+async def test_errors_are_never_cached(make_client, server: MockServer, tmp_path: Path) -> None:
+    server.add_fault(Fault(kind="status", status=400, match="broken"))
+    client = make_client(cache_dir=str(tmp_path))
+    first = await client.batch_generate(["broken one", "fine one"])
+    assert first.failed_count == 1
+    server.clear_faults()
+    second = await client.batch_generate(["broken one", "fine one"])
+    assert second.failed_count == 0 and second.cached_count == 1
+    assert second.responses[0] is not None and not second.responses[0].cached
+
+
+async def test_identical_prompts_in_one_batch_are_sent_once(make_client, server: MockServer, tmp_path: Path) -> None:
+    client = make_client(cache_dir=str(tmp_path))
+    result = await client.batch_generate(["same"] * 10 + ["other"], max_concurrent=11)
+    assert server.request_count == 2
+    assert result.successful_count == 11 and len({r.content for r in result.responses[:10]}) == 1
+    assert result.cached_count == 9
+
+
+async def test_without_a_cache_identical_prompts_are_all_sent(make_client, server: MockServer) -> None:
+    """Sampling the same prompt several times is legitimate when nothing is cached."""
+    await make_client().batch_generate(["same"] * 5)
+    assert server.request_count == 5
+
+
+async def test_the_api_key_never_reaches_the_cache_file(make_client, tmp_path: Path) -> None:
+    client = make_client(cache_dir=str(tmp_path))
+    await client.batch_generate([f"secret check {i}" for i in range(5)])
+    await client.aclose()
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert TEST_KEY.encode() not in data and TEST_KEY[-12:].encode() not in data
+
+
+def test_corrupt_file_gives_a_clear_cache_error(tmp_path: Path) -> None:
+    (tmp_path / FILENAME).write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(CacheError, match="not a usable seeds_nb cache.*choose another cache_dir"):
+        ResponseCache(tmp_path)
+
+
+def test_foreign_sqlite_database_gives_a_clear_cache_error(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / FILENAME) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER)")
+    with pytest.raises(CacheError, match="did not write.*invoices"):
+        ResponseCache(tmp_path)
+
+
+def test_cache_dir_that_is_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "file.txt"
+    target.write_text("x")
+    with pytest.raises(CacheError, match="is a file, not a directory"):
+        OpenAIClient("gpt-4.1-mini", base_url="http://127.0.0.1:9/v1", cache_dir=str(target))
+
+
+def test_ttl_clear_and_stats(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path, ttl_s=3600)
+    cache.set("k1", {"v": 1})
+    assert cache.get("k1") == {"v": 1} and cache.get("nope") is None
+    stats = cache.stats()
+    assert (stats.entries, stats.hits, stats.misses, stats.writes) == (1, 1, 1, 1) and stats.size_bytes > 0
+    with sqlite3.connect(cache.path) as conn:  # age the entry past the TTL
+        conn.execute("UPDATE seeds_cache SET created = ?", (time.time() - 7200,))
+    assert cache.get("k1") is None
+    assert cache.clear() == 1 and len(cache) == 0
+    cache.close()
+    cache.close()  # idempotent
+
+
+def test_reopening_sees_committed_entries(tmp_path: Path) -> None:
+    first = ResponseCache(tmp_path)
+    for i in range(200):
+        first.set_nowait(f"k{i}", {"i": i})
+    first.flush()
+    second = ResponseCache(tmp_path)  # another "kernel" on the same directory, while the first is open
+    assert len(second) == 200 and second.get("k199") == {"i": 199}
+    first.set("late", {"x": 1})
+    assert second.get("late") == {"x": 1}
+    first.close()
+    second.close()

@@ -1,0 +1,94 @@
+"""Cost and impacts: our fast evaluation must equal the libraries' own answers."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from ecologits.tracers.utils import llm_impacts
+from genai_prices import Usage as GPUsage
+from genai_prices import calc_price
+
+from seeds_nb import MockServer, OpenAIClient, Tracker, TrackingWarning, Usage
+
+from _support import TEST_KEY
+
+
+@pytest.mark.parametrize("model", ["gpt-4.1-mini", "gpt-4o", "gpt-4.1"])
+@pytest.mark.parametrize("zone", ["WOR", "FRA", "USA"])
+def test_impacts_match_ecologits_at_random_points(model: str, zone: str) -> None:
+    tracker = Tracker("openai", electricity_mix_zone=zone)
+    rng = random.Random(f"{model}{zone}")
+    for _ in range(25):
+        tokens = rng.randint(0, 4000)
+        latency = rng.choice([0.0, 0.05, rng.uniform(0.1, 120.0), math.inf])
+        ours = tracker.track(model, Usage(100, tokens), latency)
+        theirs = llm_impacts(provider="openai", model_name=model, output_token_count=tokens,
+                             request_latency=latency, electricity_mix_zone=zone)
+        for lo, hi, field in ((ours.energy_kwh_min, ours.energy_kwh_max, theirs.energy.value),
+                              (ours.gwp_kgco2eq_min, ours.gwp_kgco2eq_max, theirs.gwp.value)):
+            assert lo == pytest.approx(field.min, rel=1e-9, abs=1e-18)
+            assert hi == pytest.approx(field.max, rel=1e-9, abs=1e-18)
+        assert ours.adpe_kgsbeq == pytest.approx(theirs.adpe.value.mean, rel=1e-9, abs=1e-24)
+        assert ours.pe_mj == pytest.approx(theirs.pe.value.mean, rel=1e-9, abs=1e-18)
+
+
+def test_cost_matches_genai_prices_including_cached_tokens() -> None:
+    tracker = Tracker("openai")
+    ours = tracker.track("gpt-4.1-mini", Usage(prompt_tokens=1000, completion_tokens=200, cached_tokens=800), 1.0)
+    theirs = calc_price(GPUsage(input_tokens=1000, cache_read_tokens=800, output_tokens=200), "gpt-4.1-mini",
+                        provider_id="openai")
+    assert ours.cost_usd == pytest.approx(float(theirs.total_price)) == pytest.approx(0.00048)
+
+
+def test_dated_model_names_are_priced_and_estimated() -> None:
+    tracking = Tracker("openai").track("gpt-4.1-mini-2025-04-14", Usage(1000, 200), 1.5)
+    assert tracking.cost_usd == pytest.approx(0.00072)
+    assert tracking.energy_kwh is not None and tracking.gwp_kgco2eq is not None
+
+
+def test_zone_changes_carbon_not_energy() -> None:
+    world = Tracker("openai", electricity_mix_zone="WOR").track("gpt-4.1-mini", Usage(10, 200), 1.5)
+    france = Tracker("openai", electricity_mix_zone="FRA").track("gpt-4.1-mini", Usage(10, 200), 1.5)
+    assert world.energy_kwh == pytest.approx(france.energy_kwh)
+    assert france.gwp_kgco2eq < world.gwp_kgco2eq / 3
+    assert france.electricity_mix_zone == "FRA"
+
+
+def test_unknown_model_gives_none_and_a_visible_warning() -> None:
+    tracker = Tracker("openai")
+    with pytest.warns(TrackingWarning) as caught:
+        tracking = tracker.track("my-local-llama", Usage(10, 10), 1.0)
+    assert tracking.cost_usd is None and tracking.gwp_kgco2eq is None and tracking.energy_kwh is None
+    messages = " ".join(str(w.message) for w in caught)
+    assert "cost unknown for model 'my-local-llama'" in messages and "price_model=" in messages
+    assert "energy/carbon unknown" in messages and "impacts_model=" in messages
+
+
+def test_a_local_model_can_be_priced_as_a_known_one() -> None:
+    tracker = Tracker("openai", price_model="gpt-4o-mini", impacts_model="gpt-4o-mini")
+    tracking = tracker.track("llama3:8b", Usage(1000, 200), 1.0)
+    assert tracking.cost_usd is not None and tracking.cost_usd > 0 and tracking.gwp_kgco2eq is not None
+
+
+async def test_unknown_model_batch_reports_unknown_not_zero() -> None:
+    with MockServer() as server:
+        client = OpenAIClient("mock-model", base_url=server.url, api_key=TEST_KEY)
+        with pytest.warns(TrackingWarning):
+            result = await client.batch_generate(["a", "b", "c"])
+        assert result.unknown_cost_count == 3 and result.total_cost_usd == 0.0
+        assert all(r.tracking.cost_usd is None for r in result.responses)
+        await client.aclose()
+
+
+async def test_batch_totals_are_sums_of_responses(make_client) -> None:
+    result = await make_client().batch_generate([f"sum {i}" for i in range(20)], max_concurrent=5)
+    assert result.total_cost_usd == pytest.approx(sum(r.tracking.cost_usd for r in result.responses))
+    assert result.total_gwp_kgco2eq == pytest.approx(sum(r.tracking.gwp_kgco2eq for r in result.responses))
+    lo, hi = result.total_gwp_kgco2eq_range
+    assert lo < result.total_gwp_kgco2eq < hi
+    assert result.total_tokens == result.total_prompt_tokens + result.total_completion_tokens
+    frame = result.to_pandas()
+    assert len(frame) == 20 and frame["cost_usd"].sum() == pytest.approx(result.total_cost_usd)
+    assert list(result.to_jsonl().splitlines()).__len__() == 20
