@@ -7,11 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
+from _support import TEST_KEY
 
 from seeds_nb import CacheError, Fault, MockServer, OpenAIClient, ResponseCache
 from seeds_nb.core.cache import FILENAME
-
-from _support import TEST_KEY
 
 
 async def test_second_identical_batch_sends_nothing_and_costs_nothing(make_client, server: MockServer,
@@ -71,7 +70,11 @@ async def test_the_api_key_never_reaches_the_cache_file(make_client, tmp_path: P
     client = make_client(cache_dir=str(tmp_path))
     await client.batch_generate([f"secret check {i}" for i in range(5)])
     await client.aclose()
-    for path in tmp_path.rglob("*"):
+    assert_secret_absent(tmp_path)
+
+
+def assert_secret_absent(directory: Path) -> None:
+    for path in directory.rglob("*"):
         if path.is_file():
             data = path.read_bytes()
             assert TEST_KEY.encode() not in data and TEST_KEY[-12:].encode() not in data

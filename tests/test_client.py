@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
+from _support import TEST_KEY, leftover_tasks
 from pydantic import BaseModel
 
 from seeds_nb import (
@@ -22,8 +23,6 @@ from seeds_nb import (
 )
 from seeds_nb.core.batch import CallbackWarning
 from seeds_nb.mock import mock_completion
-
-from _support import TEST_KEY, leftover_tasks
 
 
 async def test_agenerate_returns_the_mock_answer_with_usage_and_tracking(make_client, server: MockServer) -> None:
