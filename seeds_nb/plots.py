@@ -206,7 +206,7 @@ def _cost_traces(b: _Batch) -> list[go.Scatter]:
     line = {"mode": "lines", "x": c["x"], "hovertext": hover}
     traces = [go.Scatter(y=c["cost"], name="cost spent", line={"color": COLORS["cost"], "width": 2}, **line,
                          hovertemplate="%{hovertext}<br>t=%{x:.3g} s · spent $%{y:.4g}<extra></extra>")]
-    if c["cost_avoided"].iloc[-1] > 0:
+    if len(c) and c["cost_avoided"].iloc[-1] > 0:
         traces.append(go.Scatter(y=c["cost_avoided"], name="cost avoided", **line,
                                  line={"color": COLORS["cost"], "dash": "dot"},
                                  hovertemplate="%{hovertext}<br>avoided $%{y:.4g}<extra></extra>"))
@@ -228,7 +228,7 @@ def _carbon_traces(b: _Batch) -> list[go.Scatter]:
                              hovertext=hover, customdata=c[["g_min", "g_max"]].to_numpy(), **line,
                              hovertemplate=f"%{{hovertext}}<br>t=%{{x:.3g}} s · %{{y:.3g}}{rng} gCO2eq"
                              "<extra></extra>"))
-    if c["g_avoided"].iloc[-1] > 0:
+    if len(c) and c["g_avoided"].iloc[-1] > 0:
         traces.append(go.Scatter(y=c["g_avoided"], name="gCO2eq avoided", hovertext=hover,
                                  line={"color": COLORS["carbon"], "dash": "dot"}, **line,
                                  hovertemplate="%{hovertext}<br>avoided %{y:.3g} gCO2eq<extra></extra>"))

@@ -116,6 +116,9 @@ def test_summary_totals_match_result(result: BatchResult) -> None:
     assert _traces(fig, "gCO2eq min")[0].y[-1] == pytest.approx(lo * 1000)
     assert _traces(fig, "gCO2eq min–max")[0].y[-1] == pytest.approx(hi * 1000)
     assert list(spent.x) == sorted(spent.x)
+    finished = [-1 if math.isnan(f) else f for f in result.finished_s]
+    last = finished.index(max(finished))
+    assert spent.hovertext[-1].startswith(f"#{last} Prompt {last}:")
     status = _named(fig, "status")
     assert sum(status.x) == len(result)
     spent_bar, avoided_bar = _named(fig, "spent"), _named(fig, "avoided by cache")
@@ -235,6 +238,13 @@ def test_compare_empty() -> None:
     assert "no results to compare" in [a.text for a in fig.layout.annotations]
 
 
+def test_compare_with_an_empty_run() -> None:
+    empty = BatchResult(model="mock-1", electricity_mix_zone=ZONE)
+    fig = plots.compare({"full": make_result(10), "empty": empty})
+    by_name = {t.name: t for t in fig.data}
+    assert by_name["cost spent"].y[1] == 0 and math.isnan(by_name["latency mean"].y[1])
+
+
 # -- edge cases ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("fn", [plots.summary, *INDIVIDUAL])
 def test_empty_result(fn) -> None:
@@ -250,6 +260,15 @@ def test_all_failed(fn) -> None:
     if fn is plots.summary:
         assert "no latency: nothing was answered" in [a.text for a in fig.layout.annotations]
         assert _traces(fig, "cost spent")[0].y[-1] == 0
+
+
+@pytest.mark.parametrize("fn", [plots.summary, *INDIVIDUAL])
+def test_nothing_sent(fn) -> None:
+    result = make_result(8, cached=0.0, failed=0.0, cancelled=0.5, budget=0.5)
+    assert all(math.isnan(f) for f in result.finished_s)
+    fig = fn(result)
+    if fn in (plots.summary, plots.timeline):
+        assert "no request was sent" in [a.text for a in fig.layout.annotations]
 
 
 def test_all_cached() -> None:
@@ -288,7 +307,9 @@ def test_missing_values_are_not_errors() -> None:
 
 def test_large_result_is_aggregated() -> None:
     result = make_result(100_000, seed=3)
-    figs = {fn.__name__: fn(result) for fn in (plots.summary, *INDIVIDUAL)}
+    # latency, cost, carbon and status are panels of the summary; tokens and timeline change mode above
+    # MAX_POINTS requests, so they are built on their own
+    figs = {fn.__name__: fn(result) for fn in (plots.summary, plots.tokens, plots.timeline)}
     for name, fig in figs.items():
         for trace in fig.data:
             for attr in ("x", "y"):

@@ -44,6 +44,26 @@ def mask_secret(secret: str | None) -> str | None:
     return f"{secret[:3]}...{secret[-4:]}" if len(secret) > 12 else "***"
 
 
+class Secret:
+    """Holds an API key so that reprs, ``vars()``, logs and tracebacks only ever show it masked."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | None) -> None:
+        self._value = value
+
+    def get(self) -> str | None:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({mask_secret(self._value)!r})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("an API key is not pickled; pass it again where the client is rebuilt")
+
+
 class BaseClient:
     """Shared machinery of every provider client. Use a provider class such as ``OpenAIClient``."""
 
@@ -77,7 +97,7 @@ class BaseClient:
             raise ConfigurationError(f"max_retries must be an integer >= 0; got {max_retries!r}")
         self.model = model
         self.base_url = base_url.rstrip("/")
-        self.__api_key = api_key
+        self._api_key = Secret(api_key)
         self.timeout = float(timeout)
         self.retry = RetryPolicy(max_retries=max_retries, max_wait_s=max_retry_wait_s)
         self.gate = RateGate(requests_per_minute, tokens_per_minute)
@@ -94,7 +114,7 @@ class BaseClient:
     @property
     def api_key_hint(self) -> str | None:
         """The masked API key, safe to show."""
-        return mask_secret(self.__api_key)
+        return mask_secret(self._api_key.get())
 
     def _auth_headers(self, api_key: str | None) -> dict[str, str]:  # pragma: no cover - overridden
         return {}
@@ -263,7 +283,7 @@ class BaseClient:
     async def _send_once(self, path: str, payload: bytes, params: Mapping[str, Any]) -> Response:
         url = self.base_url + path
         http = self._http_client()
-        headers = self._auth_headers(self.__api_key)
+        headers = self._auth_headers(self._api_key.get())
         started = time.perf_counter()
         with map_transport_errors(self.provider, self.base_url):
             async with asyncio.timeout(self.timeout):

@@ -42,24 +42,24 @@ def _describe(exc: BaseException) -> str:
 def map_transport_errors(provider: str, url: str) -> Iterator[None]:
     """Translate httpx/aiohttp/timeout failures into ``TransportError``/``RequestTimeout``.
 
-    The aiohttp transport reports a dropped connection as ``httpx.ConnectTimeout``; the cause
-    tells a real timeout from a disconnect, so we look at it.
+    The aiohttp transport maps most connection failures to ``httpx.ConnectTimeout``; the
+    underlying aiohttp exception (the cause) tells refused, dropped and timed out apart.
     """
     try:
         yield
-    except TimeoutError:
-        raise RequestTimeout(f"{provider} server at {url} did not answer in time; "
-                             "raise timeout= if the model is slow", provider=provider, url=url) from None
-    except httpx.TimeoutException as exc:
-        cause = exc.__cause__
-        if cause is not None and "Timeout" not in type(cause).__name__:
-            raise TransportError(f"connection to {provider} server at {url} dropped: {_describe(exc)}",
-                                 provider=provider, url=url) from exc
-        raise RequestTimeout(f"{provider} server at {url} did not answer in time ({_describe(exc)}); "
-                             "raise timeout= if the model is slow", provider=provider, url=url) from exc
-    except (httpx.TransportError, aiohttp.ClientError, OSError) as exc:
-        hint = ""
-        if isinstance(exc, httpx.ConnectError) or isinstance(exc, ConnectionRefusedError):
-            hint = "; is the server running and base_url right?"
-        raise TransportError(f"cannot reach {provider} server at {url}: {_describe(exc)}{hint}",
-                             provider=provider, url=url) from exc
+    except (TimeoutError, httpx.TransportError, aiohttp.ClientError, OSError) as exc:
+        raise _translate(exc, provider, url) from exc
+
+
+def _translate(exc: BaseException, provider: str, url: str) -> TransportError:
+    cause = exc.__cause__ if isinstance(exc, httpx.TransportError) and exc.__cause__ is not None else exc
+    where = f"{provider} server at {url}"
+    if isinstance(cause, TimeoutError | aiohttp.ServerTimeoutError) or (
+        cause is exc and isinstance(exc, httpx.TimeoutException)
+    ):
+        return RequestTimeout(f"{where} did not answer in time; raise timeout= if the model is slow",
+                              provider=provider, url=url)
+    if isinstance(cause, aiohttp.ClientConnectorError | ConnectionRefusedError | httpx.ConnectError):
+        return TransportError(f"cannot reach {where}: {_describe(cause)}; is the server running and base_url "
+                              "right?", provider=provider, url=url)
+    return TransportError(f"connection to {where} dropped: {_describe(cause)}", provider=provider, url=url)

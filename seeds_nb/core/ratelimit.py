@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 __all__ = ["RateGate"]
 
@@ -41,8 +41,10 @@ class RateGate:
     """Shared by all requests of one client (and all event loops it is used from)."""
 
     def __init__(self, requests_per_minute: float | None = None, tokens_per_minute: float | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
         self.clock = clock
+        self.sleep = sleep
         self.requests = _Bucket(requests_per_minute, clock) if requests_per_minute else None
         self.tokens = _Bucket(tokens_per_minute, clock) if tokens_per_minute else None
         self.paused_until = 0.0
@@ -60,14 +62,14 @@ class RateGate:
             wait = self.paused_until - self.clock()
             if wait <= 0:
                 break
-            await asyncio.sleep(wait)
+            await self.sleep(wait)
         wait = 0.0
         if self.requests is not None:
             wait = self.requests.wait_for(1)
         if self.tokens is not None and estimated_tokens:
             wait = max(wait, self.tokens.wait_for(estimated_tokens))
         if wait > 0:
-            await asyncio.sleep(wait)
+            await self.sleep(wait)
 
     def settle(self, estimated_tokens: int, actual_tokens: int) -> None:
         """Correct the token bucket once the real usage is known."""

@@ -1,0 +1,256 @@
+"""Fault injection over real HTTP: retries, typed errors, cancellation, budgets, the shared rate gate."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+
+import pytest
+
+from seeds_nb import (
+    APIStatusError,
+    AuthenticationError,
+    BudgetExceeded,
+    Cancelled,
+    Fault,
+    MockServer,
+    OpenAIClient,
+    RateLimitError,
+    RequestTimeout,
+    ResponseParseError,
+    ServerError,
+    TransportError,
+)
+from seeds_nb.core.ratelimit import RateGate
+from seeds_nb.core.retry import RetryPolicy, parse_duration, retry_after_from_headers
+
+from _support import TEST_KEY, leftover_tasks
+
+
+def arrivals_by_prompt(server: MockServer) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = defaultdict(list)
+    for entry in server.requests:
+        body = entry["body"] or {}
+        out[body["messages"][-1]["content"]].append(entry["time"])
+    return out
+
+
+async def test_thirty_percent_429s_with_retry_after_all_succeed_and_waits_are_honoured(make_client,
+                                                                                        server: MockServer) -> None:
+    server.add_fault(Fault(kind="status", status=429, rate=0.3, times=1, retry_after=0.2))
+    client = make_client()
+    result = await client.batch_generate([f"rl {i}" for i in range(60)], max_concurrent=10)
+    assert result.failed_count == 0 and result.successful_count == 60
+    retried = {p: t for p, t in arrivals_by_prompt(server).items() if len(t) > 1}
+    assert 8 <= len(retried) <= 30  # about 30% of 60 met a 429 once
+    assert server.request_count == 60 + len(retried)
+    for times in retried.values():
+        assert times[1] - times[0] >= 0.2 - 0.01  # never retried before the server said
+    assert client.gate.pauses >= 1  # the 429s slowed the whole client
+    assert all(r.attempts == 2 for i, r in enumerate(result.responses) if f"rl {i}" in retried)
+
+
+async def test_ten_percent_500s_all_succeed(make_client, server: MockServer) -> None:
+    server.add_fault(Fault(kind="status", status=500, rate=0.1, times=2))
+    client = make_client()
+    client.retry = RetryPolicy(max_retries=4, base_delay_s=0.01, max_delay_s=0.05)
+    result = await client.batch_generate([f"e {i}" for i in range(100)], max_concurrent=16)
+    assert result.failed_count == 0
+    assert server.request_count > 100
+
+
+async def test_401_fails_fast_without_retries() -> None:
+    with MockServer(api_key="sk-right-key-000000") as server:
+        client = OpenAIClient("gpt-4.1-mini", base_url=server.url, api_key="sk-wrong-key-1111111")
+        with pytest.raises(AuthenticationError, match="401.*check OPENAI_API_KEY") as info:
+            await client.agenerate("hello")
+        assert info.value.status_code == 401 and "sk-wrong-key-1111111" not in str(info.value)
+        assert server.request_count == 1
+        await client.aclose()
+
+
+async def test_quota_exhausted_429_is_not_retried(make_client, server: MockServer) -> None:
+    server.add_fault(Fault(kind="status", status=429, code="insufficient_quota"))
+    with pytest.raises(RateLimitError, match="quota exhausted") as info:
+        await make_client().agenerate("money")
+    assert info.value.quota_exhausted and not info.value.retryable
+    assert server.request_count == 1
+
+
+async def test_slow_responses_past_the_timeout_raise_request_timeout_after_retries(make_client,
+                                                                                    server: MockServer) -> None:
+    server.add_fault(Fault(kind="slow", delay_s=2.0))
+    client = make_client(timeout=0.2, max_retries=1)
+    client.retry = RetryPolicy(max_retries=1, base_delay_s=0.01)
+    with pytest.raises(RequestTimeout, match="did not answer in time.*raise timeout="):
+        await client.agenerate("slow one")
+    assert server.request_count == 2
+
+
+async def test_dropped_connections_are_retried_then_reported(make_client, server: MockServer) -> None:
+    server.add_fault(Fault(kind="drop", match="flaky", times=1))
+    server.add_fault(Fault(kind="drop", match="dead"))
+    client = make_client()
+    client.retry = RetryPolicy(max_retries=2, base_delay_s=0.01)
+    result = await client.batch_generate(["flaky 1", "dead 1", "fine"], max_concurrent=3)
+    assert result.responses[0] is not None and result.responses[0].attempts == 2
+    assert isinstance(result.errors[1], TransportError) and not isinstance(result.errors[1], RequestTimeout)
+    assert "dropped" in str(result.errors[1]) or "cannot reach" in str(result.errors[1])
+    assert result.responses[2] is not None
+
+
+async def test_malformed_body_is_a_parse_error_naming_the_server(make_client, server: MockServer) -> None:
+    server.add_fault(Fault(kind="malformed"))
+    with pytest.raises(ResponseParseError, match=f"server at {server.url}.*not a valid completion"):
+        await make_client().agenerate("garbled")
+    assert server.request_count == 1  # a broken body is not retried
+
+
+async def test_unreachable_server_is_a_clear_transport_error() -> None:
+    client = OpenAIClient("gpt-4.1-mini", base_url="http://127.0.0.1:9/v1", api_key=TEST_KEY)
+    client.retry = RetryPolicy(max_retries=1, base_delay_s=0.01)
+    with pytest.raises(TransportError, match="cannot reach openai server at http://127.0.0.1:9/v1"):
+        await client.agenerate("anyone?")
+    await client.aclose()
+
+
+async def test_permanent_500_on_3_of_100(make_client, server: MockServer) -> None:
+    bad = {7, 50, 93}
+    server.add_fault(Fault(kind="status", status=500, match="PERMA"))
+    client = make_client()
+    client.retry = RetryPolicy(max_retries=2, base_delay_s=0.01)
+    prompts = [f"PERMA {i}" if i in bad else f"ok {i}" for i in range(100)]
+    result = await client.batch_generate(prompts, max_concurrent=10)
+    assert set(result.errors) == bad
+    assert all(isinstance(e, ServerError) and e.status_code == 500 and "500 from openai" in str(e)
+               for e in result.errors.values())
+    assert all((r is None) == (i in bad) for i, r in enumerate(result.responses))
+
+
+async def test_cancel_mid_batch_keeps_results_and_leaks_nothing() -> None:
+    with MockServer(latency_s=0.05) as server:
+        client = OpenAIClient("gpt-4.1-mini", base_url=server.url, api_key=TEST_KEY)
+        before = leftover_tasks()
+        run = client.batch([f"c {i}" for i in range(200)], max_concurrent=4)
+
+        def stop_at_20(done: int, total: int | None, response: object) -> None:
+            if done == 20:
+                run.cancel()
+
+        run.on_progress = stop_at_20
+        result = await run
+        assert result.stop_reason == "cancelled"
+        assert len(result) == 200 and result.successful_count + result.failed_count == 200
+        assert 20 <= result.successful_count < 30
+        assert all(isinstance(result.errors[i], Cancelled) for i in result.errors)
+        assert leftover_tasks() - before == set()
+        sent = server.request_count
+        await asyncio.sleep(0.2)  # nothing keeps sending in the background
+        assert server.request_count == sent
+        await client.aclose()
+
+
+async def test_task_cancellation_and_timeouts_keep_the_partial_result() -> None:
+    with MockServer(latency_s=0.05) as server:
+        client = OpenAIClient("gpt-4.1-mini", base_url=server.url, api_key=TEST_KEY)
+        progressed = asyncio.Event()
+
+        def on_progress(done: int, total: int | None, response: object) -> None:
+            if done == 10:
+                progressed.set()
+
+        task = asyncio.ensure_future(client.batch_generate([f"t {i}" for i in range(100)], max_concurrent=2,
+                                                           on_progress=on_progress))
+        await progressed.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError) as info:
+            await task
+        partial = info.value.partial_result
+        assert partial is client.last_run.result and partial.stop_reason == "cancelled"
+        assert partial.successful_count >= 10 and partial.successful_count + partial.failed_count == 100
+
+        with pytest.raises(TimeoutError) as timeout_info:
+            async with asyncio.timeout(0.3):
+                await client.batch_generate([f"u {i}" for i in range(100)], max_concurrent=2)
+        partial = timeout_info.value.__cause__.partial_result
+        assert partial.successful_count + partial.failed_count == 100 and partial.cancelled_count > 0
+        await client.aclose()
+
+
+async def test_cost_budget_stops_new_requests(make_client, server: MockServer) -> None:
+    client = make_client()
+    one = await client.agenerate("probe")
+    budget = one.tracking.cost_usd * 10
+    result = await client.batch_generate([f"b {i}" for i in range(100)], max_concurrent=2, max_cost_usd=budget)
+    assert result.stop_reason == "max_cost_usd"
+    stopped = [e for e in result.errors.values() if isinstance(e, BudgetExceeded)]
+    assert stopped and all(e.limit == "max_cost_usd" for e in stopped)
+    spent = sorted(r.tracking.cost_usd for r in result.responses if r is not None)
+    assert sum(spent) >= budget  # it ran until the budget was spent ...
+    assert sum(spent[:-2]) < budget  # ... and at most the other in-flight request finished after
+    assert result.successful_count + result.failed_count == 100
+    assert server.request_count == 1 + result.successful_count
+
+
+async def test_carbon_budget(make_client) -> None:
+    result = await make_client().batch_generate([f"g {i}" for i in range(50)], max_concurrent=1,
+                                                max_gwp_kgco2eq=1e-9)
+    assert result.stop_reason == "max_gwp_kgco2eq" and result.successful_count == 1
+    assert result.budget_stopped_count == 49
+
+
+async def test_the_key_never_appears_in_logs_or_errors(make_client, server: MockServer,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    server.add_fault(Fault(kind="status", status=500, match="bad"))
+    caplog.set_level(logging.DEBUG)
+    client = make_client(max_retries=0)
+    result = await client.batch_generate(["bad", "good"])
+    text = caplog.text + repr(result) + "".join(str(e) + repr(e) for e in result.errors.values())
+    text += repr(client) + str(vars(client))
+    assert TEST_KEY not in text
+
+
+# -- pure units: header parsing, backoff, the gate (fake clock, no sleeping) -------------------------
+def test_retry_after_parsing() -> None:
+    assert retry_after_from_headers({"retry-after-ms": "250"}) == 0.25
+    assert retry_after_from_headers({"retry-after": "3"}) == 3.0
+    assert retry_after_from_headers({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, now=1445412470.0) == 10.0
+    assert retry_after_from_headers({"retry-after": "soon"}) is None
+    assert retry_after_from_headers({}) is None
+    assert parse_duration("6m0s") == 360 and parse_duration("1.5s") == 1.5 and parse_duration("120ms") == 0.12
+    assert parse_duration("1h2m3s") == 3723 and parse_duration("nonsense") is None
+
+
+def test_backoff_is_full_jitter_capped_and_server_waits_are_capped() -> None:
+    import random
+
+    policy = RetryPolicy(max_retries=3, base_delay_s=0.5, max_delay_s=2.0, max_wait_s=5.0)
+    error = ServerError("boom", status_code=500)
+    rng = random.Random(1)
+    delays = [policy.delay(error, attempt, rng) for attempt in (1, 2, 3, 4, 5) for _ in range(200)]
+    assert min(delays) >= 0 and max(delays) <= 2.0
+    assert max(policy.delay(error, 1, rng) for _ in range(200)) <= 0.5
+    told = RateLimitError("slow down", status_code=429, retry_after=30.0)
+    assert policy.delay(told, 1) == 5.0
+    assert policy.should_retry(error, 3) and not policy.should_retry(error, 4)
+    assert not policy.should_retry(APIStatusError("bad", status_code=400), 1)
+
+
+async def test_gate_pause_holds_every_request_and_buckets_limit_rate() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    gate = RateGate(requests_per_minute=60, clock=lambda: now[0], sleep=fake_sleep)
+    gate.pause(2.0)
+    await gate.acquire()
+    assert slept == [2.0]
+    for _ in range(59):  # the rest of the minute's burst
+        await gate.acquire()
+    assert slept == [2.0]
+    await gate.acquire()  # one over: wait for one token (1 s at 60/min)
+    assert slept[-1] == pytest.approx(1.0, abs=1e-6)
