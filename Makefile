@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test lint demo demo-headless bench clean
 
 install: $(STAMP)
 
@@ -21,7 +21,10 @@ test: install lint
 	$(PY) -m pytest -q
 
 demo: install
-	$(PY) -m seeds_nb.demo
+	$(PY) scripts/demo.py
+
+demo-headless: install
+	$(PY) scripts/demo.py --headless
 
 bench: install
 	$(PY) benchmarks/bench_throughput.py
