@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from _support import TEST_KEY
 
 from seeds_nb import MockServer, OpenAIClient
+
+from _support import TEST_KEY
 
 
 @pytest.fixture(autouse=True)

@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-from _support import TEST_KEY
 
 from seeds_nb import CacheError, Fault, MockServer, OpenAIClient, ResponseCache
 from seeds_nb.core.cache import FILENAME
+
+from _support import TEST_KEY
 
 
 async def test_second_identical_batch_sends_nothing_and_costs_nothing(make_client, server: MockServer,

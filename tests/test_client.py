@@ -7,7 +7,6 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
-from _support import TEST_KEY, leftover_tasks
 from pydantic import BaseModel
 
 from seeds_nb import (
@@ -23,6 +22,8 @@ from seeds_nb import (
 )
 from seeds_nb.core.batch import CallbackWarning
 from seeds_nb.mock import mock_completion
+
+from _support import TEST_KEY, leftover_tasks
 
 
 async def test_agenerate_returns_the_mock_answer_with_usage_and_tracking(make_client, server: MockServer) -> None:
@@ -254,8 +255,9 @@ def test_public_surface_is_stable() -> None:
     import seeds_nb
 
     public = sorted(n for n, v in vars(seeds_nb).items() if not n.startswith("_") and not inspect.ismodule(v)
-                    and n not in {"load_ipython_extension", "version", "PackageNotFoundError"})
-    assert sorted(set(seeds_nb.__all__) - {"load_ipython_extension"}) == public
+                    and n not in {"load_ipython_extension", "unload_ipython_extension", "version",
+                                  "PackageNotFoundError"})
+    assert sorted(set(seeds_nb.__all__) - {"load_ipython_extension", "unload_ipython_extension"}) == public
 
 
 def test_core_imports_no_notebook_libraries() -> None:

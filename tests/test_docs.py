@@ -31,11 +31,11 @@ def run_blocks(blocks: list[str]) -> None:
                 compiled = compile(code, "<doc>", "exec")
             except SyntaxError:
                 compiled = compile(code, "<doc>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-                coro = eval(compiled, ns)  # noqa: S307
+                coro = eval(compiled, ns)
                 if coro is not None:
                     runner.run(coro)
                 continue
-            exec(compiled, ns)  # noqa: S102
+            exec(compiled, ns)
         # A notebook would keep these open; a test closes what the page left open.
         from seeds_nb import BaseClient, MockServer
 

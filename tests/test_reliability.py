@@ -40,8 +40,13 @@ async def test_thirty_percent_429s_with_retry_after_all_succeed_and_waits_are_ho
                                                                                         server: MockServer) -> None:
     server.add_fault(Fault(kind="status", status=429, rate=0.3, times=1, retry_after=0.2))
     client = make_client()
-    result = await client.batch_generate([f"rl {i}" for i in range(60)], max_concurrent=10)
+    retries: list[tuple[int, Exception, float]] = []
+    run = client.batch([f"rl {i}" for i in range(60)], max_concurrent=10)
+    run.on_retry = lambda index, error, wait: retries.append((index, error, wait))
+    result = await run
     assert result.failed_count == 0 and result.successful_count == 60
+    assert {f"rl {i}" for i, _, _ in retries} == {p for p, t in arrivals_by_prompt(server).items() if len(t) > 1}
+    assert all(isinstance(e, RateLimitError) and w == 0.2 for _, e, w in retries)
     retried = {p: t for p, t in arrivals_by_prompt(server).items() if len(t) > 1}
     assert 8 <= len(retried) <= 30  # about 30% of 60 met a 429 once
     assert server.request_count == 60 + len(retried)

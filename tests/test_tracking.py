@@ -6,12 +6,13 @@ import math
 import random
 
 import pytest
-from _support import TEST_KEY
 from ecologits.tracers.utils import llm_impacts
 from genai_prices import Usage as GPUsage
 from genai_prices import calc_price
 
 from seeds_nb import MockServer, OpenAIClient, Tracker, TrackingWarning, Usage
+
+from _support import TEST_KEY
 
 
 @pytest.mark.parametrize("model", ["gpt-4.1-mini", "gpt-4o", "gpt-4.1"])

@@ -6,6 +6,7 @@ It never imports ipywidgets, plotly or IPython, so it works in a plain script.
 from .batch import BatchRun, BatchStats, CallbackWarning, ProgressCallback
 from .cache import CacheStats, ResponseCache
 from .client import BaseClient, mask_secret
+from .compare import compare_models
 from .exceptions import (
     APIError,
     APIStatusError,
@@ -35,6 +36,6 @@ __all__ = [
     "BatchRun", "BatchStats", "BudgetExceeded", "CacheError", "CacheStats", "CallbackWarning", "Cancelled",
     "ConfigurationError", "Message", "NotFoundError", "ProgressCallback", "PromptError", "RateLimitError",
     "RequestTimeout", "Response", "ResponseCache", "ResponseParseError", "RetryPolicy", "SeedsError",
-    "ServerError", "Tracker", "Tracking", "TrackingWarning", "TransportError", "Usage", "mask_secret",
-    "run_sync",
+    "ServerError", "Tracker", "Tracking", "TrackingWarning", "TransportError", "Usage", "compare_models",
+    "mask_secret", "run_sync",
 ]

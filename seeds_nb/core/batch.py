@@ -30,9 +30,12 @@ from .types import Response, normalize_prompt, prompt_text
 if TYPE_CHECKING:
     from .client import BaseClient
 
-__all__ = ["BatchRun", "BatchStats", "CallbackWarning", "ProgressCallback"]
+__all__ = ["BatchRun", "BatchStats", "CallbackWarning", "ProgressCallback", "RetryCallback"]
 
 ProgressCallback = Callable[[int, int | None, Response | None], Any]
+RetryCallback = Callable[[int, Exception, float], Any]
+"""``on_retry(index, error, wait_s)``: prompt ``index`` failed with a retryable ``error`` and is
+retried after ``wait_s`` seconds (progress widgets show it as 'retrying')."""
 _NAN = math.nan
 
 
@@ -82,6 +85,7 @@ class BatchRun:
         self._prompts = prompts
         self.max_concurrent = max_concurrent
         self.on_progress = on_progress
+        self.on_retry: RetryCallback | None = None
         self.max_cost_usd = max_cost_usd
         self.max_gwp_kgco2eq = max_gwp_kgco2eq
         self.params = dict(params)
@@ -213,8 +217,13 @@ class BatchRun:
         client, stats, result, wake = self.client, self.stats, self.result, self._wake
         assert wake is not None
 
-        def on_retry(delta: int) -> None:
+        def on_retry(delta: int, error: Exception, wait: float) -> None:
             stats.retrying += delta
+            if delta > 0 and self.on_retry is not None:
+                try:
+                    self.on_retry(index, error, wait)
+                except Exception as exc:  # a broken hook must not break the request
+                    self._warn_callback("on_retry", exc)
 
         async def one() -> None:
             result.started_s[index] = time.monotonic() - stats.started
@@ -291,10 +300,13 @@ class BatchRun:
             if inspect.isawaitable(out):
                 await out
         except Exception as exc:  # a broken callback must not break the batch
-            if not self._callback_warned:
-                self._callback_warned = True
-                warnings.warn(f"on_progress raised {type(exc).__name__}: {exc}; the batch goes on without "
-                              "reporting further callback errors", CallbackWarning, stacklevel=2)
+            self._warn_callback("on_progress", exc)
+
+    def _warn_callback(self, name: str, exc: Exception) -> None:
+        if not self._callback_warned:
+            self._callback_warned = True
+            warnings.warn(f"{name} raised {type(exc).__name__}: {exc}; the batch goes on without "
+                          "reporting further callback errors", CallbackWarning, stacklevel=3)
 
     def _stop_error(self) -> Exception:
         reason = self._stop_reason

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import httpx
 
 from .batch import BatchRun, ProgressCallback
+from .batch_api import BatchAPIMixin
 from .cache import ResponseCache, cache_key
 from .exceptions import APIStatusError, ConfigurationError, ResponseParseError
 from .http import make_http_client, map_transport_errors
@@ -35,6 +36,10 @@ __all__ = ["BaseClient", "mask_secret"]
 _transient_http: contextvars.ContextVar[httpx.AsyncClient | None] = contextvars.ContextVar(
     "seeds_nb_transient_http", default=None
 )
+
+
+RetryHook = Callable[[int, Exception, float], None]
+"""Called with (+1, error, wait_s) when a request starts waiting to retry, (-1, error, 0) after."""
 
 
 def mask_secret(secret: str | None) -> str | None:
@@ -64,7 +69,7 @@ class Secret:
         raise TypeError("an API key is not pickled; pass it again where the client is rebuilt")
 
 
-class BaseClient:
+class BaseClient(BatchAPIMixin):
     """Shared machinery of every provider client. Use a provider class such as ``OpenAIClient``."""
 
     provider: ClassVar[str] = "base"
@@ -88,6 +93,7 @@ class BaseClient:
         price_model: str | None = None,
         impacts_model: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        cache_scope: str | None = None,
     ) -> None:
         if not isinstance(model, str) or not model:
             raise ConfigurationError("model must be a non-empty string, e.g. model='gpt-4.1-mini'")
@@ -97,6 +103,9 @@ class BaseClient:
             raise ConfigurationError(f"max_retries must be an integer >= 0; got {max_retries!r}")
         self.model = model
         self.base_url = base_url.rstrip("/")
+        #: what names the server in cache keys: the base URL, unless two URLs serve the same
+        #: model (the mock on a new port after a kernel restart, a load-balanced deployment)
+        self.cache_scope = cache_scope or self.base_url
         self._api_key = Secret(api_key)
         self.timeout = float(timeout)
         self.retry = RetryPolicy(max_retries=max_retries, max_wait_s=max_retry_wait_s)
@@ -198,7 +207,7 @@ class BaseClient:
     # -- one request ---------------------------------------------------------------------------
     def _key(self, messages: Sequence[Message], params: Mapping[str, Any]) -> str:
         return cache_key({
-            "provider": self.provider, "base_url": self.base_url, "model": self.model,
+            "provider": self.provider, "base_url": self.cache_scope, "model": self.model,
             "messages": [m.to_dict() for m in messages], "params": self._cache_params(params),
         })
 
@@ -239,7 +248,7 @@ class BaseClient:
         return run_sync(with_private_pool)
 
     async def _generate(self, messages: Sequence[Message], params: Mapping[str, Any],
-                        key: str | None = None, on_retry: Callable[[int], None] | None = None) -> Response:
+                        key: str | None = None, on_retry: RetryHook | None = None) -> Response:
         if self.cache is not None:
             key = key or self._key(messages, params)
             hit = self.cache.get(key)
@@ -251,7 +260,7 @@ class BaseClient:
         return response
 
     async def _send_with_retries(self, messages: Sequence[Message], params: Mapping[str, Any],
-                                 on_retry: Callable[[int], None] | None) -> Response:
+                                 on_retry: RetryHook | None) -> Response:
         path, body = self._build_request(messages, params)
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         estimate = (len(payload) // 4 + int(params.get("max_tokens") or 256)) if self.gate.tokens else 0
@@ -268,12 +277,12 @@ class BaseClient:
                 if getattr(exc, "status_code", None) == 429:
                     self.gate.pause(wait)  # the whole client slows down, not only this request
                 if on_retry is not None:
-                    on_retry(+1)
+                    on_retry(+1, exc, wait)
                 try:
                     await asyncio.sleep(wait)
                 finally:
                     if on_retry is not None:
-                        on_retry(-1)
+                        on_retry(-1, exc, 0.0)
                 attempt += 1
                 continue
             self.gate.settle(estimate, response.usage.total_tokens)

@@ -31,6 +31,7 @@ def run_sync(fn: Callable[[], Awaitable[T]]) -> T:
 
     box: dict[str, Any] = {}
     ready = threading.Event()
+    finished = threading.Event()  # not thread.join(): after an interrupted join, 3.11 may return early
 
     def runner() -> None:
         loop = asyncio.new_event_loop()
@@ -47,18 +48,22 @@ def run_sync(fn: Callable[[], Awaitable[T]]) -> T:
                 loop.run_until_complete(loop.shutdown_asyncgens())
             finally:
                 loop.close()
+                finished.set()
 
     thread = threading.Thread(target=runner, name="seeds_nb-sync", daemon=True)
     thread.start()
     try:
-        while thread.is_alive():
-            thread.join(0.1)  # short joins keep Ctrl-C deliverable
+        while not finished.wait(0.1):  # short waits keep Ctrl-C deliverable
+            pass
     except KeyboardInterrupt:
         ready.wait()
         loop, task = box.get("loop"), box.get("task")
         if loop is not None and task is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(task.cancel)
-        thread.join()
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:  # the loop closed meanwhile: nothing left to cancel
+                pass
+        finished.wait()
         raise
     if "error" in box:
         raise box["error"]

@@ -1,4 +1,5 @@
-"""An embedded OpenAI-compatible mock LLM server over real HTTP on 127.0.0.1.
+"""An embedded mock LLM server over real HTTP on 127.0.0.1: OpenAI Chat Completions, Anthropic Messages,
+and both providers' Batch APIs (OpenAI files + batches, Anthropic message batches) on a compressed clock.
 
 It exists so tests, notebooks, docs and benchmarks can exercise real clients (the ``openai`` SDK, httpx,
 aiohttp) without an API key, network access or cost: answers are deterministic functions of the request,
@@ -7,6 +8,7 @@ deterministically per request with :class:`Fault`.
 
     with MockServer() as server:
         client = openai.OpenAI(base_url=server.url, api_key="sk-test")
+        claude = anthropic.Anthropic(base_url=server.anthropic_url, api_key="sk-test")
 """
 
 from ._faults import Fault

@@ -16,7 +16,8 @@ from ._server import MockServer
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m seeds_nb.mock", description="Run the seeds_nb OpenAI-compatible mock LLM server."
+        prog="python -m seeds_nb.mock",
+        description="Run the seeds_nb mock LLM server (OpenAI and Anthropic APIs, chat and Batch).",
     )
     parser.add_argument("--port", type=int, default=8000, help="port to bind (0 = any free port)")
     parser.add_argument("--host", default="127.0.0.1")
@@ -25,6 +26,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY'")
     parser.add_argument("--rpm", type=int, default=None, help="requests-per-minute limit (429 beyond)")
     parser.add_argument("--tpm", type=int, default=None, help="tokens-per-minute limit (429 beyond)")
+    parser.add_argument("--batch-duration", type=float, default=2.0,
+                        help="seconds a Batch API job takes (the providers' 24 h window, compressed)")
     args = parser.parse_args(argv)
 
     stop = threading.Event()
@@ -38,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         port=args.port,
         latency_jitter_s=args.latency_jitter,
         tpm_limit=args.tpm,
+        batch_duration_s=args.batch_duration,
     ).start()
     print(f"seeds_nb mock server on {server.url}", flush=True)
     try:

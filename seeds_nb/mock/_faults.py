@@ -25,14 +25,17 @@ BAD_KEY: dict[str, Any] = {
 class Fault:
     """A failure injected into matching chat requests, decided deterministically per request identity.
 
-    ``kind``: "status" (error ``status`` + OpenAI error body), "slow" (``delay_s`` then a normal answer),
-    "drop" (close the connection, send nothing) or "malformed" (200 with a truncated JSON body).
+    ``kind``: "status" (error ``status`` + the protocol's error body), "slow" (``delay_s`` then a normal
+    answer), "drop" (close the connection, send nothing), "malformed" (200 with a truncated JSON body), or
+    "expire" (batch lines only: the line is not processed before the batch's window ends).
+    In batch jobs, "status" faults become per-line errors and "expire" faults expired lines; a line is
+    judged once (as a first attempt), and "slow"/"drop"/"malformed" do not apply.
     ``rate`` hits that fraction of matching requests, chosen by hashing (identity, fault index, attempt);
     ``times`` caps fires per distinct request, so ``times=1`` means "first attempt fails, retry succeeds".
     ``match`` restricts it to requests whose message text contains the substring.
     """
 
-    kind: Literal["status", "slow", "drop", "malformed"] = "status"
+    kind: Literal["status", "slow", "drop", "malformed", "expire"] = "status"
     status: int = 500
     rate: float = 1.0
     match: str | None = None

@@ -27,6 +27,7 @@ _VOCAB = (
     "is can may often usually suggests shows indicates improves reduces supports explains "
     "with from across within between under over after before through"
 ).split()
+_BYTE_WORDS = tuple(_VOCAB[b % len(_VOCAB)] for b in range(256))  # byte -> word, one lookup per word
 _SNIPPET_CHARS = 60
 _MAX_SCHEMA_DEPTH = 6
 
@@ -134,21 +135,24 @@ def _words(seed: str, lo: int, hi: int) -> list[str]:
     stream = digest[1:]
     while len(stream) < n:  # only needed if hi > 63
         stream += hashlib.blake2b(stream, digest_size=64).digest()
-    return [_VOCAB[b % len(_VOCAB)] for b in stream[:n]]
+    return list(map(_BYTE_WORDS.__getitem__, stream[:n]))
 
 
-def _answer_text(messages: list[dict[str, Any]], seed: str) -> str:
-    """The plain-text answer: counting for "Count to N", otherwise a hash-chosen sentence."""
+def _answer_text(messages: list[dict[str, Any]], seed: str) -> tuple[str, int | None]:
+    """The plain-text answer: counting for "Count to N", otherwise a hash-chosen sentence; with its
+    token count when it is cheap to know (a batch of 100k answers should not regex every one)."""
     prompt = _last_user_text(messages)
     m = _COUNT_RE.search(prompt)
     if m:
-        return ", ".join(str(i) for i in range(1, min(int(m.group(1)), MAX_COUNT) + 1))
+        return ", ".join(str(i) for i in range(1, min(int(m.group(1)), MAX_COUNT) + 1)), None
     snippet = " ".join(prompt.split())
     if len(snippet) > _SNIPPET_CHARS:
         snippet = snippet[: _SNIPPET_CHARS - 3] + "..."
     words = _words(seed, 8, 60)
     words[0] = words[0].capitalize()
-    return f"Mock answer to '{snippet}': " + " ".join(words) + "."
+    head = f"Mock answer to '{snippet}': "
+    # Words are single tokens separated by spaces, then "." : the count is exact.
+    return head + " ".join(words) + ".", count_tokens(head) + len(words) + 1
 
 
 # --------------------------------------------------------------------------- JSON schema values
@@ -285,18 +289,32 @@ def schema_value(
 
 def _render(messages: list[dict[str, Any]], response_format: Any) -> str:
     """Full (untruncated) content for the messages, honouring ``response_format``."""
+    return _render_counted(messages, response_format)[0]
+
+
+def _render_counted(messages: list[dict[str, Any]], response_format: Any) -> tuple[str, int | None]:
     seed = canonical_json(messages)
-    text = _answer_text(messages, seed)
+    text, tokens = _answer_text(messages, seed)
     kind = response_format.get("type") if isinstance(response_format, dict) else None
     if kind == "json_schema":
         spec = response_format.get("json_schema") or {}
         schema = spec.get("schema") if isinstance(spec, dict) else None
         if isinstance(schema, dict) and schema:
-            return json.dumps(schema_value(schema, schema, seed), ensure_ascii=False)
+            return json.dumps(schema_value(schema, schema, seed), ensure_ascii=False), None
         kind = "json_object"
     if kind == "json_object":
-        return json.dumps({"answer": text}, ensure_ascii=False)
-    return text
+        return json.dumps({"answer": text}, ensure_ascii=False), None
+    return text, tokens
+
+
+def answer(messages: list[dict[str, Any]], response_format: Any, stop: Any,
+           max_tokens: int | None) -> tuple[str, str, int]:
+    """(content, finish_reason, completion tokens) of the mock model for a conversation."""
+    full, tokens = _render_counted(messages, response_format)
+    if tokens is not None and not stop and (max_tokens is None or tokens <= max_tokens):
+        return full, "stop", max(tokens, 1)
+    content, finish = _truncate(full, stop, max_tokens)
+    return content, finish, max(count_tokens(content), 1)
 
 
 def _truncate(content: str, stop: Any, max_tokens: int | None) -> tuple[str, str]:
@@ -326,8 +344,7 @@ def build_completion(body: dict[str, Any], identity: str, created: int) -> dict[
     """:func:`mock_completion` for an already validated body whose identity the caller has computed."""
     messages = body["messages"]
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-    content, finish = _truncate(_render(messages, body.get("response_format")), body.get("stop"), max_tokens)
-    completion = max(count_tokens(content), 1)
+    content, finish, completion = answer(messages, body.get("response_format"), body.get("stop"), max_tokens)
     prompt = prompt_tokens(messages)
     return {
         "id": "chatcmpl-" + identity[:29],

@@ -2,41 +2,29 @@
 
 Running on a private thread + event loop means it works from plain scripts, pytest, and inside an
 already running loop (Jupyter, ``async def`` tests) alike, while clients talk to it over real sockets.
+It speaks OpenAI Chat Completions and Anthropic Messages (one pipeline, two dialects), and both
+providers' Batch APIs (``_batch_routes``) on a clock compressed by ``batch_duration_s``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import itertools
 import json
 import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from ._faults import (
-    BAD_KEY,
-    DEFAULT_RPM,
-    DEFAULT_TPM,
-    Fault,
-    RateWindow,
-    error_body,
-    go_duration,
-    header_seconds,
-    status_error_body,
-)
-from ._model import (
-    RequestError,
-    build_completion,
-    messages_text,
-    request_identity,
-    unit_hash,
-    validate_request,
-)
+from ._anthropic import PromptCache
+from ._batch_routes import BatchRoutes
+from ._dialects import ANTHROPIC, OPENAI, Dialect
+from ._faults import BAD_KEY, Fault, RateWindow, header_seconds
+from ._model import RequestError, request_identity, unit_hash
 
 MODEL_IDS = (
     "gpt-4.1-mini",
@@ -48,6 +36,7 @@ MODEL_IDS = (
     "mock-model",
 )
 LOG_MAXLEN = 100_000
+MAX_BODY_BYTES = 300 * 1024**2  # an Anthropic batch may be 256 MB
 _JSON = "application/json"
 _MODELS = {
     "object": "list",
@@ -58,7 +47,12 @@ _MODELS = {
 
 
 class MockServer:
-    """An OpenAI-compatible mock LLM server on 127.0.0.1, served from a daemon thread with its own loop."""
+    """A mock LLM server on 127.0.0.1 speaking OpenAI's and Anthropic's APIs (chat and Batch),
+    served from a daemon thread with its own loop.
+
+    ``batch_duration_s`` is how long a batch job takes on the server's ``clock`` (a provider's
+    "up to 24 h"); pass ``clock`` (epoch seconds) to drive batch states by hand in tests.
+    """
 
     def __init__(
         self,
@@ -71,13 +65,18 @@ class MockServer:
         *,
         latency_jitter_s: float = 0.0,
         tpm_limit: int | None = None,
+        batch_duration_s: float = 2.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.latency_s = latency_s
+        self.batch_duration_s = batch_duration_s
+        """Seconds of ``clock`` a batch job takes from creation to its end (read when a batch is created)."""
+        self.clock = clock
         self.latency_jitter_s = latency_jitter_s
         self.host = host
         self.port = port
         self._bind_port = port  # a restart binds this again (0 = a fresh free port)
-        self._auth = None if api_key is None else f"Bearer {api_key}"
+        self._api_key = api_key
         self._rpm_limit, self._tpm_limit = rpm_limit, tpm_limit
         self._lock = threading.Lock()
         self._faults: tuple[Fault, ...] = tuple(faults)
@@ -85,6 +84,8 @@ class MockServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
         self._startup_error: BaseException | None = None
+        self._prompt_cache = PromptCache()
+        self._batch_routes = BatchRoutes(self)
         self._reset_state()
 
     # ------------------------------------------------------------------ public API
@@ -95,6 +96,17 @@ class MockServer:
         return f"http://{self.host}:{self.port}/v1"
 
     base_url = url
+
+    @property
+    def anthropic_url(self) -> str:
+        """Base URL to hand to an Anthropic client (no ``/v1``: the SDKs add it)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def batches(self) -> list[dict[str, Any]]:
+        """Every batch job the server holds: ``{"id", "provider", "requests", "created_at", "cancelled"}``."""
+        return [{"id": b.id, "provider": b.flavor, "requests": len(b.lines), "created_at": b.created_at,
+                 "cancelled": b.cancel_at is not None} for b in list(self._batch_routes.batches.values())]
 
     @property
     def request_count(self) -> int:
@@ -108,9 +120,11 @@ class MockServer:
             return list(self._log)
 
     def reset(self) -> None:
-        """Forget counters, the request log, fault fire counts and the rate-limit windows."""
+        """Forget counters, the request log, fault fire counts, the rate-limit windows and the prompt
+        cache (batch jobs and files stay)."""
         with self._lock:
             self._reset_state()
+        self._prompt_cache.clear()
 
     def add_fault(self, fault: Fault) -> None:
         """Append a fault (checked after existing ones); safe while the server is running."""
@@ -183,8 +197,10 @@ class MockServer:
             ready.set()
 
     async def _serve(self, ready: threading.Event) -> None:
-        app = web.Application(client_max_size=64 * 1024**2)
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/messages", self._messages)
+        self._batch_routes.add_to(app)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.25)
@@ -201,10 +217,7 @@ class MockServer:
     # ------------------------------------------------------------------ handlers
 
     def _authorized(self, request: web.Request) -> bool:
-        if self._auth is None:
-            return True
-        got = request.headers.get("Authorization", "")
-        return hmac.compare_digest(got.encode(), self._auth.encode())
+        return OPENAI.authorized(request.headers, self._api_key)
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -214,37 +227,29 @@ class MockServer:
             return web.json_response({"error": BAD_KEY}, status=401)
         return web.json_response(_MODELS)
 
-    def _limit_headers(self, now: float) -> dict[str, str]:
-        """Rate-limit headers as OpenAI sends them (caller holds the lock)."""
-        headers = self._rpm.headers("requests", DEFAULT_RPM, now)
-        headers.update(self._tpm.headers("tokens", DEFAULT_TPM, now))
-        return headers
-
-    def _respond(
-        self, entry: dict[str, Any], status: int, payload: Any, headers: dict[str, str], started: float
-    ) -> web.Response:
+    def _respond(self, entry: dict[str, Any], status: int, payload: Any, headers: dict[str, str], started: float,
+                 dialect: Dialect = OPENAI, *, limits_added: bool = False) -> web.Response:
         entry["status"] = status
-        if "x-ratelimit-limit-requests" not in headers:
+        if not limits_added:
             with self._lock:
-                headers.update(self._limit_headers(time.monotonic()))
-        headers["openai-processing-ms"] = str(round((time.perf_counter() - started) * 1000))
+                headers.update(dialect.limit_headers(self._rpm, self._tpm, time.monotonic(), time.time()))
+        if dialect is OPENAI:
+            headers["openai-processing-ms"] = str(round((time.perf_counter() - started) * 1000))
         text = payload if isinstance(payload, str) else json.dumps(payload)
         return web.Response(text=text, status=status, content_type=_JSON, headers=headers)
 
-    def _pick_fault(self, identity: str, body: dict[str, Any]) -> Fault | None:
+    def _pick_fault(self, identity: str, text: str) -> Fault | None:
         """First fault that fires for this attempt; depends only on (identity, fault index, attempt)."""
         faults = self._faults
         if not faults:  # attempts are only tracked while faults exist, keeping the plain path lean
             return None
         attempt = self._attempts.get(identity, 0)
         self._attempts[identity] = attempt + 1
-        text: str | None = None
         for index, fault in enumerate(faults):
-            if fault.match is not None:
-                if text is None:
-                    text = messages_text(body["messages"])
-                if fault.match not in text:
-                    continue
+            if fault.kind == "expire":  # batch lines only
+                continue
+            if fault.match is not None and fault.match not in text:
+                continue
             key = (identity, index)
             if fault.times is not None and self._fires.get(key, 0) >= fault.times:
                 continue
@@ -255,6 +260,13 @@ class MockServer:
         return None
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
+        return await self._complete(request, OPENAI)
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        return await self._complete(request, ANTHROPIC)
+
+    async def _complete(self, request: web.Request, dialect: Dialect) -> web.StreamResponse:
+        """One chat request, in either protocol: log, auth, validate, rate windows, faults, latency."""
         started = time.perf_counter()
         raw = await request.read()
         try:
@@ -262,24 +274,25 @@ class MockServer:
         except ValueError:
             body = None
         entry: dict[str, Any] = {"path": request.path, "body": body, "status": None, "time": time.time()}
-        headers = {"x-request-id": f"req_{next(self._req_ids):024x}"}
+        request_id = dialect.request_id(next(self._req_ids))
+        headers = {dialect.request_id_header: request_id}
         with self._lock:
             self._count += 1
             self._log.append(entry)
-        if not self._authorized(request):
-            return self._respond(entry, 401, {"error": BAD_KEY}, headers, started)
+        if not dialect.authorized(request.headers, self._api_key):
+            return self._respond(entry, 401, dialect.unauthorized(request_id), headers, started, dialect)
         if body is None:
             msg = "We could not parse the JSON body of your request. (HINT: the body must be valid JSON.)"
-            return self._respond(entry, 400, error_body(msg, "invalid_request_error"), headers, started)
+            return self._respond(entry, 400, dialect.invalid(msg, None, request_id), headers, started, dialect)
         try:
-            validate_request(body)
+            dialect.validate(body, request.headers)
         except RequestError as exc:
-            err = error_body(exc.message, "invalid_request_error", exc.param)
-            return self._respond(entry, 400, err, headers, started)
+            return self._respond(entry, 400, dialect.invalid(exc.message, exc.param, request_id), headers, started,
+                                 dialect)
 
         identity = request_identity(body)
-        completion = build_completion(body, identity, int(time.time()))
-        tokens = completion["usage"]["total_tokens"]
+        answer = dialect.answer(body, identity, int(time.time()), self._prompt_cache)
+        tokens = dialect.tokens(answer)
         fault: Fault | None = None
         now = time.monotonic()
         with self._lock:
@@ -289,10 +302,19 @@ class MockServer:
             if not (wait_r or wait_t):
                 self._rpm.add(now, 1)
                 self._tpm.add(now, tokens)
-                fault = self._pick_fault(identity, body)
-            headers.update(self._limit_headers(now))
+                fault = self._pick_fault(identity, dialect.text(body)) if self._faults else None
+            headers.update(dialect.limit_headers(self._rpm, self._tpm, now, time.time()))
         if wait_r or wait_t:
-            return self._rate_limited(entry, headers, body["model"], wait_r, wait_t, tokens, started)
+            wait = max(wait_r, wait_t)
+            headers["retry-after"] = str(max(1, math.ceil(wait)))
+            headers["retry-after-ms"] = str(max(1, math.ceil(wait * 1000)))
+            if wait_r:
+                headers.update(dialect.exhausted("requests"))
+                kind, limit, used, asked = "requests", self._rpm_limit, self._rpm.used, 1
+            else:
+                kind, limit, used, asked = "tokens", self._tpm_limit, self._tpm.used, tokens
+            payload = dialect.rate_limited(body["model"], kind, limit, used, asked, wait, request_id)
+            return self._respond(entry, 429, payload, headers, started, dialect, limits_added=True)
 
         if fault is not None:
             if fault.retry_after is not None:
@@ -300,20 +322,16 @@ class MockServer:
             if fault.retry_after_ms is not None:
                 headers["retry-after-ms"] = str(fault.retry_after_ms)
             if fault.kind == "status":
-                payload = fault.body if fault.body is not None else status_error_body(fault)
-                return self._respond(entry, fault.status, payload, headers, started)
+                payload = fault.body if fault.body is not None else dialect.fault_body(fault, request_id)
+                return self._respond(entry, fault.status, payload, headers, started, dialect, limits_added=True)
             if fault.kind == "drop":
                 entry["status"] = 0  # 0 = connection dropped, nothing sent
                 if request.transport is not None:
                     request.transport.close()
                 return web.Response(status=500)  # never written: aiohttp sees the closed transport
             if fault.kind == "malformed":
-                bad = (
-                    fault.body
-                    if fault.body is not None
-                    else json.dumps(completion)[: 40 + len(completion["id"])]
-                )
-                return self._respond(entry, 200, bad, headers, started)
+                bad = fault.body if fault.body is not None else dialect.malformed(answer)
+                return self._respond(entry, 200, bad, headers, started, dialect, limits_added=True)
             if fault.delay_s > 0:  # kind == "slow"
                 await asyncio.sleep(fault.delay_s)
 
@@ -322,30 +340,4 @@ class MockServer:
             delay += self.latency_jitter_s * unit_hash(identity, "jitter")
         if delay > 0:
             await asyncio.sleep(delay)
-        return self._respond(entry, 200, completion, headers, started)
-
-    def _rate_limited(
-        self,
-        entry: dict[str, Any],
-        headers: dict[str, str],
-        model: str,
-        wait_r: float,
-        wait_t: float,
-        tokens: int,
-        started: float,
-    ) -> web.Response:
-        wait = max(wait_r, wait_t)
-        headers["retry-after"] = str(max(1, math.ceil(wait)))
-        headers["retry-after-ms"] = str(max(1, math.ceil(wait * 1000)))
-        if wait_r:
-            headers["x-ratelimit-remaining-requests"] = "0"
-            kind, limit, used, asked = "requests", self._rpm_limit, self._rpm.used, 1
-            label = "requests per min (RPM)"
-        else:
-            kind, limit, used, asked = "tokens", self._tpm_limit, self._tpm.used, tokens
-            label = "tokens per min (TPM)"
-        msg = (
-            f"Rate limit reached for {model} in organization org-seeds-mock on {label}: "
-            f"Limit {limit}, Used {used}, Requested {asked}. Please try again in {go_duration(wait)}."
-        )
-        return self._respond(entry, 429, error_body(msg, kind, None, "rate_limit_exceeded"), headers, started)
+        return self._respond(entry, 200, answer, headers, started, dialect, limits_added=True)

@@ -1,0 +1,213 @@
+"""Helpers shared by the benchmark scripts: the mock server as a subprocess, worker processes, prompts, memory.
+
+Why a subprocess for the server: the embedded ``MockServer`` runs on a thread of the *client's* process,
+so it would share the GIL (and the CPU-time counter) with the client being measured. As a separate
+process it gets its own core on a 2-core machine, and ``time.process_time()`` in the client counts only
+the client.
+
+Why worker processes for the measured runs: each measured run happens in a fresh interpreter, so its
+CPU time, peak RSS (``ru_maxrss`` is a per-process high-water mark) and traced memory are its own,
+not polluted by an earlier run's heap, caches or garbage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import resource
+import select
+import statistics
+import subprocess
+import sys
+import time
+import zlib
+from collections.abc import Iterator, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "MODEL",
+    "MockServerProcess",
+    "current_rss_bytes",
+    "load_average",
+    "machine_info",
+    "median",
+    "peak_rss_bytes",
+    "process_cpu_seconds",
+    "print_machine",
+    "prompt_for",
+    "run_worker",
+    "spread",
+    "table",
+    "verdict",
+]
+
+MODEL = "gpt-4.1-mini"  # a model genai-prices and EcoLogits both know, so tracking does its full work
+API_KEY = "sk-bench"
+_PACKAGES = ("seeds_nb", "aiohttp", "httpx", "httpx-aiohttp", "ecologits", "genai-prices", "pydantic")
+_STARTUP_TIMEOUT_S = 30.0
+_FILLER = ("data", "quality", "of", "the", "sample", "batch", "matters", "because", "results", "depend", "on",
+           "careful", "measurement", "and", "clear", "reporting", "across", "many", "requests")
+
+
+def prompt_for(index: int, tag: str, *, varied: bool = True) -> str:
+    """A distinct prompt per (tag, index), so no cache or in-flight dedupe could ever merge two requests.
+
+    ``varied`` appends 0-159 filler words (a deterministic function of tag and index), so prompts vary in
+    length like real ones (~80 words on average). That matters beyond realism: seeds_nb prices a request
+    through an LRU keyed on its exact token counts, which hits almost always when every prompt has the
+    same length and almost never when lengths vary; equal-length prompts would hide that cost.
+    """
+    base = f"[{tag}] Request {index}: explain in one sentence why item {index} of this benchmark matters."
+    if not varied:
+        return base
+    count = zlib.crc32(f"{tag}:{index}".encode()) % 160
+    return base + " Context: " + " ".join(_FILLER[(index + k) % len(_FILLER)] for k in range(count))
+
+
+class MockServerProcess:
+    """``python -m seeds_nb.mock`` in a child process; ``url`` is read from its first stdout line."""
+
+    def __init__(self, latency_s: float) -> None:
+        self.latency_s = latency_s
+        self.url = ""
+        self._proc: subprocess.Popen[str] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None, "server not started"
+        return self._proc.pid
+
+    def __enter__(self) -> MockServerProcess:
+        cmd = [sys.executable, "-m", "seeds_nb.mock", "--port", "0", "--latency", repr(self.latency_s)]
+        self._proc = proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], _STARTUP_TIMEOUT_S)
+        line = proc.stdout.readline() if ready else ""
+        if not line.startswith("seeds_nb mock server on "):
+            self.__exit__()
+            raise RuntimeError(f"mock server did not start within {_STARTUP_TIMEOUT_S:.0f} s (got {line!r})")
+        self.url = line.rsplit(" ", 1)[-1].strip()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.terminate()  # SIGTERM: the server's handler stops it cleanly
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of another process (Linux ``/proc``); None where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # After the ")" closing the command name, utime and stime are the 12th and 13th fields.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def current_rss_bytes() -> int:
+    """Resident set size now (not the peak), from ``/proc/self/statm``; falls back to the peak."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except OSError:
+        return peak_rss_bytes()
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_rss_bytes() -> int:
+    """``ru_maxrss`` of this process in bytes (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def run_worker(script: Path, args: Sequence[str], timeout_s: float) -> dict[str, Any]:
+    """Run ``script --worker ...`` in a fresh interpreter and return the JSON object on its last stdout line."""
+    cmd = [sys.executable, str(script), *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"worker {' '.join(args)} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def spread(values: Sequence[float]) -> str:
+    """``min-max`` of repeated measurements, to show how much a median can be trusted."""
+    if not values:
+        return "-"
+    return f"{min(values):,.0f}-{max(values):,.0f}"
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def machine_info() -> dict[str, Any]:
+    """What the figures depend on: cores, CPU, Python, and the versions of the packages on the path."""
+    versions: dict[str, str] = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "load_average_1m": os.getloadavg()[0],
+    }
+
+
+def print_machine(info: dict[str, Any]) -> None:
+    packages = ", ".join(f"{k} {v}" for k, v in info["packages"].items())
+    print(f"machine: {info['cpus']} cpus ({info['cpu_model']}), {info['implementation']} {info['python']}, "
+          f"{info['platform']}")
+    print(f"packages: {packages}")
+    load = info["load_average_1m"]
+    if load > 0.5:
+        print(f"warning: 1-minute load average is {load:.2f} before starting: other processes are using the CPU "
+              "(the benchmark needs one core for the client and one for the server), so figures will be noisy")
+
+
+def load_average() -> float:
+    """1-minute load average, printed at the end so a reader can tell whether the run was disturbed."""
+    return os.getloadavg()[0]
+
+
+def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> Iterator[str]:
+    """Fixed-width text table (first column left-aligned, the rest right-aligned)."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for j, row in enumerate([header, *rows]):
+        cells = [str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths,
+                                                                                              strict=True))]
+        yield "  ".join(cells)
+        if j == 0:
+            yield "  ".join("-" * w for w in widths)

@@ -1,0 +1,85 @@
+"""``--background``: the handle bound as ``<out>_run``, which also binds ``<out>`` when the batch ends.
+
+Why a wrapper around the widgets' ``BatchHandle`` rather than a done-callback alone: a later cell
+typically does ``seeds_result_run.result()`` and reads ``seeds_result`` on the next line; a
+callback racing the waiter could bind it a moment too late. Here ``result()`` and ``await`` bind
+before they return, and a watcher thread covers the user who never waits.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Generator
+from typing import Any
+
+from seeds_nb.core.result import BatchResult
+
+__all__ = ["BackgroundBatch"]
+
+
+class BackgroundBatch:
+    """The ``<out>_run`` of a ``--background`` cell: the widgets' handle, plus binding ``<out>``.
+
+    ``result()`` and ``await`` bind ``<out>`` before they return, so the next line of the cell can
+    read it; a watcher thread binds it too when nobody waits. Everything else (``cancel()``,
+    ``done()``, ``run``, ``progress``, ``grid``) is the handle's.
+    """
+
+    _POLL_S = 0.1
+
+    def __init__(self, handle: Any, user_ns: dict[str, Any], out: str, plot_area: Any = None) -> None:
+        self.handle = handle
+        self.out = out
+        self._user_ns = user_ns
+        self._plot_area = plot_area
+        self._bind_lock = threading.Lock()
+        self._bound = False
+        threading.Thread(target=self._watch, name="seeds_nb-bind", daemon=True).start()
+
+    def _watch(self) -> None:
+        while not self.handle.done():
+            time.sleep(self._POLL_S)
+        self._bind()
+
+    def _bind(self) -> None:
+        """Bind the final result once (``run.result`` is the object ``result()`` returns)."""
+        result = self.handle.run.result
+        with self._bind_lock:  # held while binding: a waiter returning early must find <out> bound
+            if self._bound:
+                return
+            self._user_ns[self.out] = result
+            self._bound = True
+        if self._plot_area is not None:
+            from seeds_nb.plots import summary
+
+            try:
+                figure = summary(result)
+            except Exception as exc:  # on the watcher thread nobody would see the traceback
+                self._plot_area.append_stderr(f"seeds_nb: --plot failed: {type(exc).__name__}: {exc}\n")
+            else:
+                self._plot_area.append_display_data(figure)
+
+    def result(self, timeout: float | None = None) -> BatchResult:
+        """Block until the batch ends (Ctrl-C cancels it), bind ``<out>`` and return the result."""
+        try:
+            return self.handle.result(timeout)  # type: ignore[no-any-return]
+        finally:
+            if self.handle.done():
+                self._bind()
+
+    def __await__(self) -> Generator[Any, None, BatchResult]:
+        return self._wait().__await__()
+
+    async def _wait(self) -> BatchResult:
+        try:
+            return await self.handle  # type: ignore[no-any-return]
+        finally:
+            if self.handle.done():
+                self._bind()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.handle, name)
+
+    def __repr__(self) -> str:
+        return f"{self.handle!r} -> {self.out}"

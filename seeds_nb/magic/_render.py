@@ -1,0 +1,189 @@
+"""From a ``%%seeds_batch`` cell to prompts: split, fill ``{names}``, expand ``--over`` rows.
+
+Pure functions (no shell, no I/O) so they are tested without a kernel. Every mistake a user can
+make in a cell becomes a ``UsageError`` naming the prompt and the fix: IPython shows a
+``UsageError`` as one clean line, where a ``KeyError`` from ``str.format`` would show a traceback
+through our internals.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+import textwrap
+from collections import ChainMap
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from string import Formatter
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from seeds_nb.core.types import Message
+
+__all__ = ["SEPARATOR", "Prompt", "build_prompts", "over_rows", "render", "split_prompts", "template_fields"]
+
+SEPARATOR = "---"
+"""A line holding only this separates multi-line prompts (when present, lines no longer split)."""
+
+_FORMATTER = Formatter()
+_HEAD = re.compile(r"[^.\[]*")  # the variable part of a field: `row` in `{row[name]}` / `{row.x}`
+_EXCERPT = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """One rendered prompt: the user text and the optional ``--system`` text."""
+
+    text: str
+    system: str | None = None
+
+    def to_request(self) -> str | list[Message]:
+        """What the batch engine takes: a plain string, or system + user messages."""
+        if self.system is None:
+            return self.text
+        return [Message("system", self.system), Message("user", self.text)]
+
+    @property
+    def chars(self) -> int:
+        return len(self.text) + len(self.system or "")
+
+
+def split_prompts(cell: str) -> list[str]:
+    """One prompt per non-empty line, or per ``---``-separated block when the cell has such a line.
+
+    Blocks are dedented and stripped; empty lines and empty blocks are not prompts.
+    """
+    lines = cell.splitlines()
+    if not any(line.strip() == SEPARATOR for line in lines):
+        return [line.strip() for line in lines if line.strip()]
+    blocks: list[list[str]] = [[]]
+    for line in lines:
+        if line.strip() == SEPARATOR:
+            blocks.append([])
+        else:
+            blocks[-1].append(line)
+    prompts = (textwrap.dedent("\n".join(block)).strip() for block in blocks)
+    return [p for p in prompts if p]
+
+
+def _excerpt(text: str) -> str:
+    one_line = " ".join(text.split())
+    return one_line if len(one_line) <= _EXCERPT else one_line[: _EXCERPT - 1] + "…"
+
+
+def template_fields(template: str, where: str = "prompt") -> list[str]:
+    """The variable names a template uses (``{a}``, ``{row[x]}`` -> ``a``, ``row``), in order.
+
+    Raises ``UsageError`` for a template ``str.format`` cannot parse (a lone brace) or a positional
+    field (``{}``/``{0}``): both are almost always a brace meant literally.
+    """
+    names: list[str] = []
+    try:
+        parsed = list(_FORMATTER.parse(template))
+    except ValueError as exc:
+        raise UsageError(
+            f"{where} {_excerpt(template)!r}: {exc} - write {{{{ and }}}} for literal braces"
+        ) from None
+    for _, field, _, _ in parsed:
+        if field is None:
+            continue
+        head = _HEAD.match(field).group(0)  # type: ignore[union-attr]  # the pattern always matches
+        if not head or head.isdigit():
+            raise UsageError(
+                f"{where} {_excerpt(template)!r}: {{{field}}} is not a variable name - use a name such "
+                f"as {{topic}}, or write {{{{ and }}}} for literal braces"
+            )
+        if head not in names:
+            names.append(head)
+    return names
+
+
+def render(template: str, names: Mapping[str, Any], where: str = "prompt") -> str:
+    """Fill ``{name}`` fields from ``names`` (``{{``/``}}`` are literal braces).
+
+    Unknown names are a ``UsageError`` listing all of them, never a bare ``KeyError``.
+    """
+    fields = template_fields(template, where)
+    if not fields:
+        return _FORMATTER.vformat(template, (), {})  # still turns {{ }} into { }
+    missing = [name for name in fields if name not in names]
+    if missing:
+        listed = ", ".join(f"{{{name}}}" for name in missing)
+        raise UsageError(
+            f"{where} {_excerpt(template)!r}: unknown name{'s' if len(missing) > 1 else ''} {listed} - "
+            f"define {'them' if len(missing) > 1 else 'it'} in the notebook (or as a column with --over), "
+            "or write {{ and }} for literal braces"
+        )
+    try:
+        return _FORMATTER.vformat(template, (), names)
+    except (KeyError, IndexError, AttributeError, ValueError, TypeError) as exc:
+        detail = f"{type(exc).__name__}: {exc}" if not isinstance(exc, KeyError) else f"no key {exc}"
+        raise UsageError(f"{where} {_excerpt(template)!r}: cannot fill it ({detail})") from None
+
+
+def _is_frame(value: Any) -> bool:
+    """A pandas DataFrame, recognised without importing pandas (it may not be installed)."""
+    return hasattr(value, "columns") and hasattr(value, "to_dict") and hasattr(value, "iterrows")
+
+
+def _row(value: Any) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return {"item": value, **{k: v for k, v in value.items() if isinstance(k, str)}}
+    return {"item": value}
+
+
+def over_rows(value: Any, var: str) -> list[dict[str, Any]]:
+    """The names each rendering of the cell sees for ``--over var``.
+
+    * a DataFrame: one row per line, its columns as names (``{item}`` is the row as a dict);
+    * a list/iterable of dicts: their keys as names (``{item}`` is the dict);
+    * a list/iterable of anything else: ``{item}``;
+    * a dict: one row per key, ``{key}`` and ``{value}`` (``{item}`` is the key).
+    """
+    if _is_frame(value):
+        rows = [_row(record) for record in value.to_dict(orient="records")]
+    elif isinstance(value, Mapping):
+        rows = [{"item": k, "key": k, "value": v} for k, v in value.items()]
+    elif isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise UsageError(
+            f"--over {var}: expected a list, a list of dicts, a dict or a pandas DataFrame; "
+            f"got {type(value).__name__}"
+        )
+    else:
+        rows = [_row(item) for item in value]
+    if not rows:
+        raise UsageError(f"--over {var} is empty: there is nothing to send")
+    return rows
+
+
+def check_name(name: str, option: str) -> None:
+    """A ``--out``/``--over`` value must be a plain Python variable name."""
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise UsageError(f"{option} {name!r}: expected a Python variable name such as seeds_result")
+
+
+def build_prompts(cell: str, user_ns: Mapping[str, Any], *, over: str | None = None,
+                  system: str | None = None) -> list[Prompt]:
+    """Every prompt of the cell, rendered; with ``over``, the cell once per row (row-major)."""
+    templates = split_prompts(cell)
+    if not templates:
+        raise UsageError(
+            "the cell has no prompts: write one prompt per line below %%seeds_batch, or separate "
+            "multi-line prompts with a line holding only ---"
+        )
+    if over is None:
+        rows: list[dict[str, Any]] = [{}]
+    else:
+        check_name(over, "--over")
+        if over not in user_ns:
+            raise UsageError(f"--over {over}: no variable named {over!r} in the notebook")
+        rows = over_rows(user_ns[over], over)
+    prompts: list[Prompt] = []
+    for i, row in enumerate(rows):
+        names: Mapping[str, Any] = ChainMap(row, user_ns) if row else user_ns
+        where = f"row {i} of --over {over}: prompt" if over is not None else "prompt"
+        system_text = render(system, names, where="--system") if system is not None else None
+        for template in templates:
+            prompts.append(Prompt(render(template, names, where), system_text))
+    return prompts

@@ -1,0 +1,277 @@
+"""``AnthropicClient``: the Messages API (``POST /v1/messages``) over the shared core.
+
+Only translation lives here: chat messages -> Anthropic's shape (system prompt on top, content
+parts as blocks), the answer -> ``Response`` (usage in the genai-prices convention), and HTTP errors
+-> the ``SeedsError`` tree. Retries, limits, cache, tracking and batches are the core's.
+
+Structured output: a pydantic ``response_format`` becomes one forced tool whose ``input_schema`` is
+the model's JSON schema; the tool call's input is the answer (``content`` holds it as JSON,
+``parsed`` the validated model). This works on every Claude model without a beta header.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from seeds_nb.core.client import BaseClient
+from seeds_nb.core.exceptions import (
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    NotFoundError,
+    PromptError,
+    RateLimitError,
+    ResponseParseError,
+    ServerError,
+)
+from seeds_nb.core.retry import retry_after_from_headers
+from seeds_nb.core.types import Message, Response, Usage
+
+__all__ = ["ANTHROPIC_BASE_URL", "ANTHROPIC_VERSION", "AnthropicClient", "ERROR_STATUS"]
+
+ANTHROPIC_BASE_URL = "https://api.anthropic.com"
+ANTHROPIC_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 1024
+#: Anthropic's error ``type`` -> HTTP status (batch result lines carry the type, not the status).
+ERROR_STATUS = {
+    "invalid_request_error": 400, "authentication_error": 401, "billing_error": 402, "permission_error": 403,
+    "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429, "api_error": 500,
+    "timeout_error": 504, "overloaded_error": 529,
+}
+_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
+           "refusal": "content_filter"}
+_SYSTEM_ROLES = ("system", "developer")
+_DATA_URL = re.compile(r"data:(?P<media>[\w/+.-]+);base64,(?P<data>.*)", re.S)
+_LIMITS = ("requests", "tokens", "input-tokens", "output-tokens")
+
+
+class AnthropicClient(BaseClient):
+    """Messages API client (Claude).
+
+    Args:
+        model: e.g. ``"claude-sonnet-4-5"``.
+        api_key: defaults to ``ANTHROPIC_API_KEY``; optional for a non-Anthropic ``base_url``
+            (the seeds_nb mock: ``server.anthropic_url``).
+        base_url: defaults to ``ANTHROPIC_BASE_URL``, then ``https://api.anthropic.com`` (without
+            ``/v1``; a trailing ``/v1`` is dropped, so ``MockServer.url`` works too).
+        max_tokens: used when a call does not pass ``max_tokens`` (Anthropic requires one).
+        cache_dir, timeout, and the other keyword arguments: as for ``OpenAIClient``.
+    """
+
+    provider = "anthropic"
+    known_params = frozenset({
+        "temperature", "max_tokens", "top_p", "top_k", "stop", "stop_sequences", "metadata", "response_format",
+        "tools", "tool_choice", "thinking", "service_tier", "extra_body",
+    })
+
+    def __init__(self, model: str, api_key: str | None = None, base_url: str | None = None,
+                 cache_dir: str | None = None, timeout: float = 60.0, *, max_tokens: int = DEFAULT_MAX_TOKENS,
+                 **kwargs: Any) -> None:
+        base_url = (base_url or os.environ.get("ANTHROPIC_BASE_URL") or ANTHROPIC_BASE_URL).rstrip("/")
+        base_url = base_url.removesuffix("/v1")
+        api_key = api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY")
+        if not api_key and base_url == ANTHROPIC_BASE_URL:
+            raise ConfigurationError(
+                "no Anthropic API key: set the ANTHROPIC_API_KEY environment variable or pass api_key=...; "
+                "to try seeds_nb without a key, use the mock server: `server = seeds_nb.MockServer().start()` "
+                "then AnthropicClient(model, base_url=server.anthropic_url)"
+            )
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigurationError(f"base_url must start with http:// or https://; got {base_url!r}")
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise ConfigurationError(f"max_tokens must be a positive integer; got {max_tokens!r}")
+        self.max_tokens = max_tokens
+        super().__init__(model, api_key=api_key or None, base_url=base_url, cache_dir=cache_dir,
+                         timeout=timeout, **kwargs)
+
+    def _auth_headers(self, api_key: str | None) -> dict[str, str]:
+        headers = {"content-type": "application/json", "anthropic-version": ANTHROPIC_VERSION}
+        if api_key:
+            headers["x-api-key"] = api_key
+        return headers
+
+    # -- request -------------------------------------------------------------------------------
+    def _build_request(self, messages: Sequence[Message], params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        system: list[Any] = []
+        turns: list[dict[str, Any]] = []
+        for message in messages:
+            if message.role in _SYSTEM_ROLES:
+                system.append(message.content)
+            elif message.role == "tool":
+                raise PromptError("AnthropicClient does not take role 'tool'; send tool results as a user "
+                                  "message with content parts of type 'tool_result'")
+            else:
+                turns.append({"role": message.role, "content": _content(message.content)})
+        if not turns:
+            raise PromptError("an Anthropic prompt needs at least one user message besides the system prompt")
+        body: dict[str, Any] = {"model": self.model, "max_tokens": self.max_tokens}
+        if system:
+            body["system"] = _system(system)
+        body["messages"] = turns
+        for name, value in params.items():
+            if value is None:
+                continue
+            if name == "extra_body":
+                body.update(value or {})
+            elif name == "response_format":
+                body.update(response_format_tool(value))
+            elif name == "stop":
+                body["stop_sequences"] = [value] if isinstance(value, str) else list(value)
+            else:
+                body[name] = value
+        return "/v1/messages", body
+
+    def _cache_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(params)
+        if out.get("response_format") is not None:
+            out["response_format"] = response_format_tool(out["response_format"])
+        return out
+
+    # -- response ------------------------------------------------------------------------------
+    def _parse_response(self, body: bytes, headers: httpx.Headers, params: Mapping[str, Any]) -> Response:
+        data = json.loads(body)
+        blocks = data["content"]
+        usage_json = data.get("usage") or {}
+        cache_read = int(usage_json.get("cache_read_input_tokens") or 0)
+        cache_write = int(usage_json.get("cache_creation_input_tokens") or 0)
+        usage = Usage(  # Anthropic's input_tokens excludes cache reads and writes; ours is the whole input
+            prompt_tokens=int(usage_json.get("input_tokens") or 0) + cache_read + cache_write,
+            completion_tokens=int(usage_json.get("output_tokens") or 0),
+            cached_tokens=cache_read, cache_write_tokens=cache_write,
+        )
+        stop = data.get("stop_reason")
+        content = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
+        response = Response(
+            content=content, model=data.get("model") or self.model, usage=usage,
+            finish_reason=_FINISH.get(stop, stop), provider=self.provider,
+            request_id=headers.get("request-id") or data.get("id"), _raw=body,
+        )
+        schema = params.get("response_format")
+        if schema is not None:
+            name = response_format_tool(schema)["tool_choice"]["name"]
+            call = next((b for b in blocks if b.get("type") == "tool_use" and b.get("name") == name), None)
+            if call is None:
+                raise ResponseParseError(f"the answer has no {name!r} tool call for response_format "
+                                         f"(stop_reason {stop!r}; content starts {content[:120]!r})",
+                                         provider=self.provider, url=self.base_url)
+            response.content = json.dumps(call.get("input"), ensure_ascii=False)
+            response.finish_reason = "stop" if stop == "tool_use" else response.finish_reason
+            if isinstance(schema, type) and issubclass(schema, BaseModel):
+                try:
+                    response.parsed = schema.model_validate(call.get("input"))
+                except ValidationError as exc:
+                    raise ResponseParseError(
+                        f"the answer does not match {schema.__name__}: {exc.errors()[0].get('msg')} "
+                        f"(content starts {response.content[:120]!r})", provider=self.provider, url=self.base_url,
+                    ) from None
+            else:
+                response.parsed = call.get("input")
+        return response
+
+    def _observe_headers(self, headers: httpx.Headers) -> None:
+        for kind in _LIMITS:
+            if headers.get(f"anthropic-ratelimit-{kind}-remaining") == "0":
+                wait = seconds_until(headers.get(f"anthropic-ratelimit-{kind}-reset", ""))
+                if wait:
+                    self.gate.pause(min(wait, self.retry.max_wait_s))
+
+    def _error_for_status(self, status: int, body: bytes, headers: httpx.Headers, url: str) -> APIStatusError:
+        text = body.decode("utf-8", "replace")
+        message, kind, code = text[:300], None, None
+        try:
+            err = json.loads(body).get("error") or {}
+            message = err.get("message") or message
+            kind = err.get("type")
+            code = (err.get("details") or {}).get("error_code") or kind
+        except (ValueError, AttributeError):
+            pass
+        where = f"{self.provider} server at {self.base_url}"
+        kwargs: dict[str, Any] = dict(status_code=status, body=text, headers=dict(headers), code=code,
+                                      provider=self.provider, url=url)
+        if status == 429:
+            spend = code == "enforced_spend_limit_reached" or "enforced_spend_limit_reached" in text
+            hint = ("spend limit reached: raise it in the Anthropic console" if spend
+                    else "rate limited; retried with backoff")
+            return RateLimitError(f"429 from {where}: {message} ({hint})",
+                                  retry_after=retry_after_from_headers(headers), quota_exhausted=spend, **kwargs)
+        if status in (401, 403):
+            return AuthenticationError(f"{status} from {where}: {message} - check ANTHROPIC_API_KEY or api_key=",
+                                       **kwargs)
+        if status == 404:
+            return NotFoundError(f"404 from {where}: {message} - check model={self.model!r} and base_url", **kwargs)
+        if status >= 500:  # includes 529 overloaded_error: retried with backoff
+            return ServerError(f"{status} from {where}: {message}", **kwargs)
+        if status == 400:
+            return BadRequestError(f"400 from {where}: {message}", **kwargs)
+        error = APIStatusError(f"{status} from {where}: {message}", **kwargs)
+        error.retryable = status in (408, 409)
+        return error
+
+
+def _content(content: str | list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    """OpenAI-style parts -> Anthropic blocks; Anthropic-native blocks pass through untouched."""
+    if isinstance(content, str):
+        return content
+    return [_block(part) for part in content]
+
+
+def _block(part: dict[str, Any]) -> dict[str, Any]:
+    if part.get("type") != "image_url":
+        return part
+    image = part.get("image_url")
+    url = image.get("url", "") if isinstance(image, dict) else str(image or "")
+    match = _DATA_URL.fullmatch(url)
+    source = ({"type": "base64", "media_type": match["media"], "data": match["data"]} if match
+              else {"type": "url", "url": url})
+    return {"type": "image", "source": source}
+
+
+def _system(parts: list[Any]) -> str | list[dict[str, Any]]:
+    """Every system/developer message joined into Anthropic's single top-level ``system``."""
+    if all(isinstance(p, str) for p in parts):
+        return "\n\n".join(parts)
+    blocks: list[dict[str, Any]] = []
+    for part in parts:
+        blocks.extend([{"type": "text", "text": part}] if isinstance(part, str) else part)
+    return blocks
+
+
+def response_format_tool(value: Any) -> dict[str, Any]:
+    """``tools`` + ``tool_choice`` forcing one tool whose input is the structured answer.
+
+    Takes a pydantic model class, or OpenAI's ``{"type": "json_schema", "json_schema": {...}}``.
+    """
+    if isinstance(value, type) and issubclass(value, BaseModel):
+        name, schema, about = value.__name__, value.model_json_schema(), value.__doc__
+    elif isinstance(value, dict) and value.get("type") == "json_schema" and isinstance(value.get("json_schema"), dict):
+        spec = value["json_schema"]
+        name, schema, about = spec.get("name") or "answer", spec.get("schema") or {}, spec.get("description")
+    else:
+        raise ConfigurationError(
+            "AnthropicClient takes response_format as a pydantic model class (or an OpenAI-style "
+            "{'type': 'json_schema', 'json_schema': {...}}); it is sent as a forced tool call. "
+            f"Got {value!r}"
+        )
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64] or "answer"
+    tool = {"name": name, "description": (about or f"Record the answer as {name}.").strip()[:1024],
+            "input_schema": schema}
+    return {"tools": [tool], "tool_choice": {"type": "tool", "name": name}}
+
+
+def seconds_until(rfc3339: str, now: float | None = None) -> float | None:
+    """Seconds from now to an RFC 3339 timestamp (Anthropic's ``*-reset`` headers); None if unparsable."""
+    try:
+        when = datetime.fromisoformat(rfc3339.strip()).timestamp()
+    except ValueError:
+        return None
+    return max(0.0, when - (time.time() if now is None else now))

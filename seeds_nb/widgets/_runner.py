@@ -1,0 +1,291 @@
+"""``run_batch``: show a ``BatchProgress`` (+ ``ResultsGrid``) and drive them from a ``BatchRun`` stream.
+
+Two modes, chosen from what was measured in ipykernel 7.4 (see docs/widgets.md):
+
+* await (default): ``result = await run_batch(...)`` runs on the kernel's own loop. The Cancel
+  button is handled while the cell awaits; a kernel interrupt cancels the cell's task, and
+  ``run_batch`` turns that into a normal return of the partial result (drawn as cancelled) rather
+  than a ``CancelledError`` traceback, because keeping what finished is why one interrupts a batch.
+* background: the batch runs on a thread with its own loop (and its own connection pool), the call
+  returns a ``BatchHandle`` at once, and the panel keeps moving even while another cell blocks the
+  main thread. A kernel interrupt cannot reach it (the kernel is idle): use Cancel or ``.cancel()``.
+
+Widgets are fed from the stream loop when their throttles allow, from a slow ticker in between
+(elapsed time and retries change without events), and get one forced final redraw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+import time
+from collections.abc import Generator, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+from ._grid import ResultsGrid
+from ._progress import BatchProgress
+from ._throttle import Throttle
+from ._tree import send_tree
+
+if TYPE_CHECKING:
+    from seeds_nb.core.batch import BatchRun
+    from seeds_nb.core.client import BaseClient
+    from seeds_nb.core.result import BatchResult
+
+__all__ = ["BatchHandle", "PendingBatch", "run_batch"]
+
+TICK_S = 0.5
+"""How often the ticker offers a redraw between events (it still goes through the throttles)."""
+
+
+class _LiveView:
+    """The widgets of one run and the loop that feeds them."""
+
+    def __init__(self, run: BatchRun, prompts: Iterable[Any], *, grid: bool, title: str, page_size: int,
+                 refresh_s: float, grid_refresh_s: float) -> None:
+        self.run = run
+        self.progress = BatchProgress(run.stats.total, title=title, throttle=Throttle(refresh_s))
+        self.progress.on_cancel(run.cancel)
+        self.grid = ResultsGrid(prompts if isinstance(prompts, Sequence) else None, page_size=page_size,
+                                throttle=Throttle(grid_refresh_s)) if grid else None
+        if self.grid is not None:
+            grid_view = self.grid
+            run.on_retry = lambda index, error, wait: grid_view.mark_retrying(index, run.result.prompts[index], error)
+
+    def show(self) -> None:
+        from IPython.display import display
+
+        display(self.progress)
+        if self.grid is not None:
+            display(self.grid)
+
+    async def drive(self) -> BatchResult:
+        """Consume the run, feeding the widgets; the final state is drawn however it ends."""
+        run, progress, grid = self.run, self.progress, self.grid
+        stats, prompts = run.stats, run.result.prompts
+        stream = run.stream()
+        ticker = asyncio.get_running_loop().create_task(self._tick(), name="seeds_nb-widgets-ticker")
+        error: BaseException | None = None
+        try:
+            async for index, item in stream:
+                if grid is not None:
+                    grid.add(index, item, prompts[index])
+                    grid.refresh()
+                progress.update(stats)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            try:
+                if not run.done:  # left the loop early (an error here, or cancelled outside the stream)
+                    with contextlib.suppress(Exception):
+                        await stream.aclose()
+            finally:
+                ticker.cancel()
+                self.finish(error)
+                with contextlib.suppress(asyncio.CancelledError, Exception):  # a failed redraw must not
+                    await ticker                                              # replace the batch's outcome
+        return run.result
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            self.progress.tick(self.run.stats)
+            if self.grid is not None:
+                self.grid.tick()
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """Force the final redraw: grid first, so a panel that says 'done' has its rows drawn."""
+        result = self.run.result
+        if self.grid is not None:
+            self.grid.load(result)
+            self.grid.refresh(force=True)
+        self.progress.finish(result, error=error)
+
+    def resend(self) -> None:
+        """Send every model's full state again, from the cell that waits on a background run."""
+        for root in (self.progress, self.grid):
+            if root is not None:
+                send_tree(root)
+
+
+async def _run_in_cell(view: _LiveView, show: bool) -> BatchResult:
+    if show:
+        view.show()
+    try:
+        return await view.drive()
+    except asyncio.CancelledError:
+        # A kernel interrupt cancels the cell's task: every index is accounted for by now (the stream
+        # unwound), so hand back the partial result instead of a traceback. We swallow this one
+        # cancellation, hence uncancel() (the asyncio contract for code that suppresses it).
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        return view.run.result
+
+
+class PendingBatch:
+    """What ``run_batch`` returns in await mode: ``await`` it (once) to run the batch and get its result.
+
+    Before and while it runs, ``run``, ``progress`` and ``grid`` give access to the ``BatchRun`` and
+    its widgets (e.g. to click Cancel from code).
+    """
+
+    def __init__(self, view: _LiveView, show: bool) -> None:
+        self._view = view
+        self._show = show
+        self._awaited = False
+        self.run: BatchRun = view.run
+        self.progress: BatchProgress = view.progress
+        self.grid: ResultsGrid | None = view.grid
+
+    def cancel(self) -> None:
+        """What the Cancel button does."""
+        self.progress.request_cancel()
+        self.run.cancel()
+
+    def __await__(self) -> Generator[Any, None, BatchResult]:
+        if self._awaited:
+            raise RuntimeError("run_batch(...) can be awaited once; call run_batch again for a new batch")
+        self._awaited = True
+        return _run_in_cell(self._view, self._show).__await__()
+
+    def __repr__(self) -> str:
+        return f"PendingBatch({'awaited' if self._awaited else 'not awaited yet: use await run_batch(...)'})"
+
+
+class BatchHandle:
+    """A batch running on its own thread: ``cancel()``, ``done()``, ``result(timeout)``, ``await handle``.
+
+    ``run`` is the ``BatchRun`` (live ``run.stats``, partial ``run.result``); ``progress`` and
+    ``grid`` are its widgets.
+    """
+
+    def __init__(self, view: _LiveView, client: BaseClient) -> None:
+        self._view = view
+        self._client = client
+        self.run: BatchRun = view.run
+        self.progress: BatchProgress = view.progress
+        self.grid: ResultsGrid | None = view.grid
+        self._future: concurrent.futures.Future[BatchResult] = concurrent.futures.Future()
+        self._future.set_running_or_notify_cancel()  # a cancel from an awaiting task must not void it
+        self._thread = threading.Thread(target=self._main, name="seeds_nb-batch", daemon=True)
+
+    def _start(self) -> BatchHandle:
+        self._thread.start()
+        return self
+
+    def _main(self) -> None:
+        try:
+            result = asyncio.run(self._go())
+        except BaseException as exc:  # handed to whoever waits on the handle
+            self._future.set_exception(exc)
+        else:
+            self._future.set_result(result)
+
+    async def _go(self) -> BatchResult:
+        async with self._client.private_pool():  # the main pool belongs to the kernel's loop
+            return await self._view.drive()
+
+    def cancel(self) -> None:
+        """Stop the batch (thread-safe); finished responses are kept."""
+        self.progress.request_cancel()
+        self.run.cancel()
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def result(self, timeout: float | None = None) -> BatchResult:
+        """Block until the batch ends and return its ``BatchResult``.
+
+        Raises ``TimeoutError`` after ``timeout`` seconds (the batch goes on). On Ctrl-C / kernel
+        interrupt the batch is cancelled, and once it has unwound the ``KeyboardInterrupt`` is re-raised
+        (``handle.run.result`` then holds the partial result).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while True:
+                wait = 0.1 if deadline is None else min(0.1, max(deadline - time.monotonic(), 0.0))
+                try:
+                    result = self._future.result(timeout=wait)  # short waits keep Ctrl-C deliverable
+                    break
+                except concurrent.futures.TimeoutError:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise TimeoutError(f"the batch is still running after {timeout} s") from None
+        except KeyboardInterrupt:
+            self.cancel()
+            self._thread.join()
+            self._view.resend()
+            raise
+        self._view.resend()
+        return result
+
+    def __await__(self) -> Generator[Any, None, BatchResult]:
+        return self._wait().__await__()
+
+    async def _wait(self) -> BatchResult:
+        try:
+            result = await asyncio.wrap_future(self._future)
+        except asyncio.CancelledError:  # interrupt while awaiting the handle: same as await mode
+            self.cancel()
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            result = await asyncio.wrap_future(self._future)
+        self._view.resend()
+        return result
+
+    def __repr__(self) -> str:
+        state = "done" if self.done() else "running"
+        stats = self.run.stats
+        total = "?" if stats.total is None else stats.total
+        return f"BatchHandle({state}, {stats.completed}/{total} done)"
+
+
+@overload
+def run_batch(client: BaseClient, prompts: Iterable[Any], *, max_concurrent: int = ...,
+              background: Literal[False] = ..., grid: bool = ..., title: str | None = ..., page_size: int = ...,
+              refresh_s: float = ..., grid_refresh_s: float = ..., show: bool = ...,
+              **params: Any) -> PendingBatch: ...
+
+
+@overload
+def run_batch(client: BaseClient, prompts: Iterable[Any], *, max_concurrent: int = ...,
+              background: Literal[True], grid: bool = ..., title: str | None = ..., page_size: int = ...,
+              refresh_s: float = ..., grid_refresh_s: float = ..., show: bool = ...,
+              **params: Any) -> BatchHandle: ...
+
+
+def run_batch(client: BaseClient, prompts: Iterable[Any], *, max_concurrent: int = 5, background: bool = False,
+              grid: bool = True, title: str | None = None, page_size: int = 20, refresh_s: float = 0.2,
+              grid_refresh_s: float = 0.5, show: bool = True,
+              **params: Any) -> PendingBatch | BatchHandle:
+    """Run a batch with a live panel (and results grid) in the notebook.
+
+    ``result = await run_batch(client, prompts)`` returns the ``BatchResult``; Cancel or a kernel
+    interrupt stop it and it returns the partial result (``stop_reason == "cancelled"``).
+    ``handle = run_batch(..., background=True)`` returns a ``BatchHandle`` at once.
+
+    Args:
+        max_concurrent: requests in flight at once.
+        grid: also show a ``ResultsGrid`` of the rows.
+        title: the panel's label (default: the model name).
+        page_size: rows the grid renders at once.
+        refresh_s / grid_refresh_s: least time between two redraws of the panel (2 messages) and of
+            the grid (1 message): the defaults keep a run under 12 widget messages/s.
+        show: display the widgets (False: drive them without displaying, e.g. to embed them).
+        params: passed to ``client.batch`` (generation parameters, ``on_progress``, budgets).
+    """
+    run = client.batch(prompts, max_concurrent, **params)  # bad arguments fail here, in the caller
+    view = _LiveView(run, prompts, grid=grid, title=client.model if title is None else title,
+                     page_size=page_size, refresh_s=refresh_s, grid_refresh_s=grid_refresh_s)
+    if not background:
+        return PendingBatch(view, show)
+    if show:
+        view.show()
+    return BatchHandle(view, client)._start()
+

@@ -1,0 +1,155 @@
+"""Browser-test harness: an isolated JupyterLab server and a Debian-chromium page driven by playwright.
+
+Why these settings (measured, see the project's notes on Jupyter mechanics): the server must allow
+root (CI runs as root), must not restore old workspaces or fetch news (isolated config/data dirs,
+read-only extension manager, no update checks), and must still find the ipywidgets and plotly lab
+extensions, which live in the venv's ``share/jupyter/labextensions`` (on ``jupyter_path`` whatever
+``JUPYTER_DATA_DIR`` says). Chromium is Debian's; no browser is downloaded. Every request that is
+not loopback is aborted, so the test runs offline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+@dataclass
+class LabServer:
+    url: str
+    token: str
+    root: Path
+    log: Path
+
+    def notebook_url(self, name: str) -> str:
+        """A fresh workspace each time, so nothing from an earlier session is restored."""
+        return f"{self.url}/lab/workspaces/t{uuid.uuid4().hex[:8]}/tree/{name}?token={self.token}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def jupyterlab(work: Path, timeout_s: float = 60) -> Iterator[LabServer]:
+    """Start JupyterLab on 127.0.0.1 with everything user-level redirected into ``work``."""
+    root, config, data, runtime = (work / name for name in ("root", "config", "data", "runtime"))
+    for path in (root, config, data, runtime):
+        path.mkdir(parents=True, exist_ok=True)
+    port, token = free_port(), uuid.uuid4().hex
+    settings = {
+        "ServerApp": {"ip": "127.0.0.1", "port": port, "port_retries": 0, "root_dir": str(root),
+                      "allow_root": True, "open_browser": False, "terminals_enabled": False},
+        "IdentityProvider": {"token": token},
+        "LabApp": {"extension_manager": "readonly", "news_url": None,
+                   "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"},
+    }
+    (config / "jupyter_server_config.json").write_text(json.dumps(settings))
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_DATA_DIR": str(data),
+           "JUPYTER_RUNTIME_DIR": str(runtime), "IPYTHONDIR": str(work / "ipython"),
+           "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    log = work / "jupyterlab.log"
+    with log.open("wb") as log_file:
+        proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser"], cwd=root, env=env,
+                                stdout=log_file, stderr=subprocess.STDOUT)
+        server = LabServer(f"http://127.0.0.1:{port}", token, root, log)
+        try:
+            _wait_ready(server, proc, timeout_s)
+            yield server
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _wait_ready(server: LabServer, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"JupyterLab exited with {proc.returncode}:\n{server.log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/api/status?token={server.token}", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)  # polling a server that is starting: nothing to wait on but time
+    raise TimeoutError(f"JupyterLab did not answer in {timeout_s} s:\n{server.log.read_text()[-3000:]}")
+
+
+@contextmanager
+def chromium_page(profile: Path, width: int = 1400, height: int = 1100) -> Iterator[Any]:
+    """A playwright page in Debian's chromium; non-loopback requests are aborted."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": width, "height": height}, device_scale_factor=1)
+        try:
+            context.route("**/*", _offline_only)
+            page = context.pages[0] if context.pages else context.new_page()
+            yield page
+        finally:
+            context.close()
+
+
+def _offline_only(route: Any) -> None:
+    parsed = urlparse(route.request.url)
+    if parsed.scheme in ("data", "blob", "file") or (parsed.hostname or "") in LOOPBACK:
+        route.continue_()
+    else:
+        route.abort()
+
+
+def open_notebook(page: Any, server: LabServer, name: str, timeout_ms: int = 90_000) -> None:
+    """Open ``name`` and wait until its kernel is idle (then Run All is reliable)."""
+    page.goto(server.notebook_url(name), timeout=timeout_ms)
+    page.wait_for_selector(".jp-Notebook", timeout=timeout_ms)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=timeout_ms)
+    page.get_by_text("| Idle").first.wait_for(timeout=timeout_ms)
+
+
+def run_all_cells(page: Any) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+
+def wait_for_output(page: Any, marker: str, timeout_ms: int) -> str:
+    """The text of the first output (not cell source) that contains ``marker``."""
+    output = page.locator(".jp-OutputArea-output", has_text=marker).first
+    output.wait_for(timeout=timeout_ms)
+    return str(output.inner_text())
+
+
+def chromium_status() -> str | None:
+    """None when chromium is there; otherwise why the browser test cannot run."""
+    if Path(CHROMIUM).exists():
+        return None
+    if shutil.which("apt-get") is None:
+        return "skip"
+    return "install"

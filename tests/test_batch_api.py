@@ -1,0 +1,332 @@
+"""Server-side Batch API jobs over real HTTP against the mock, for OpenAI and Anthropic.
+
+The mock's batch clock is a fake one the tests move by hand, so every state (validating,
+in_progress part-way, cancelling, ended) is reached exactly, with no sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from seeds_nb import (
+    AnthropicClient,
+    APIError,
+    BadRequestError,
+    BaseClient,
+    BatchExpired,
+    BatchJob,
+    BatchNotReady,
+    Cancelled,
+    ConfigurationError,
+    Fault,
+    MockServer,
+    OpenAIClient,
+    PromptError,
+    ServerError,
+)
+from seeds_nb.core.batch import CallbackWarning
+from seeds_nb.mock import mock_completion
+from seeds_nb.providers._anthropic_batch import AnthropicBatchAPI
+from seeds_nb.providers._batch_results import split_member
+from seeds_nb.providers._openai_batch import OpenAIBatchAPI
+
+from _support import TEST_KEY
+
+DAY_S = 86_400.0
+PROVIDERS = ["openai", "anthropic"]
+
+
+class Clock:
+    """The mock server's batch clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def server(clock: Clock) -> Iterator[MockServer]:  # overrides conftest's: a batch job takes one "day"
+    with MockServer(batch_duration_s=DAY_S, clock=clock) as srv:
+        yield srv
+
+
+@pytest.fixture
+async def make(server: MockServer, tmp_path: Path) -> AsyncIterator[Callable[..., BaseClient]]:
+    made: list[BaseClient] = []
+
+    def factory(provider: str, **kwargs: object) -> BaseClient:
+        kwargs.setdefault("api_key", TEST_KEY)
+        kwargs.setdefault("cache_dir", str(tmp_path / "cache"))
+        if provider == "openai":
+            client: BaseClient = OpenAIClient("gpt-4.1-mini", base_url=server.url, **kwargs)  # type: ignore[arg-type]
+        else:
+            client = AnthropicClient("claude-haiku-4-5", base_url=server.anthropic_url, **kwargs)  # type: ignore[arg-type]
+        made.append(client)
+        return client
+
+    yield factory
+    for client in made:
+        await client.aclose()
+
+
+def sync_answer(provider: str, prompt: str) -> str:
+    body = {"model": "m", "messages": [{"role": "user", "content": prompt}]}
+    if provider == "anthropic":
+        body["max_tokens"] = 1024
+    return mock_completion(body)["choices"][0]["message"]["content"]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_submit_poll_and_results_aligned_by_custom_id(make, clock: Clock, server: MockServer,
+                                                            provider: str) -> None:
+    client = make(provider)
+    prompts = [f"Question number {i}" for i in range(30)]
+    job = await client.submit_batch(prompts, max_requests_per_batch=12)
+    assert len(job.batches) == 3 and [b.count for b in job.batches] == [12, 12, 6] and len(job) == 30
+    assert job.status == ("validating" if provider == "openai" else "in_progress") and not job.done
+    with pytest.raises(BatchNotReady, match="await job.wait"):
+        await job.results()
+    clock.advance(DAY_S / 2)
+    await job.refresh()
+    assert job.status == "in_progress"
+    if provider == "openai":  # OpenAI reports progress; Anthropic only counts once a batch has ended
+        assert 0 < job.counts.succeeded < 30 and job.raw_status == "in_progress"
+    else:
+        assert job.counts.processing == 30 and job.raw_status == "in_progress"
+    clock.advance(DAY_S)
+    updates: list[str] = []
+    await job.wait(poll_interval=0.01, on_update=lambda j: updates.append(j.status))
+    assert updates == ["completed"] and job.done
+    assert job.raw_status == ("completed" if provider == "openai" else "ended")
+    assert job.counts.succeeded == 30 and job.counts.processing == 0
+    result = await job.results()
+    assert result.successful_count == 30 and result.failed_count == 0
+    assert result.contents == [sync_answer(provider, p) for p in prompts]  # aligned, whatever the line order
+    assert result.prompts == prompts and result.provider == provider
+    assert all(math.isnan(r.latency_s) and r.attempts == 1 and r.request_id for r in result.responses)
+    assert result.total_cost_usd > 0 and result.total_energy_kwh > 0
+    assert server.request_count == 0  # no chat request was sent: only the Batch API
+    assert await job.results() is result
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_results_come_back_shuffled_and_batch_pricing_is_half(make, clock: Clock, tmp_path: Path,
+                                                                    provider: str) -> None:
+    client = make(provider, cache_dir=None)
+    prompts = [f"Price check {i}" for i in range(20)]
+    job = await client.submit_batch(prompts, jobs_dir=tmp_path)
+    clock.advance(2 * DAY_S)
+    await job.wait(poll_interval=0.01)
+    batch = job.batches[0]
+    order = [custom_id for custom_id, _ in [x async for x in job._api.results(batch, {})]]
+    assert sorted(order, key=lambda c: int(c[4:])) != order  # not in input order
+    result = await job.results()
+    sync = await client.agenerate(prompts[0])
+    batched = result.responses[0]
+    assert batched.usage == sync.usage and batched.content == sync.content
+    assert batched.tracking.cost_usd == pytest.approx(sync.tracking.cost_usd / 2)
+    full = client.tracker.track(batched.model, batched.usage, 1.0).cost_usd
+    assert batched.tracking.cost_usd == pytest.approx(full / 2)
+    assert batched.tracking.energy_kwh_min <= batched.tracking.energy_kwh <= batched.tracking.energy_kwh_max
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_restart_and_reload_with_a_new_client(make, clock: Clock, tmp_path: Path, provider: str) -> None:
+    first = make(provider)
+    job = await first.submit_batch([f"Survive a restart {i}" for i in range(8)], max_requests_per_batch=5)
+    job_id, batch_ids = job.id, [b.id for b in job.batches]
+    saved = json.loads(job.path.read_text())
+    assert job.path.parent == tmp_path / "cache" / "batch_jobs" and saved["id"] == job_id
+    assert [b["id"] for b in saved["batches"]] == batch_ids and TEST_KEY not in job.path.read_text()
+    await first.aclose()  # the kernel restarts: only the files remain
+    del job
+
+    clock.advance(2 * DAY_S)
+    second = make(provider)
+    again = BatchJob.load(job_id, client=second)
+    await again.wait(poll_interval=0.01)
+    result = await again.results()
+    assert result.successful_count == 8 and result.prompts[7] == "Survive a restart 7"
+    by_batch_id = second.load_batch(batch_ids[1])  # a provider batch id finds its job too
+    assert by_batch_id.id == job_id and by_batch_id.status == "completed"
+
+
+async def test_load_refuses_unknown_ids_and_other_providers(make) -> None:
+    openai_client, claude = make("openai"), make("anthropic")
+    job = await openai_client.submit_batch(["one"])
+    with pytest.raises(ConfigurationError, match="no saved batch job"):
+        openai_client.load_batch("job_missing")
+    with pytest.raises(ConfigurationError, match="submitted to openai"):
+        BatchJob.load(job.id, client=claude)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_expired_lines(make, server: MockServer, clock: Clock, provider: str) -> None:
+    server.add_fault(Fault(kind="expire", match="too late"))
+    client = make(provider)
+    prompts = ["on time 0", "too late 1", "on time 2", "too late 3"]
+    job = await client.submit_batch(prompts)
+    clock.advance(2 * DAY_S)
+    await job.refresh()
+    assert job.status == "expired" and job.counts.expired == 2 and job.counts.succeeded == 2
+    result = await job.results()
+    assert sorted(result.errors) == [1, 3] and result.stop_reason == "expired"
+    assert all(isinstance(e, BatchExpired) for e in result.errors.values())
+    assert result.contents[0] == sync_answer(provider, "on time 0")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_cancel_part_way_keeps_what_finished(make, clock: Clock, provider: str) -> None:
+    client = make(provider)
+    job = await client.submit_batch([f"Cancel me {i}" for i in range(40)])
+    clock.advance(DAY_S / 2)
+    await job.cancel()
+    assert job.status == "cancelling" and job.raw_status == ("cancelling" if provider == "openai" else "canceling")
+    clock.advance(DAY_S / 10)
+    await job.refresh()
+    assert job.status == "cancelled" and job.done
+    result = await job.results()
+    cancelled = [i for i, e in result.errors.items() if isinstance(e, Cancelled)]
+    assert 0 < result.successful_count < 40 and len(cancelled) == 40 - result.successful_count
+    assert result.cancelled_count == len(cancelled) and result.stop_reason == "cancelled"
+    assert job.counts.cancelled == len(cancelled) and job.counts.succeeded == result.successful_count
+
+
+async def test_cancel_before_anything_ran_cancels_every_line(make, clock: Clock) -> None:
+    job = await make("openai").submit_batch(["a", "b", "c"])
+    await job.cancel()
+    clock.advance(DAY_S)
+    result = await job.results()
+    assert result.cancelled_count == 3 and job.status == "cancelled"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_per_line_errors_are_typed(make, server: MockServer, clock: Clock, provider: str) -> None:
+    server.add_fault(Fault(status=400, match="bad"))
+    server.add_fault(Fault(status=500, match="boom"))
+    job = await make(provider).submit_batch(["fine", "bad request", "boom", "fine too"])
+    clock.advance(2 * DAY_S)
+    result = await job.results()
+    assert job.status == "completed" and job.counts.failed == 2 and result.successful_count == 2
+    assert isinstance(result.errors[1], BadRequestError) and result.errors[1].status_code == 400
+    assert isinstance(result.errors[2], ServerError) and result.errors[2].status_code == 500
+    assert result.errors[1].provider == provider
+
+
+async def test_a_bad_prompt_fails_only_its_index(make, clock: Clock) -> None:
+    job = await make("anthropic").submit_batch(["ok", "   ", [{"role": "system", "content": "no user turn"}]])
+    clock.advance(2 * DAY_S)
+    result = await job.results()
+    assert result.successful_count == 1 and job.batches[0].count == 1
+    assert isinstance(result.errors[1], PromptError) and isinstance(result.errors[2], PromptError)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_answers_fill_the_cache_and_cached_prompts_are_not_resubmitted(make, server: MockServer,
+                                                                               clock: Clock, provider: str) -> None:
+    client = make(provider)
+    prompts = [f"Cache me {i}" for i in range(6)]
+    job = await client.submit_batch(prompts)
+    clock.advance(2 * DAY_S)
+    await job.results()
+    sync = await client.batch_generate(prompts)
+    assert sync.cached_count == 6 and server.request_count == 0  # the sync batch of the same prompts is free
+    assert sync.avoided_cost_usd == pytest.approx((await job.results()).total_cost_usd)
+
+    again = await client.submit_batch([*prompts[:3], "Brand new"])
+    assert sum(b.count for b in again.batches) == 1  # only the new prompt went to the provider
+    clock.advance(2 * DAY_S)
+    result = await again.results()
+    assert result.cached_count == 3 and result.successful_count == 4 and result.responses[3].cached is False
+
+
+@pytest.mark.parametrize(("provider", "api"), [("openai", OpenAIBatchAPI), ("anthropic", AnthropicBatchAPI)])
+async def test_inputs_are_split_by_bytes_too(make, clock: Clock, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                             provider: str, api: type) -> None:
+    monkeypatch.setattr(api, "max_bytes", 1_000)
+    job = await make(provider, cache_dir=None).submit_batch([f"{i} " + "x" * 200 for i in range(10)],
+                                                           jobs_dir=tmp_path)
+    assert len(job.batches) > 2 and sum(b.count for b in job.batches) == 10
+    clock.advance(2 * DAY_S)
+    result = await job.results()
+    assert result.successful_count == 10
+
+
+async def test_a_provider_batch_that_fails_validation(make, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = OpenAIBatchAPI.encode
+
+    def wrong_url(self: OpenAIBatchAPI, custom_id: str, path: str, body: dict[str, object]) -> bytes:
+        line = original(self, custom_id, path, body)
+        return line.replace(b"/v1/chat/completions", b"/v1/embeddings") if custom_id == "req-1" else line
+
+    monkeypatch.setattr(OpenAIBatchAPI, "encode", wrong_url)
+    job = await make("openai").submit_batch(["a", "b", "c", "d"], max_requests_per_batch=2)
+    clock.advance(DAY_S)
+    await job.refresh()
+    assert [b.status for b in job.batches] == ["failed", "completed"] and job.status == "failed"
+    assert "line 2" in job.batches[0].errors[0]
+    result = await job.results()
+    assert sorted(result.errors) == [0, 1] and isinstance(result.errors[0], APIError)
+    assert "line 2" in str(result.errors[0]) and result.successful_count == 2
+
+
+async def test_a_failed_creation_keeps_the_batches_already_running(make, monkeypatch: pytest.MonkeyPatch) -> None:
+    original, calls = OpenAIBatchAPI.create, []
+
+    async def flaky(self: OpenAIBatchAPI, lines: list[bytes], job_id: str, part: str):  # type: ignore[no-untyped-def]
+        calls.append(part)
+        if len(calls) >= 2:  # the second creation, and every one after it
+            raise APIError("upload refused", provider="openai")
+        return await original(self, lines, job_id, part)
+
+    monkeypatch.setattr(OpenAIBatchAPI, "create", flaky)
+    with pytest.warns(RuntimeWarning, match="already created keep running"):
+        job = await make("openai").submit_batch(["a", "b", "c"], max_requests_per_batch=2)
+    assert len(job.batches) == 1 and job.path.exists()
+    with pytest.raises(APIError, match="upload refused"):
+        await make("openai").submit_batch(["x"])  # the first creation failing leaves no job behind
+    assert len(list(job.path.parent.glob("job_*.json"))) == 2  # one job + its prompts sidecar
+
+
+async def test_wait_timeout_a_raising_callback_and_repr(make) -> None:
+    job = await make("anthropic").submit_batch(["slow"])
+
+    def broken(job: BatchJob) -> None:
+        raise ValueError("oops")
+
+    with pytest.raises(TimeoutError, match="still in_progress"), pytest.warns(CallbackWarning, match="oops"):
+        await job.wait(poll_interval=0.01, timeout=0.03, on_update=broken)
+    assert "1 prompts in 1 batch(es), status='in_progress'" in repr(job)
+
+
+async def test_a_client_without_batch_api_says_so() -> None:
+    class Local(BaseClient):
+        provider = "local"
+
+    client = Local("m", api_key=None, base_url="http://127.0.0.1:9")
+    with pytest.raises(ConfigurationError, match="no server-side Batch API"):
+        await client.submit_batch(["x"])
+
+
+def test_split_member_keeps_a_body_raw_and_falls_back_on_other_layouts() -> None:
+    line = b'{"id":"x","custom_id":"req-1","response":{"status_code":200,"body":{"a":"\\"body\\": 1"}},"error":null}'
+    data, raw = split_member(line, "body", lambda d: d.get("response"))
+    assert raw is not None and json.loads(raw) == {"a": '"body": 1'} and data["response"]["body"] is None
+    odd = b'{"error":{"body":1},"response":{"body":{"a":2}}}'
+    data, raw = split_member(odd, "body", lambda d: d.get("response"))
+    assert raw is None and data == {"error": {"body": 1}, "response": {"body": {"a": 2}}}

@@ -1,0 +1,210 @@
+"""``%%seeds_batch`` in an ``InteractiveShell`` (no kernel): the transformer path, the sync
+``run_cell_magic`` path, config, provider choice, background, Ctrl-C, against the mock server."""
+
+from __future__ import annotations
+
+import _thread
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+
+import seeds_nb.magic as magic
+from seeds_nb import BatchResult, MockServer
+from seeds_nb.magic import _magics
+
+
+@pytest.fixture(scope="module")
+def shell() -> InteractiveShell:
+    ip = InteractiveShell.instance(config=Config({"HistoryManager": {"enabled": False}}))
+    ip.run_line_magic("load_ext", "seeds_nb")
+    return ip
+
+
+@pytest.fixture
+def ip(shell: InteractiveShell, tmp_path: Path) -> Iterator[InteractiveShell]:
+    """The shell with a per-test cache directory, a fast mock and the default options."""
+    for line in (f"SeedsBatch.cache_dir = {str(tmp_path / 'cache')!r}", "SeedsBatch.mock_latency_s = 0.0",
+                 "SeedsBatch.model = 'gpt-4.1-mini'", "SeedsBatch.provider = None"):
+        shell.run_line_magic("config", line)
+    shell.autoawait = True
+    yield shell
+    for name in [n for n in shell.user_ns if n.startswith(("seeds_result", "r_", "bg"))]:
+        shell.user_ns.pop(name)
+
+
+def mock_requests() -> list[dict[str, Any]]:
+    server = _magics._mock_server
+    return server.requests if server is not None else []
+
+
+# -- the transformer -------------------------------------------------------------------------------
+def test_transformer_rewrites_only_seeds_batch_cells(ip: InteractiveShell) -> None:
+    out = magic.transform_cell(["%%seeds_batch --out x \n", "a {b}\n", "c"])
+    call = "__import__('seeds_nb.magic', fromlist=['run_cell_async']).run_cell_async('--out x', 'a {b}\\nc')"
+    assert out == [f"await {call}\n"]
+    for lines in (["%%seeds_batch?\n"], ["%%seeds_batchy\n", "a"], ["x = 1\n"], ["%%time\n", "1"], []):
+        assert magic.transform_cell(lines) == lines
+    assert "await" in ip.transform_cell("%%seeds_batch\nhello\n")
+    ip.autoawait = False  # %autoawait off: the sync path, so the cell is still valid Python
+    assert ip.transform_cell("%%seeds_batch\nhello\n").startswith("__import__('seeds_nb.magic'")
+
+
+def test_loading_twice_keeps_one_transformer_and_unload_removes_it(shell: InteractiveShell) -> None:
+    ours = [t for t in shell.input_transformers_cleanup if getattr(t, "seeds_nb_transformer", False)]
+    assert len(ours) == 1
+    magic.load_ipython_extension(shell)
+    assert sum(getattr(t, "seeds_nb_transformer", False) for t in shell.input_transformers_cleanup) == 1
+    instance = magic._registered
+    magic.unload_ipython_extension(shell)
+    assert not any(getattr(t, "seeds_nb_transformer", False) for t in shell.input_transformers_cleanup)
+    assert "seeds_batch" not in shell.magics_manager.magics["cell"]
+    magic.load_ipython_extension(shell)
+    assert "seeds_batch" in shell.magics_manager.magics["cell"] and magic._registered is not instance
+    assert sum(type(c).__name__ == "SeedsBatch" for c in shell.configurables) == 1
+
+
+# -- running ------------------------------------------------------------------------------------
+def test_await_path_lines_separator_and_names(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+    ip.user_ns["topic"] = "tea"
+    before = len(mock_requests())
+    result = ip.run_cell("%%seeds_batch --system 'Answer in {topic} words.' --temperature 0.3 --max-tokens 20\n"
+                         "Tell me about {topic}\n---\nA poem\nabout {{braces}}\n")
+    assert result.success, result.error_in_exec
+    assert result.result is None  # nothing echoed: the panel shows the run
+    seeds_result = ip.user_ns["seeds_result"]
+    assert isinstance(seeds_result, BatchResult) and seeds_result.successful_count == 2
+    bodies = [r["body"] for r in mock_requests()[before:]]
+    assert sorted(b["messages"][1]["content"] for b in bodies) == ["A poem\nabout {braces}", "Tell me about tea"]
+    assert {b["messages"][0]["content"] for b in bodies} == {"Answer in tea words."}
+    assert {(b["temperature"], b["max_tokens"]) for b in bodies} == {(0.3, 20)}
+    assert "BatchProgress" in capsys.readouterr().out  # run_batch displayed its panel
+
+
+def test_sync_run_cell_magic_path_and_the_cache(ip: InteractiveShell) -> None:
+    cell = "one\ntwo\nthree\n"
+    assert ip.run_cell_magic("seeds_batch", "--out r_first", cell) is None
+    first = ip.user_ns["r_first"]
+    assert (first.successful_count, first.cached_count) == (3, 0)
+    ip.run_cell_magic("seeds_batch", "--out r_second", cell)
+    assert ip.user_ns["r_second"].cached_count == 3
+    ip.run_cell_magic("seeds_batch", "--out r_third --no-cache", cell)
+    assert ip.user_ns["r_third"].cached_count == 0
+    key_clients = [c for c in _magics._clients.values() if c.cache is not None]
+    assert len({id(c) for c in key_clients}) == len(key_clients)  # one client per configuration
+
+
+def test_clients_are_reused_from_cell_to_cell(ip: InteractiveShell) -> None:
+    ip.run_cell_magic("seeds_batch", "--out r_a --no-cache", "x")
+    count = len(_magics._clients)
+    ip.run_cell_magic("seeds_batch", "--out r_b --no-cache", "y")
+    assert len(_magics._clients) == count
+
+
+def test_over_a_list_and_config_defaults(ip: InteractiveShell) -> None:
+    ip.user_ns["cities"] = ["Paris", "Oslo", "Lima"]
+    ip.run_line_magic("config", "SeedsBatch.model = 'gpt-4o'")
+    assert ip.run_cell("%%seeds_batch --over cities --out r_over\nDescribe {item}.\n").success
+    result = ip.user_ns["r_over"]
+    assert result.model == "gpt-4o" and result.prompts == ["Describe Paris.", "Describe Oslo.", "Describe Lima."]
+
+
+def test_usage_errors_are_one_clean_line(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+    for cell, needle in (("%%seeds_batch --max-concurrent 0\nhi\n", "--max-concurrent must be at least 1"),
+                         ("%%seeds_batch\nhi {undefined_name}\n", "unknown name {undefined_name}"),
+                         ("%%seeds_batch --bogus\nhi\n", "unrecognized arguments: --bogus"),
+                         ("%%seeds_batch\n\n", "no prompts")):
+        result = ip.run_cell(cell)
+        assert isinstance(result.error_in_exec, UsageError)
+        err = capsys.readouterr().err
+        assert needle in err and "Traceback" not in err and err.count("\n") == 1, err
+    with pytest.raises(UsageError, match="unknown name"):
+        ip.run_cell_magic("seeds_batch", "", "hi {undefined_name}")
+
+
+def test_explicit_openai_without_a_key_says_how_to_fix_it(ip: InteractiveShell) -> None:
+    with pytest.raises(UsageError, match="OPENAI_API_KEY"):
+        ip.run_cell_magic("seeds_batch", "--provider openai", "hi")
+
+
+def test_openai_base_url_from_the_environment_is_honoured(ip: InteractiveShell, server: MockServer,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    ip.run_cell_magic("seeds_batch", "--out r_env --no-cache", "via env\nsecond")
+    assert server.request_count == 2 and ip.user_ns["r_env"].successful_count == 2
+    ip.run_cell_magic("seeds_batch", f"--out r_flag --no-cache --base-url {server.url}", "via flag")
+    assert server.request_count == 3
+
+
+def test_dry_run_sends_nothing_and_binds_nothing(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+    ip.user_ns["seeds_result"] = sentinel = object()
+    before = len(mock_requests())
+    assert ip.run_cell("%%seeds_batch --dry-run --max-tokens 50\nfirst\nsecond\n").success
+    out = capsys.readouterr().out
+    assert "dry run - nothing sent: 2 prompts" in out and "$" in out
+    assert "output 5–50 tokens per prompt, 10–100 in all" in out
+    assert len(mock_requests()) == before and ip.user_ns["seeds_result"] is sentinel
+
+
+def test_budget_stops_the_batch(ip: InteractiveShell) -> None:
+    ip.run_cell_magic("seeds_batch", "--out r_budget --no-cache --max-concurrent 1 --budget-usd 0.000000001",
+                      "\n".join(f"p{i}" for i in range(6)))
+    result = ip.user_ns["r_budget"]
+    assert result.stop_reason == "max_cost_usd" and result.successful_count == 1 and result.failed_count == 5
+
+
+def test_plot_displays_the_summary(ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import seeds_nb.plots
+
+    class Figure:
+        def __repr__(self) -> str:
+            return "<summary figure>"
+
+    seen: list[BatchResult] = []
+    monkeypatch.setattr(seeds_nb.plots, "summary", lambda result: seen.append(result) or Figure())
+    assert ip.run_cell("%%seeds_batch --plot --no-grid --out r_plot\nhi\n").success
+    assert seen == [ip.user_ns["r_plot"]] and "<summary figure>" in capsys.readouterr().out
+
+
+def test_help(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+    assert ip.run_cell("%%seeds_batch --help\nignored\n").success
+    assert "--max-concurrent" in capsys.readouterr().out
+    ip.run_cell("%%seeds_batch?")
+    assert "--budget-usd" in capsys.readouterr().out
+
+
+def test_background_binds_the_handle_now_and_the_result_when_done(ip: InteractiveShell) -> None:
+    ip.run_line_magic("config", "SeedsBatch.mock_latency_s = 0.05")
+    ip.user_ns["bg"] = "stale"
+    started = time.monotonic()
+    assert ip.run_cell("%%seeds_batch --background --no-cache --out bg --max-concurrent 2\n"
+                       "a\nb\nc\nd\n").success
+    assert time.monotonic() - started < 1.0
+    handle = ip.user_ns["bg_run"]
+    assert "bg" not in ip.user_ns  # the stale value is gone, not silently kept
+    result = handle.result(timeout=10)
+    assert ip.user_ns["bg"] is result and result.successful_count == 4 and handle.done()
+
+
+def test_ctrl_c_in_the_sync_path_cancels_and_binds_the_partial_result(ip: InteractiveShell,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    ip.run_line_magic("config", "SeedsBatch.mock_latency_s = 0.1")
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        ip.run_cell_magic("seeds_batch", "--out r_int --no-cache --max-concurrent 1",
+                          "\n".join(f"slow {i}" for i in range(40)))
+    assert time.monotonic() - started < 3.0
+    result = ip.user_ns["r_int"]
+    assert result.stop_reason == "cancelled" and 0 < result.successful_count < 40
+    assert result.successful_count + result.failed_count == 40
+    assert "partial result is in r_int" in capsys.readouterr().err
+    assert not [t for t in threading.enumerate() if t.name == "seeds_nb-sync"]

@@ -1,0 +1,617 @@
+"""Unit tests of ``seeds_nb.widgets``: throttling on a fake clock, message counts through a recording
+comm, final states, reprs, HTML escaping, grid windowing, and ``run_batch`` on the mock server
+in-process (no kernel: widgets talk to a recording comm)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import weakref
+from collections import Counter
+from typing import Any
+
+import comm
+import pytest
+from comm import DummyComm
+
+from seeds_nb import Fault, MockServer, OpenAIClient
+from seeds_nb.core.batch import BatchStats
+from seeds_nb.core.exceptions import BudgetExceeded, Cancelled, ServerError
+from seeds_nb.core.result import BatchResult
+from seeds_nb.core.types import Response, Tracking, Usage
+from seeds_nb.widgets import FILTERS, BatchProgress, ResultsGrid, Throttle, run_batch
+
+from _support import leftover_tasks
+
+XSS = "<script>alert('x')</script>"
+
+
+def server_error(message: str) -> ServerError:
+    return ServerError(message, status_code=500)
+
+
+class FakeClock:
+    """A clock that only moves when told to, and counts how often it is read."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.reads = 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class CommLog:
+    """Records every message widgets send (``comm_open``, ``comm_msg`` ...) with its model id."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[float, str, str, dict[str, Any]]] = []
+
+    def updates(self, comm_id: str | None = None) -> list[dict[str, Any]]:
+        return [data["state"] for _, kind, cid, data in self.messages
+                if kind == "comm_msg" and data.get("method") == "update" and comm_id in (None, cid)]
+
+    def count(self, kind: str = "comm_msg") -> int:
+        return sum(1 for m in self.messages if m[1] == kind)
+
+    def clear(self) -> None:
+        self.messages.clear()
+
+
+@pytest.fixture
+def comm_log(monkeypatch: pytest.MonkeyPatch) -> CommLog:
+    """Every widget created in the test gets a comm that records what it would send to the frontend."""
+    log = CommLog()
+
+    class RecordingComm(DummyComm):
+        def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None,
+                        **keys: Any) -> None:
+            log.messages.append((time.monotonic(), msg_type, self.comm_id, data or {}))
+
+    monkeypatch.setattr(comm, "create_comm", lambda *a, **k: RecordingComm(*a, **k))
+    return log
+
+
+def response(i: int, *, cached: bool = False, content: str | None = None) -> Response:
+    return Response(content=content if content is not None else f"answer {i}", model="gpt-4.1-mini",
+                    usage=Usage(10, 20), cached=cached, latency_s=0.01,
+                    tracking=Tracking(cost_usd=1e-5, energy_kwh=2e-6, gwp_kgco2eq=1e-6))
+
+
+def make_result(n: int, *, failed: set[int] = frozenset(), cancelled: set[int] = frozenset(),
+                cached: set[int] = frozenset(), stop_reason: str | None = None) -> BatchResult:
+    result = BatchResult(model="gpt-4.1-mini", provider="openai")
+    for i in range(n):
+        result.prompts.append(f"prompt {i}")
+        if i in failed:
+            result.responses.append(None)
+            result.errors[i] = server_error(f"boom {i}")
+        elif i in cancelled:
+            result.responses.append(None)
+            result.errors[i] = Cancelled()
+        else:
+            result.responses.append(response(i, cached=i in cached))
+    result.stop_reason = stop_reason
+    result.total_duration_seconds = 1.0
+    return result
+
+
+# -- Throttle -------------------------------------------------------------------------------------------
+def test_throttle_first_event_draws_then_time_gate() -> None:
+    """The first event draws at once; then one draw per interval."""
+    clock = FakeClock()
+    throttle = Throttle(0.1, clock)
+    assert throttle.ready()
+    assert not throttle.ready()
+    clock.advance(0.05)
+    assert not throttle.ready()
+    clock.advance(0.06)
+    assert throttle.ready()
+    assert throttle.draws == 2
+
+
+def test_throttle_bounds_draws_for_10k_events_and_reads_clock_rarely() -> None:
+    """10,000 events over 10 s at a 0.1 s interval give about 100 draws, with few clock reads."""
+    clock = FakeClock()
+    throttle = Throttle(0.1, clock)
+    draws = 0
+    for _ in range(10_000):
+        clock.advance(0.001)
+        draws += throttle.ready()
+    assert 90 <= draws <= 101
+    assert clock.reads < 1_500  # the counter gate skips most reads
+
+
+def test_throttle_slow_events_all_draw() -> None:
+    """When events are sparse, every one is drawn (the counter gate never starves them)."""
+    clock = FakeClock()
+    throttle = Throttle(0.1, clock)
+    for _ in range(50):  # a fast burst teaches the counter gate to skip
+        clock.advance(0.0001)
+        throttle.ready()
+    drawn = []
+    for _ in range(40):
+        clock.advance(1.0)
+        drawn.append(throttle.ready())
+    assert sum(drawn) >= 40 - throttle.max_check_every
+
+
+def test_throttle_due_and_mark() -> None:
+    """``due`` is the time gate alone; ``mark`` records a forced draw and restarts the interval."""
+    clock = FakeClock()
+    throttle = Throttle(0.5, clock)
+    assert throttle.due()
+    clock.advance(0.4)
+    assert not throttle.due()
+    clock.advance(0.2)
+    throttle.mark()
+    assert not throttle.due()
+    assert throttle.pending == 0
+    with pytest.raises(ValueError, match="min_interval_s"):
+        Throttle(-1)
+
+
+# -- BatchProgress ----------------------------------------------------------------------------------
+def simulate(progress: BatchProgress, grid: ResultsGrid | None, clock: FakeClock, n: int, dt: float) -> BatchStats:
+    stats = BatchStats(total=n, started=clock.now)
+    for i in range(n):
+        clock.advance(dt)
+        stats.completed += 1
+        stats.succeeded += 1
+        stats.tokens += 30
+        stats.cost_usd += 1e-5
+        stats.gwp_kgco2eq += 1e-6
+        if grid is not None:
+            grid.add(i, response(i), f"prompt {i}")
+            grid.refresh()
+        progress.update(stats)
+    return stats
+
+
+def test_10k_events_send_at_most_20_messages_per_second_and_final_state(comm_log: CommLog) -> None:
+    """A 10,000-item run over 10 s sends <= 20 widget messages/s, and the last ones are the final state."""
+    clock = FakeClock()
+    progress = BatchProgress(10_000, throttle=Throttle(0.2, clock), clock=clock)
+    grid = ResultsGrid(throttle=Throttle(0.5, clock))
+    comm_log.clear()
+    simulate(progress, grid, clock, 10_000, 0.001)
+    progress_finish = make_result(10_000)
+    grid.load(progress_finish)
+    grid.refresh(force=True)
+    progress.finish(progress_finish)
+    sent = comm_log.count("comm_msg")
+    assert sent <= 20 * 10, sent
+    bar_updates = comm_log.updates(progress.bar.model_id)
+    assert bar_updates[-1]["value"] == 10_000
+    assert bar_updates[-1].get("bar_style", progress.bar.bar_style) == "success"
+    assert "10000/10000 done" in progress.bar.description
+    html_updates = comm_log.updates(progress.stats_html.model_id)
+    assert "✔ 10,000 ok" in html_updates[-1]["value"]
+
+
+def test_hold_sync_groups_bar_changes(comm_log: CommLog) -> None:
+    """One redraw of the panel is two messages (bar, stats), not one per trait."""
+    clock = FakeClock()
+    progress = BatchProgress(10, throttle=Throttle(0.2, clock), clock=clock)
+    comm_log.clear()
+    stats = BatchStats(total=10, completed=3, succeeded=3, started=clock.now)
+    assert progress.update(stats)
+    assert comm_log.count("comm_msg") == 2
+
+
+def test_final_state_drawn_even_when_throttled() -> None:
+    """``finish`` ignores the throttle, and later updates never overwrite the final state."""
+    clock = FakeClock()
+    progress = BatchProgress(5, throttle=Throttle(10.0, clock), clock=clock)
+    stats = BatchStats(total=5, started=clock.now)
+    stats.completed = stats.succeeded = 1
+    assert progress.update(stats)
+    stats.completed = stats.succeeded = 5
+    assert not progress.update(stats)  # throttled
+    progress.finish(make_result(5))
+    assert progress.bar.value == 5 and progress.bar.bar_style == "success"
+    assert progress.state == "success" and progress.finished
+    assert not progress.update(BatchStats(total=5), force=True)
+    assert progress.bar.value == 5
+    assert progress.cancel_button.disabled
+
+
+@pytest.mark.parametrize(("kwargs", "state", "style"), [
+    ({}, "success", "success"),
+    ({"failed": {1}}, "partial", "warning"),
+    ({"failed": {0, 1, 2, 3}}, "failed", "danger"),
+    ({"cancelled": {2, 3}, "stop_reason": "cancelled"}, "cancelled", "danger"),
+])
+def test_final_states_and_colours(kwargs: dict[str, Any], state: str, style: str) -> None:
+    """Each way a batch can end has its own state word and bar colour."""
+    progress = BatchProgress(4)
+    progress.finish(make_result(4, **kwargs))
+    assert progress.state == state
+    assert progress.bar.bar_style == style
+    assert state in progress.stats_html.value
+
+
+def test_budget_stop_and_error_states() -> None:
+    """A budget stop reads 'stopped'; a crashed run reads 'error' with its (escaped) message."""
+    result = make_result(3)
+    result.responses[2] = None
+    result.errors[2] = BudgetExceeded("max_cost_usd", 0.1, 0.2)
+    result.stop_reason = "max_cost_usd"
+    progress = BatchProgress(3)
+    progress.finish(result)
+    assert progress.state == "stopped" and progress.bar.value == 2
+    crashed = BatchProgress(3)
+    crashed.finish(make_result(3), error=RuntimeError(XSS))
+    assert crashed.state == "error" and crashed.bar.bar_style == "danger"
+    assert "<script>" not in crashed.stats_html.value and "&lt;script&gt;" in crashed.stats_html.value
+
+
+def test_repr_is_deterministic_text_plain() -> None:
+    """The text/plain repr has counts and totals, no address, no timings, and fits nbval's 110 chars."""
+    progress = BatchProgress(50)
+    bundle = progress._repr_mimebundle_()
+    assert bundle["text/plain"] == "BatchProgress: 0/50 done · 0 ok (0 cached) · 0 failed · $0.0000 · 0 gCO2eq"
+    result = make_result(50, failed={3, 4}, cached=set(range(10, 20)))
+    progress.finish(result)
+    text = repr(progress)
+    assert text == "BatchProgress: 50/50 done · 48 ok (10 cached) · 2 failed · $0.0004 · 0.038 gCO2eq · partial"
+    assert "0x" not in text and len(text) <= 110
+    assert repr(BatchProgress(None)).startswith("BatchProgress: 0/? done")
+    cancelled = BatchProgress(400)
+    cancelled.finish(make_result(400, cancelled=set(range(100, 400)), stop_reason="cancelled"))
+    assert len(repr(cancelled)) <= 110 and repr(cancelled).endswith("cancelled")
+
+
+def test_ticks_redraw_between_events_within_the_throttle() -> None:
+    """Ticks redraw elapsed time without events, but never faster than the throttle allows."""
+    clock = FakeClock()
+    progress = BatchProgress(10, throttle=Throttle(0.2, clock), clock=clock)
+    grid = ResultsGrid(throttle=Throttle(0.5, clock))
+    stats = BatchStats(total=10, completed=1, succeeded=1, started=clock.now)
+    assert progress.tick(stats)
+    assert not progress.tick(stats)
+    clock.advance(65)
+    assert progress.tick(stats) and "elapsed 1:05" in progress.stats_html.value
+    assert not grid.tick()  # nothing new to draw
+    grid.add(0, response(0), "p")
+    assert grid.tick() and grid.table_html.value.count("<tr data-index") == 1
+    assert not grid.tick()
+
+
+def test_unknown_total_shows_question_mark() -> None:
+    """A generator batch shows done/? while running, then the real total."""
+    clock = FakeClock()
+    progress = BatchProgress(None, throttle=Throttle(0.2, clock), clock=clock)
+    stats = BatchStats(total=None, completed=7, succeeded=7, started=clock.now)
+    progress.update(stats)
+    assert progress.bar.description == "7/? done"
+    progress.finish(make_result(9))
+    assert progress.bar.description == "9/9 done" and progress.bar.max == 9
+
+
+def test_cancel_button_calls_back_once() -> None:
+    """A click shows 'cancelling', disables the button and calls the callbacks once."""
+    calls: list[str] = []
+    progress = BatchProgress(10)
+    progress.on_cancel(lambda: calls.append("cancel"))
+    progress.cancel_button.click()
+    progress.cancel_button.click()
+    assert calls == ["cancel"]
+    assert progress.cancel_button.disabled and progress.state == "cancelling"
+
+
+def test_title_is_escaped() -> None:
+    """User text in the panel never becomes markup."""
+    progress = BatchProgress(1, title=XSS)
+    assert "<script>" not in progress.title_html.value
+    assert "&lt;script&gt;" in progress.title_html.value
+
+
+# -- ResultsGrid ------------------------------------------------------------------------------------
+def filled_grid(n: int = 10_000, page_size: int = 20) -> ResultsGrid:
+    grid = ResultsGrid(page_size=page_size)
+    for i in range(n):
+        if i % 100 == 7:
+            grid.add(i, server_error(f"HTTP 500 for {i}"), f"prompt {i}")
+        else:
+            grid.add(i, response(i, cached=i % 10 == 0), f"prompt {i}")
+    grid.refresh(force=True)
+    return grid
+
+
+def test_grid_renders_a_bounded_window_of_10k_rows() -> None:
+    """10,000 rows render as page_size rows: the HTML stays small."""
+    grid = filled_grid()
+    assert grid.row_count == 10_000
+    rows = grid.visible_rows()
+    assert [r[0] for r in rows] == list(range(9_980, 10_000))
+    assert grid.table_html.value.count("<tr data-index") == 20
+    assert len(grid.table_html.value) < 20_000
+    small = filled_grid(100)
+    assert abs(len(small.table_html.value) - len(grid.table_html.value)) < 2_000
+
+
+def test_grid_add_is_cheap_per_row() -> None:
+    """Adding a row does not render anything (rows are data)."""
+    grid = ResultsGrid()
+    before = grid.table_html.value
+    started = time.perf_counter()
+    for i in range(10_000):
+        grid.add(i, response(i), "p")
+    assert time.perf_counter() - started < 1.0
+    assert grid.table_html.value == before
+
+
+def test_grid_filters_and_paging() -> None:
+    """Filters show only their rows; paging moves through them; 'latest' follows the tail again."""
+    grid = filled_grid()
+    grid.set_filter("failed")
+    rows = grid.visible_rows()
+    assert len(rows) == 20 and {r[1] for r in rows} == {"failed"}
+    assert rows[-1][0] == 9_907
+    grid.set_filter("cached")
+    assert {r[1] for r in grid.visible_rows()} == {"cached"}
+    assert grid.filter_dropdown.value == "cached"
+    grid.set_filter("all")
+    grid.page(-1)
+    assert grid.visible_rows()[0][0] == 9_960
+    grid.page(-10_000)
+    assert grid.visible_rows()[0][0] == 0
+    grid.page(+1)
+    assert grid.visible_rows()[0][0] == 20
+    grid.follow()
+    assert grid.visible_rows()[-1][0] == 9_999
+    grid.add(10_000, response(10_000), "new")
+    grid.refresh(force=True)
+    assert grid.visible_rows()[-1][0] == 10_000
+    assert set(FILTERS) >= {"all", "failed", "cached"}
+    with pytest.raises(ValueError, match="unknown filter"):
+        grid.set_filter("nope")
+
+
+def test_grid_dropdown_drives_the_filter() -> None:
+    """Choosing a filter in the dropdown redraws the table with those rows."""
+    grid = filled_grid(300)
+    grid.filter_dropdown.value = "failed"
+    assert grid.current_filter == "failed"
+    assert grid.table_html.value.count(">failed<") == 3
+
+
+def test_grid_escapes_html_everywhere() -> None:
+    """A prompt, a response and an error holding markup render as text, in the table and the detail."""
+    grid = ResultsGrid([XSS, "fine"])
+    grid.add(0, response(0, content=f"<img src=x onerror=alert(1)> {XSS}"), XSS)
+    grid.add(1, server_error(f"bad <b>{XSS}</b>"), "fine")
+    grid.refresh(force=True)
+    for html in (grid.table_html.value,):
+        assert "<script>" not in html and "<img" not in html and "<b>bad" not in html
+        assert "&lt;script&gt;" in html
+    grid.select(0)
+    assert "<script>" not in grid.detail_html.value and "&lt;script&gt;alert(&#x27;x&#x27;)" in grid.detail_html.value
+    grid.select(1)
+    assert "<script>" not in grid.detail_html.value
+
+
+def test_grid_row_selection_shows_full_prompt_and_response() -> None:
+    """Selecting a row shows the full prompt (from the prompt list) and the full response."""
+    long_prompt = "word " * 500
+    long_answer = "answer " * 400
+    grid = ResultsGrid(["short", long_prompt])
+    grid.add(1, response(1, content=long_answer), long_prompt[:200])
+    grid.index_input.value = 1
+    detail = grid.detail_html.value
+    assert long_prompt.strip() in detail and long_answer.strip() in detail
+    assert "#1" in detail and "ok" in detail
+    grid.select(0)
+    assert "no row yet" in grid.detail_html.value
+
+
+def test_grid_retrying_row_completes_in_place() -> None:
+    """A retrying row turns into its final status at the same position."""
+    grid = ResultsGrid()
+    grid.mark_retrying(5, "p5", server_error("HTTP 503"))
+    grid.add(6, response(6), "p6")
+    assert grid.counts == {"retrying": 1, "ok": 1}
+    grid.add(5, response(5), "p5")
+    assert grid.counts["ok"] == 2 and grid.counts.get("retrying", 0) == 0
+    assert [r[0] for r in grid.visible_rows()] == [5, 6]
+
+
+def test_grid_load_adds_rows_a_cancel_never_ran() -> None:
+    """Indices accounted for only at the end (cancelled) still get rows; existing rows stay."""
+    grid = ResultsGrid()
+    grid.add(0, response(0), "prompt 0")
+    result = make_result(5, cancelled={2, 3, 4}, stop_reason="cancelled")
+    grid.load(result)
+    assert grid.row_count == 5
+    assert Counter(r[1] for r in grid.visible_rows()) == {"ok": 2, "cancelled": 3}
+    grid.set_filter("cancelled")
+    assert len(grid.visible_rows()) == 3
+    assert repr(ResultsGrid.from_result(result)) == "ResultsGrid: 5 rows (2 ok, 3 cancelled)"
+
+
+def test_close_frees_every_model_and_the_rows() -> None:
+    """``close()`` closes every model of a panel or grid, so nothing keeps their rows alive."""
+    from ipywidgets.widgets.widget import _instances
+
+    before = set(_instances)
+    grid = filled_grid(1_000)
+    progress = BatchProgress(10)
+    progress.on_cancel(lambda: None)
+    refs = [weakref.ref(grid), weakref.ref(progress)]
+    assert len(set(_instances) - before) > 10
+    grid.close()
+    progress.close()
+    del grid, progress
+    gc.collect()
+    assert set(_instances) - before == set()
+    assert [ref() for ref in refs] == [None, None]
+
+
+# -- run_batch on the mock server (in-process, recording comm) ---------------------------------------------
+def prompts(n: int) -> list[str]:
+    return [f"question {i} {XSS if i == 3 else ''}" for i in range(n)]
+
+
+async def test_run_batch_await_returns_result_and_draws_final_state(comm_log: CommLog, server: MockServer) -> None:
+    """``await run_batch`` returns the BatchResult; the widgets end in its final state at a bounded rate."""
+    client = OpenAIClient("gpt-4.1-mini", base_url=server.url, api_key="sk-test", max_retries=0)
+    server.add_fault(Fault(kind="status", status=400, rate=1.0, match="question 17 "))
+    try:
+        comm_log.clear()
+        started = time.monotonic()
+        result = await run_batch(client, prompts(1500), max_concurrent=16, show=False)
+        elapsed = time.monotonic() - started
+    finally:
+        server.clear_faults()
+        await client.aclose()
+    assert result.successful_count == 1499 and result.failed_count == 1
+    run = client.last_run
+    assert run is not None and run.done
+    assert comm_log.count("comm_msg") <= 12 * elapsed + 15
+    values = [u["value"] for u in comm_log.updates() if "value" in u and isinstance(u["value"], int)]
+    assert values[-1] == 1500
+
+
+async def test_run_batch_cancel_returns_partial_result() -> None:
+    """Cancel (a click) mid-run stops the batch: finished responses kept, the rest Cancelled."""
+    slow = MockServer(latency_s=0.02).start()
+    client = OpenAIClient("gpt-4.1-mini", base_url=slow.url, api_key="sk-test")
+    holder: dict[str, Any] = {}
+    before = leftover_tasks()
+
+    def on_progress(done: int, total: int | None, _response: Any) -> None:
+        if done == 10:
+            holder["progress"].cancel_button.click()
+
+    try:
+        pending = run_batch(client, prompts(200), max_concurrent=4, show=False, on_progress=on_progress)
+        holder["progress"] = pending.progress
+        result = await pending
+    finally:
+        await client.aclose()
+        slow.stop()
+    assert result.stop_reason == "cancelled"
+    assert 10 <= result.successful_count < 200
+    assert result.successful_count + result.failed_count == 200
+    assert result.cancelled_count == result.failed_count
+    progress = holder["progress"]
+    assert progress.state == "cancelled" and progress.bar.bar_style == "danger"
+    assert leftover_tasks() - before == set()
+    with pytest.raises(RuntimeError, match="awaited once"):
+        await pending
+
+
+async def test_run_batch_task_cancel_is_an_interrupt_returning_partial_result() -> None:
+    """Cancelling the awaiting task (what a kernel interrupt does) returns the partial result."""
+    slow = MockServer(latency_s=0.02).start()
+    client = OpenAIClient("gpt-4.1-mini", base_url=slow.url, api_key="sk-test")
+    reached = asyncio.Event()
+    before = leftover_tasks()
+
+    def on_progress(done: int, total: int | None, _response: Any) -> None:
+        if done >= 8:
+            reached.set()
+
+    try:
+        task = asyncio.ensure_future(run_batch(client, prompts(200), max_concurrent=4, show=False,
+                                               on_progress=on_progress))
+        await asyncio.wait_for(reached.wait(), 10)
+        task.cancel()
+        result = await task
+    finally:
+        await client.aclose()
+        slow.stop()
+    assert not task.cancelled()
+    assert result.stop_reason == "cancelled"
+    assert 8 <= result.successful_count < 200
+    assert result.successful_count + result.failed_count == 200
+    assert leftover_tasks() - before - {task} == set()
+
+
+async def test_awaiting_a_background_handle_then_cancelling_returns_partial_result() -> None:
+    """Cancelling a task that awaits a background handle (an interrupt) cancels the batch, keeps results."""
+    slow = MockServer(latency_s=0.02).start()
+    client = OpenAIClient("gpt-4.1-mini", base_url=slow.url, api_key="sk-test")
+    reached = threading.Event()  # set on the batch's thread
+
+    def on_progress(done: int, total: int | None, _response: Any) -> None:
+        if done >= 8:
+            reached.set()
+
+    try:
+        handle = run_batch(client, prompts(300), max_concurrent=4, background=True, show=False, grid=False,
+                           on_progress=on_progress)
+        waiter = asyncio.ensure_future(handle)
+        assert await asyncio.to_thread(reached.wait, 10)
+        waiter.cancel()
+        result = await waiter
+    finally:
+        await client.aclose()
+        slow.stop()
+    assert result.stop_reason == "cancelled" and 8 <= result.successful_count < 300
+    assert handle.done() and handle.progress.state == "cancelled"
+
+
+async def test_background_handle(shared_server: MockServer) -> None:
+    """Background mode returns at once; the handle is awaitable, blocking-waitable and done after."""
+    client = OpenAIClient("gpt-4.1-mini", base_url=shared_server.url, api_key="sk-test")
+    try:
+        handle = run_batch(client, prompts(300), max_concurrent=8, background=True, show=False)
+        assert "BatchHandle(" in repr(handle)
+        result = await handle
+        assert handle.done()
+        assert handle.result(timeout=5) is result
+    finally:
+        await client.aclose()
+    assert result.successful_count == 300
+    assert handle.progress.state == "success" and handle.progress.bar.value == 300
+    assert handle.grid is not None and handle.grid.row_count == 300
+
+
+async def test_background_cancel_and_timeout() -> None:
+    """``cancel()`` stops a background batch from another thread; ``result(timeout)`` times out first."""
+    slow = MockServer(latency_s=0.05).start()
+    client = OpenAIClient("gpt-4.1-mini", base_url=slow.url, api_key="sk-test")
+    try:
+        handle = run_batch(client, prompts(400), max_concurrent=2, background=True, show=False, grid=False)
+        with pytest.raises(TimeoutError):
+            await asyncio.to_thread(handle.result, 0.2)
+        handle.cancel()
+        result = await asyncio.to_thread(handle.result, 10)
+    finally:
+        await client.aclose()
+        slow.stop()
+    assert result.stop_reason == "cancelled" and result.successful_count < 400
+    assert handle.progress.state == "cancelled"
+    assert handle.grid is None
+
+
+# -- packaging ----------------------------------------------------------------------------------------------
+def test_missing_ipywidgets_names_the_install_command() -> None:
+    """Without ipywidgets the import fails with the pip command to fix it; core stays importable."""
+    code = textwrap.dedent("""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name == "ipywidgets" or name.startswith("ipywidgets."):
+                    raise ImportError("blocked")
+        sys.meta_path.insert(0, Block())
+        import seeds_nb, seeds_nb.core
+        assert "ipywidgets" not in sys.modules and "IPython" not in sys.modules
+        try:
+            import seeds_nb.widgets
+        except ImportError as exc:
+            print(exc)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert 'pip install "seeds_nb[notebook]"' in out.stdout

@@ -1,0 +1,266 @@
+"""``run_batch`` in a real ipykernel: saved widget state (nbclient), a Cancel click sent as a comm message,
+a kernel interrupt, a background run that keeps updating while a cell blocks, and the message rate.
+
+Synchronisation is on observable events only (iopub messages, widget values), each with a timeout.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+
+pytestmark = pytest.mark.slow
+
+DOCS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "widgets.md"
+
+Msg = dict[str, Any]
+
+SETUP = """\
+import asyncio, time
+from seeds_nb import Fault, MockServer, OpenAIClient
+from seeds_nb.widgets import run_batch
+fast_server = MockServer(latency_s=0.0).start()
+slow_server = MockServer(latency_s=0.05).start()
+fast = OpenAIClient("gpt-4.1-mini", base_url=fast_server.url, api_key="sk-test")
+slow = OpenAIClient("gpt-4.1-mini", base_url=slow_server.url, api_key="sk-test")
+prompts = [f"question {i}" for i in range(400)]
+"""
+
+
+class Kernel:
+    """A real kernel plus a log of every iopub message, read as the tests wait on conditions."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.km = KernelManager(kernel_name="python3")
+        self.km.start_kernel(cwd=str(cwd), env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+        self.iopub: list[tuple[float, Msg]] = []
+
+    def close(self) -> None:
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=True)
+
+    def _pump(self, timeout: float) -> Msg | None:
+        try:
+            msg = self.kc.get_iopub_msg(timeout=timeout)
+        except Exception:  # queue.Empty
+            return None
+        self.iopub.append((time.monotonic(), msg))
+        return msg
+
+    def wait_iopub(self, predicate: Callable[[Msg], bool], *, start: int = 0, timeout: float = 60) -> Msg:
+        """The first iopub message from index ``start`` on that satisfies ``predicate``."""
+        deadline = time.monotonic() + timeout
+        index = start
+        while True:
+            while index < len(self.iopub):
+                msg = self.iopub[index][1]
+                index += 1
+                if predicate(msg):
+                    return msg
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no matching iopub message in time")
+            self._pump(min(remaining, 0.5))
+
+    def execute(self, code: str, **kwargs: Any) -> str:
+        return self.kc.execute(code, **kwargs)
+
+    def reply(self, msg_id: str, timeout: float = 60) -> Msg:
+        """The execute_reply of ``msg_id`` once its outputs are in (the kernel went idle for it)."""
+        self.wait_iopub(lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
+                        and m["parent_header"].get("msg_id") == msg_id, timeout=timeout)
+        while True:
+            msg = self.kc.get_shell_msg(timeout=timeout)
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg
+
+    def run(self, code: str, timeout: float = 60, **expressions: str) -> dict[str, Any]:
+        """Run ``code``; return the evaluated ``expressions`` (Python literals)."""
+        msg_id = self.execute(code, user_expressions=expressions)
+        reply = self.reply(msg_id, timeout)
+        content = reply["content"]
+        assert content["status"] == "ok", "\n".join(content.get("traceback", [])) or content
+        values = {}
+        for name, value in content["user_expressions"].items():
+            assert value["status"] == "ok", value
+            values[name] = ast.literal_eval(value["data"]["text/plain"])
+        return values
+
+    def click(self, comm_id: str) -> None:
+        """What the frontend sends when the button is clicked."""
+        msg = self.kc.session.msg("comm_msg", {"comm_id": comm_id,
+                                               "data": {"method": "custom", "content": {"event": "click"}}})
+        self.kc.shell_channel.send(msg)
+
+    def model_opened(self, model_name: str, start: int, **state: Any) -> str:
+        """The comm id of the next widget model of that kind (and state) opened from index ``start``."""
+        def match(m: Msg) -> bool:
+            if m["msg_type"] != "comm_open":
+                return False
+            opened = m["content"]["data"]["state"]
+            return opened.get("_model_name") == model_name and all(opened.get(k) == v for k, v in state.items())
+        return self.wait_iopub(match, start=start, timeout=30)["content"]["comm_id"]
+
+    def updates(self, comm_id: str, start: int = 0) -> list[tuple[float, dict[str, Any]]]:
+        return [(t, m["content"]["data"]["state"]) for t, m in self.iopub[start:]
+                if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == comm_id
+                and m["content"]["data"].get("method") == "update"]
+
+    def problems(self, start: int) -> list[Msg]:
+        """Error outputs and stderr text (widget handler tracebacks land there) since ``start``."""
+        return [m for _, m in self.iopub[start:] if m["msg_type"] == "error"
+                or (m["msg_type"] == "stream" and m["content"]["name"] == "stderr")]
+
+    def wait_value(self, comm_id: str, at_least: int, start: int, timeout: float = 30) -> None:
+        self.wait_iopub(lambda m: m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == comm_id
+                        and m["content"]["data"].get("state", {}).get("value", -1) >= at_least,
+                        start=start, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
+    k = Kernel(tmp_path_factory.mktemp("kernel"))
+    try:
+        k.run(SETUP)
+        yield k
+    finally:
+        k.close()
+
+
+RESULT = {"stop": "result.stop_reason", "ok": "result.successful_count", "failed": "result.failed_count",
+          "cancelled": "result.cancelled_count", "total": "len(result)", "tasks": "len(asyncio.all_tasks())"}
+
+
+def test_cancel_click_stops_the_batch(kernel: Kernel) -> None:
+    """A Cancel click (a shell comm_msg) mid-run ends the cell early with a partial, accounted result."""
+    base = kernel.run("pass", tasks="len(asyncio.all_tasks())")["tasks"]
+    start = len(kernel.iopub)
+    msg_id = kernel.execute("result = await run_batch(slow, prompts, max_concurrent=4)")
+    bar = kernel.model_opened("IntProgressModel", start)
+    button = kernel.model_opened("ButtonModel", start, description="Cancel")
+    kernel.wait_value(bar, 20, start)
+    kernel.click(button)
+    reply = kernel.reply(msg_id, timeout=30)
+    assert reply["content"]["status"] == "ok"
+    got = kernel.run("pass", **RESULT)
+    assert got["stop"] == "cancelled"
+    assert 20 <= got["ok"] < 400
+    assert got["ok"] + got["failed"] == got["total"] == 400
+    assert got["cancelled"] == got["failed"]
+    assert got["tasks"] == base
+    final = kernel.updates(bar, start)[-1][1]
+    assert final["bar_style"] == "danger" and final["value"] == got["ok"]
+    assert kernel.problems(start) == []
+
+
+def test_interrupt_returns_partial_result_and_kernel_stays_healthy(kernel: Kernel) -> None:
+    """A kernel interrupt mid-run returns the partial result (no traceback); the kernel goes on."""
+    base = kernel.run("pass", tasks="len(asyncio.all_tasks())")["tasks"]
+    start = len(kernel.iopub)
+    msg_id = kernel.execute("result = await run_batch(slow, prompts, max_concurrent=4)")
+    bar = kernel.model_opened("IntProgressModel", start)
+    kernel.wait_value(bar, 20, start)
+    kernel.km.interrupt_kernel()
+    reply = kernel.reply(msg_id, timeout=30)
+    assert reply["content"]["status"] == "ok"
+    got = kernel.run("pass", **RESULT)
+    assert got["stop"] == "cancelled"
+    assert 20 <= got["ok"] < 400
+    assert got["ok"] + got["failed"] == 400
+    assert got["tasks"] == base
+    assert kernel.run("x = 1 + 1", x="x")["x"] == 2
+    assert kernel.updates(bar, start)[-1][1]["bar_style"] == "danger"
+    assert kernel.problems(start) == []
+
+
+def test_background_run_updates_while_a_cell_blocks(kernel: Kernel) -> None:
+    """A background run returns at once and its panel keeps moving while another cell sleeps."""
+    start = len(kernel.iopub)
+    started = time.monotonic()
+    kernel.run("handle = run_batch(slow, prompts[:200], max_concurrent=4, background=True)")
+    assert time.monotonic() - started < 5
+    bar = kernel.model_opened("IntProgressModel", start)
+    blocking = kernel.execute("time.sleep(1.5)")
+    busy = kernel.wait_iopub(lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "busy"
+                             and m["parent_header"].get("msg_id") == blocking, start=start)
+    busy_at = len(kernel.iopub)
+    kernel.reply(blocking)
+    during = [s["value"] for _, s in kernel.updates(bar, busy_at) if "value" in s]
+    assert busy and len(during) >= 3 and during == sorted(during)
+    got = kernel.run("result = handle.result(timeout=60)", ok="result.successful_count", done="handle.done()",
+                     state="handle.progress.state")
+    assert got == {"ok": 200, "done": True, "state": "success"}
+    assert kernel.problems(start) == []
+
+
+def test_message_rate_is_bounded(kernel: Kernel) -> None:
+    """A fast 3,000-prompt run sends at most ~20 widget messages/s and ends on the exact total."""
+    start = len(kernel.iopub)
+    msg_id = kernel.execute("result = await run_batch(fast, [f'q{i}' for i in range(3000)], max_concurrent=32)")
+    bar = kernel.model_opened("IntProgressModel", start)
+    kernel.reply(msg_id, timeout=120)
+    comm_msgs = [(t, m) for t, m in kernel.iopub[start:] if m["msg_type"] == "comm_msg"]
+    duration = comm_msgs[-1][0] - comm_msgs[0][0]
+    assert len(comm_msgs) <= 20 * max(duration, 1.0) + 10, (len(comm_msgs), duration)
+    final = kernel.updates(bar, start)[-1][1]
+    assert final["value"] == 3000 and final["description"] == "3000/3000 done"
+
+
+def test_nbclient_saves_final_widget_state(tmp_path: Path) -> None:
+    """An executed notebook keeps the final panel in its widget state, and a deterministic text/plain."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "from seeds_nb import Fault, MockServer, OpenAIClient\n"
+            "from seeds_nb.widgets import run_batch\n"
+            "server = MockServer(latency_s=0.0).start()\n"
+            "server.add_fault(Fault(kind='status', status=400, match='question 17 '))\n"
+            "client = OpenAIClient('gpt-4.1-mini', base_url=server.url, api_key='sk-test')\n"
+            "prompts = [f'question {i} ' + ('<script>alert(1)</script>' if i == 199 else '') for i in range(200)]"),
+        nbformat.v4.new_code_cell("result = await run_batch(client, prompts, max_concurrent=8)"),
+        nbformat.v4.new_code_cell("print(result.successful_count, result.failed_count)"),
+        nbformat.v4.new_code_cell("gen = await run_batch(client, (f'g{i}' for i in range(30)), grid=False)"),
+    ]
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert nb.cells[2].outputs[0]["text"] == "199 1\n"
+    texts = [o["data"]["text/plain"] for o in nb.cells[1].outputs if o["output_type"] == "display_data"]
+    assert texts == ["BatchProgress: 0/200 done · 0 ok (0 cached) · 0 failed · $0.0000 · 0 gCO2eq",
+                     "ResultsGrid: 0 rows"]
+    state = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
+    models = list(state.values())
+    bars = {m["state"]["description"]: m["state"] for m in models if m["model_name"] == "IntProgressModel"}
+    assert bars["200/200 done"]["value"] == 200 and bars["200/200 done"]["bar_style"] == "warning"
+    assert bars["30/30 done"]["value"] == 30 and bars["30/30 done"]["bar_style"] == "success"
+    htmls = [m["state"]["value"] for m in models if m["model_name"] == "HTMLModel"]
+    panel = next(h for h in htmls if "seeds-progress-stats" in h and "199 ok" in h)
+    assert "partial" in panel and "✘ 1 failed" in panel
+    table = next(h for h in htmls if "seeds-grid-table" in h)
+    assert "rows 181–200 of 200" in table
+    assert not any("<script>alert" in h for h in htmls)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in table
+
+
+def test_docs_page_runs_as_notebook_cells(tmp_path: Path) -> None:
+    """Every Python block of docs/widgets.md runs, in order, as cells of one kernel (test_docs skips it)."""
+    blocks = re.findall(r"```python\n(.*?)```", DOCS_PAGE.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) >= 5
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(block) for block in blocks]
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    printed = "".join(o.get("text", "") for cell in nb.cells for o in cell.outputs if o["output_type"] == "stream")
+    assert "200 0" in printed and "True 200" in printed
+    draws = int(re.findall(r"^(\d+)$", printed, re.M)[0])
+    assert 90 <= draws <= 101
