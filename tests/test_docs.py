@@ -58,3 +58,11 @@ def test_every_page_is_linked_from_the_index() -> None:
     for page in (ROOT / "docs").glob("*.md"):
         if page.name != "index.md":
             assert f"({page.name})" in index, f"docs/index.md does not link {page.name}"
+
+
+def test_api_reference_is_up_to_date() -> None:
+    import subprocess
+    import sys
+
+    check = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_api_docs.py"), "--check"])
+    assert check.returncode == 0, "docs/api.md is stale: run .venv/bin/python scripts/gen_api_docs.py"
