@@ -20,6 +20,7 @@ lint: install
 
 test: install lint
 	$(PY) -m pytest -q
+	$(PY) -m pytest -q --nbval-lax --nbval-sanitize-with notebooks/nbval_sanitize.cfg notebooks/
 
 demo: install
 	$(PY) scripts/demo.py

@@ -37,6 +37,8 @@ def run_headless(out: Path) -> int:
     from nbclient import NotebookClient
     from nbconvert import HTMLExporter
 
+    # nbconvert's HTML cannot show plotly's mimetype output; inline plotly.js so the page works offline.
+    os.environ.setdefault("PLOTLY_RENDERER", "plotly_mimetype+notebook")
     nb = nbformat.read(QUICKSTART, as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(QUICKSTART.parent)}},
                    store_widget_state=True).execute()

@@ -126,3 +126,15 @@ def test_reopening_sees_committed_entries(tmp_path: Path) -> None:
     assert second.get("late") == {"x": 1}
     first.close()
     second.close()
+
+
+async def test_cache_hits_are_priced_with_the_reading_clients_zone(server: MockServer, tmp_path: Path) -> None:
+    world = OpenAIClient("gpt-4.1-mini", base_url=server.url, cache_dir=str(tmp_path), electricity_mix_zone="WOR")
+    france = OpenAIClient("gpt-4.1-mini", base_url=server.url, cache_dir=str(tmp_path), electricity_mix_zone="FRA")
+    first = await world.batch_generate(["zone a", "zone b"])
+    again = await france.batch_generate(["zone a", "zone b"])
+    assert again.cached_count == 2
+    assert {r.tracking.electricity_mix_zone for r in again.responses} == {"FRA"}
+    assert again.avoided_gwp_kgco2eq < first.total_gwp_kgco2eq / 3  # France's mix, not the world's
+    for client in (world, france):
+        await client.aclose()

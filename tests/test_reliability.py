@@ -254,7 +254,7 @@ async def test_gate_pause_holds_every_request_and_buckets_limit_rate() -> None:
     gate.pause(2.0)
     await gate.acquire()
     assert slept == [2.0]
-    for _ in range(59):  # the rest of the minute's burst
+    for _ in range(4):  # the rest of the burst: 5 seconds' worth at 60/min
         await gate.acquire()
     assert slept == [2.0]
     await gate.acquire()  # one over: wait for one token (1 s at 60/min)

@@ -159,6 +159,7 @@ class BatchRun:
         self._started = True
         self._loop = asyncio.get_running_loop()
         self._wake = wake = asyncio.Event()
+        await self.client.warm_up()
         result, stats = self.result, self.stats
         stats.started = time.monotonic()
         result.started_at = time.time()

@@ -117,6 +117,7 @@ class BaseClient(BatchAPIMixin):
         self._http: httpx.AsyncClient | None = None
         self._http_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
         self._closed = False
+        self._warm = False
         self.last_run: BatchRun | None = None
 
     # -- secrets -------------------------------------------------------------------------------
@@ -215,7 +216,14 @@ class BaseClient(BatchAPIMixin):
         """Send one prompt (a string, or a list of ``Message``) and return its ``Response``."""
         self._check_params(params)
         normalized = normalize_prompt(messages)
+        await self.warm_up()
         return await self._generate(normalized, params)
+
+    async def warm_up(self) -> None:
+        """Load the cost and impact data in a thread, once, off the event loop (a batch calls it)."""
+        if not self._warm:
+            await asyncio.to_thread(self.tracker.warm, self.model)
+            self._warm = True
 
     def generate(self, messages: Any, **params: Any) -> Response:
         """Sync ``agenerate``; works in scripts and inside a running loop (a Jupyter cell)."""
@@ -334,9 +342,11 @@ class BaseClient(BatchAPIMixin):
             usage=Usage(usage["prompt_tokens"], usage["completion_tokens"], usage.get("cached_tokens", 0),
                         usage.get("cache_write_tokens", 0), usage.get("reasoning_tokens", 0)),
             finish_reason=entry.get("finish_reason"), cached=True, latency_s=0.0,
-            tracking=Tracking.from_dict(entry.get("tracking", {})), provider=self.provider,
+            tracking=Tracking(), provider=self.provider,
             request_id=entry.get("request_id"), attempts=0, _raw=entry.get("raw", "").encode(),
         )
+        # What it would cost *now*, with this client's prices and electricity zone (~9 µs).
+        response.tracking = self.tracker.track(response.model, response.usage, float(entry.get("latency_s", 0.0)))
         return response
 
     # -- batches -------------------------------------------------------------------------------

@@ -15,13 +15,18 @@ from collections.abc import Awaitable, Callable
 __all__ = ["RateGate"]
 
 
+BURST_S = 5.0
+"""A bucket holds this many seconds' worth of its rate: a minute's worth would let a 3,500 RPM
+client fire 3,500 requests at once and meet a provider's shorter enforcement windows."""
+
+
 class _Bucket:
-    """A token bucket refilled continuously at ``per_minute / 60`` per second."""
+    """A token bucket refilled continuously at ``per_minute / 60`` per second, holding ``BURST_S`` of it."""
 
     def __init__(self, per_minute: float, clock: Callable[[], float]) -> None:
         self.rate = per_minute / 60.0
-        self.capacity = float(per_minute)
-        self.level = float(per_minute)
+        self.capacity = max(1.0, self.rate * BURST_S)
+        self.level = self.capacity
         self.clock = clock
         self.stamp = clock()
 

@@ -134,7 +134,16 @@ class Tracker:
             self._warned.add(message)
             warnings.warn(message, TrackingWarning, stacklevel=4)
 
+    def warm(self, model: str) -> None:
+        """Load EcoLogits and calibrate ``model`` now (~0.4 s the first time in a process), so the
+        first request of a batch does not pay it on the event loop."""
+        _calibration_for(self.impacts_provider, self.impacts_model or model, self.electricity_mix_zone)
+        _price(self.provider, self.price_model or model, 1, 0, 0, 1, False)
+
     def track(self, model: str, usage: Usage, latency_s: float, *, batch: bool = False) -> Tracking:
+        """``latency_s`` NaN or inf means unknown (a Batch API line): EcoLogits' own estimate is used."""
+        if latency_s != latency_s:  # NaN
+            latency_s = math.inf
         notes: list[str] = []
         price_model = self.price_model or model
         price = _price(self.provider, price_model, usage.prompt_tokens, usage.cached_tokens,

@@ -210,6 +210,11 @@ class BatchJob:
         return self.status in TERMINAL
 
     @property
+    def created_at(self) -> float:
+        """Wall-clock (Unix) time the job was submitted; kept in the job file, so it survives a restart."""
+        return self._store.created_at
+
+    @property
     def path(self) -> Path:
         """The saved job file."""
         return self._store.path
@@ -362,7 +367,10 @@ class BatchJob:
                 result.errors[index] = CacheError("answered from the cache at submission, but the entry is gone "
                                                   "(cleared, expired, or another cache_dir); submit it again")
             else:
-                result.responses[index] = self.client._from_cache(entry)
+                response = self.client._from_cache(entry)
+                # Avoided: what this line would have cost in this batch (batch rate, latency unknown).
+                response.tracking = self.client.tracker.track(response.model, response.usage, math.inf, batch=True)
+                result.responses[index] = response
                 result.started_s[index] = result.finished_s[index] = 0.0
 
     async def _await_cache(self, futures: list[Any]) -> None:
