@@ -500,6 +500,8 @@ def compare(results: Mapping[str, BatchResult]) -> go.Figure:
                                  hovertemplate=f"%{{hovertext}}<br>{label}: %{{y:.4g}}<extra></extra>"),
                           row=k // 3 + 1, col=k % 3 + 1)
         fig.update_yaxes(title_text=ytitle, row=k // 3 + 1, col=k % 3 + 1)
+        if all(float(stats[key].max()) <= 0 for key, _, _ in series):  # all zero: show 0 at the bottom
+            fig.update_yaxes(range=[0, 1], row=k // 3 + 1, col=k % 3 + 1)
     mix = f" · {', '.join(zones)} electricity mix" if zones else ""
     fig.update_layout(title=f"Comparison of {len(names)} runs{mix}", template="plotly_white", barmode="group",
                       height=700, legend={"orientation": "h", "y": -0.12})

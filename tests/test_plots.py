@@ -322,3 +322,11 @@ def test_large_result_is_aggregated() -> None:
     assert figs["timeline"].layout.yaxis2.title.text == "requests in flight"
     tokens = figs["tokens"].data[0]
     assert tokens.hovertext[0].startswith("#0–#")
+
+
+def test_compare_axes_start_at_zero_when_nothing_failed() -> None:
+    a, b = make_result(50, seed=1, failed=0.0), make_result(50, seed=2, failed=0.0)
+    fig = plots.compare({"a": a, "b": b})
+    failures_axis = next(ax for name, ax in fig.layout.to_plotly_json().items()
+                         if name.startswith("yaxis") and ax.get("title", {}).get("text") == "failed requests (%)")
+    assert failures_axis["range"] == [0, 1]
