@@ -12,8 +12,9 @@ What it answers:
 
 Prompts come from a generator (the batch never sees a list), every prompt is distinct, no cache, and the
 mock server (0 ms latency) is a subprocess so its memory is not in the figures. Each worker warms the
-client up first (connections open, tracking calibrated), so the baseline already includes those.
-``tracemalloc`` slows the client a few times; these runs measure memory, not speed.
+client up first (connections open, tracking calibrated) and only then starts ``tracemalloc``, so what is
+traced is what the measured batch allocated. Tracing slows the client a few times; these runs measure
+memory, not speed.
 
 Run: ``python benchmarks/bench_memory.py [--n 20000] [--small-n 5000] [--concurrency 64] [--json out.json]``.
 """
@@ -64,14 +65,22 @@ def prompts(n: int, tag: str) -> Iterator[str]:
 
 
 # ------------------------------------------------------------------------------------------ worker side
-def _top_sites(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, n: int) -> list[dict[str, Any]]:
-    """Where the retained bytes were allocated (file:line), biggest first, per response."""
-    stats = after.compare_to(before, "lineno")
+def _start_tracing() -> int:
+    """Trace from here on (after imports and warm-up, so they cost nothing and the snapshots stay small);
+    what is traced afterwards is what the measured batch allocated."""
+    gc.collect()
+    tracemalloc.start(1)
+    return tracemalloc.get_traced_memory()[0]
+
+
+def _top_sites(n: int) -> list[dict[str, Any]]:
+    """Where the traced bytes still alive were allocated (file:line), biggest first, per item."""
+    stats = tracemalloc.take_snapshot().statistics("lineno")
     out = []
     for stat in stats[:TOP_SITES]:
         frame = stat.traceback[0]
-        out.append({"site": f"{_short(frame.filename)}:{frame.lineno}", "bytes_per_item": stat.size_diff / n,
-                    "blocks_per_item": stat.count_diff / n})
+        out.append({"site": f"{_short(frame.filename)}:{frame.lineno}", "bytes_per_item": stat.size / n,
+                    "blocks_per_item": stat.count / n})
     return out
 
 
@@ -93,19 +102,18 @@ async def _retained(url: str, n: int, concurrency: int, traced: bool) -> dict[st
         await client.batch_generate(prompts(WARMUP, "warm"), max_concurrent=concurrency)
         client.last_run = None  # the warm-up's result is garbage, not baseline
         gc.collect()
-        before = tracemalloc.take_snapshot() if traced else None
-        traced_before = tracemalloc.get_traced_memory()[0] if traced else 0
         rss_before = current_rss_bytes()
+        traced_before = _start_tracing() if traced else 0
         started = time.perf_counter()
         result = await client.batch_generate(prompts(n, "kept"), max_concurrent=concurrency)
         seconds = time.perf_counter() - started
         gc.collect()
-        out: dict[str, Any] = {"ok": result.successful_count, "seconds": seconds,
-                               "rss_delta": current_rss_bytes() - rss_before}
+        out: dict[str, Any] = {"ok": result.successful_count, "seconds": seconds}
         if traced:
-            assert before is not None
             out["traced_delta"] = tracemalloc.get_traced_memory()[0] - traced_before
-            out["top_sites"] = _top_sites(before, tracemalloc.take_snapshot(), n)
+            out["top_sites"] = _top_sites(n)
+        else:
+            out["rss_delta"] = current_rss_bytes() - rss_before
         sample = next(r for r in result.responses if r is not None)
         out["sample_raw_bytes"] = len(sample._raw)
         out["sample_content_chars"] = len(sample.content)
@@ -120,10 +128,7 @@ async def _iterate(url: str, n: int, concurrency: int) -> dict[str, Any]:
     async with OpenAIClient(MODEL, base_url=url, api_key=API_KEY) as client:
         await client.batch_generate(prompts(WARMUP, "warm"), max_concurrent=concurrency)
         client.last_run = None
-        gc.collect()
-        before = tracemalloc.take_snapshot()
-        baseline = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
+        baseline = _start_tracing()
         ok = 0
         started = time.perf_counter()
         async for _index, item in client.batch_generate_iter(prompts(n, "iter"), max_concurrent=concurrency):
@@ -133,14 +138,12 @@ async def _iterate(url: str, n: int, concurrency: int) -> dict[str, Any]:
         peak = tracemalloc.get_traced_memory()[1] - baseline
         gc.collect()
         after = tracemalloc.get_traced_memory()[0] - baseline  # what stays once the loop is over
-        sites = _top_sites(before, tracemalloc.take_snapshot(), n)
+        sites = _top_sites(n)
     return {"ok": ok, "seconds": seconds, "peak_delta": peak, "after_delta": after, "top_sites": sites}
 
 
 def worker_main(args: argparse.Namespace) -> None:
     """One measurement in this fresh process; prints a JSON line for the parent."""
-    if args.worker in ("retained-traced", "iter"):
-        tracemalloc.start(1)
     if args.worker == "iter":
         out = asyncio.run(_iterate(args.url, args.n, args.concurrency))
     else:

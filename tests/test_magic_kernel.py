@@ -29,13 +29,18 @@ def kernel_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_"))}
 
 
-def run_notebook(cells: list[str], cwd: Path, *, allow_errors: bool = False) -> list[Any]:
-    """Execute a notebook of code cells in a fresh kernel; return its executed cells."""
+def execute_notebook(cells: list[str], cwd: Path, *, allow_errors: bool = False) -> Any:
+    """Execute a notebook of code cells in a fresh kernel; return the executed notebook."""
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
     client = NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=allow_errors,
                             resources={"metadata": {"path": str(cwd)}})
     client.execute(env=kernel_env())
-    return list(nb.cells)
+    return nb
+
+
+def run_notebook(cells: list[str], cwd: Path, *, allow_errors: bool = False) -> list[Any]:
+    """Execute a notebook of code cells in a fresh kernel; return its executed cells."""
+    return list(execute_notebook(cells, cwd, allow_errors=allow_errors).cells)
 
 
 def text_of(cell: Any, *names: str) -> str:
@@ -116,7 +121,8 @@ def test_bad_input_gives_one_clean_line(tmp_path: Path) -> None:
         ("%%seeds_batch\n\n\n", "the cell has no prompts"),
         ("%%seeds_batch --max-concurrent 0\nhi\n", "--max-concurrent must be at least 1; got 0"),
         ("%%seeds_batch --temperature -0.5\nhi\n", "--temperature must be >= 0"),
-        ("%%seeds_batch --provider anthropic\nhi\n", "not available yet"),
+        ("%%seeds_batch --provider anthropic\nhi\n", "ANTHROPIC_API_KEY"),
+        ("%%seeds_batch --submit --budget-usd 1\nhi\n", "--budget-usd does not apply to --submit"),
         ("%%seeds_batch --provider openai\nhi\n", "OPENAI_API_KEY"),
         ("%%seeds_batch --over missing_list\n{item}\n", "no variable named 'missing_list'"),
     ]
@@ -129,6 +135,38 @@ def test_bad_input_gives_one_clean_line(tmp_path: Path) -> None:
         for noise in ("Traceback", "argparse", "site-packages", "SystemExit", "KeyError"):
             assert noise not in err
     assert "still alive" in text_of(cells[-1])
+
+
+def test_submit_and_anthropic_in_a_notebook(tmp_path: Path) -> None:
+    """``--submit`` on the embedded mock, then ``--provider anthropic`` (direct and ``--submit``) against a
+    mock set through ANTHROPIC_BASE_URL; the saved widget state holds the monitor's final state."""
+    nb = execute_notebook([
+        "%load_ext seeds_nb\n%config SeedsBatch.mock_batch_duration_s = 0.3",
+        "%%seeds_batch --submit --poll-interval 0.05 --out sub\nWhat is a seed?\nName a tree.\n",
+        "assert sub.successful_count == 2 and sub_job.status == 'completed', (sub, sub_job)\n"
+        "print('submit ok', type(sub_job).__name__)",
+        "import os\nfrom seeds_nb import MockServer\nclaude_server = MockServer(batch_duration_s=0.3).start()\n"
+        "os.environ['ANTHROPIC_BASE_URL'] = claude_server.anthropic_url",
+        "%%seeds_batch --provider anthropic --no-cache --out claude\nHello Claude.\nName a river.\n",
+        "assert (claude.provider, claude.model, claude.successful_count) == ('anthropic', 'claude-haiku-4-5', 2)\n"
+        "assert {r['path'] for r in claude_server.requests} == {'/v1/messages'}\nprint('anthropic ok')",
+        "%%seeds_batch --provider anthropic --submit --poll-interval 0.05 --out by_job\nSummarise a river.\n",
+        "assert by_job.successful_count == 1 and by_job_job.raw_status == 'ended' and by_job.provider == 'anthropic'\n"
+        "print('anthropic submit ok')",
+    ], tmp_path)
+    cells = nb.cells
+    assert "using the offline mock server" in text_of(cells[1], "stdout")
+    displayed = [o.data["text/plain"] for o in cells[1].outputs if o.output_type == "display_data"]
+    # The saved text/plain is the final state (updated through the display id), not the first draw.
+    assert displayed[0].startswith("BatchJobMonitor: completed · 2/2 done · 2 ok · 0 failed")
+    assert displayed[1] == "ResultsGrid: 2 rows (2 ok)"
+    assert "submit ok BatchJob" in text_of(cells[2])
+    assert "anthropic ok" in text_of(cells[5]) and "anthropic submit ok" in text_of(cells[7])
+    assert "BatchJobMonitor: completed · 1/1 done" in text_of(cells[6])  # Anthropic counts at the end
+    models = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"].values()
+    monitors = [m["state"]["value"] for m in models
+                if m["model_name"] == "HTMLModel" and "seeds-job-stats" in m["state"].get("value", "")]
+    assert len(monitors) == 2 and all(">completed</b>" in value for value in monitors)
 
 
 def test_nest_asyncio_applied_first_still_works(tmp_path: Path) -> None:
@@ -158,14 +196,15 @@ class Session:
         self.km, self.kc = km, kc
 
     def execute(self, code: str, *, interrupt_after: float | None = None, click_cancel_after: float | None = None,
-                timeout: float = 30.0) -> tuple[list[dict[str, Any]], str]:
-        """Run ``code``; returns (outputs, reply status)."""
+                when_shown: bool = False, timeout: float = 30.0) -> tuple[list[dict[str, Any]], str]:
+        """Run ``code``; returns (outputs, reply status). ``when_shown``: act only once a Button model was
+        opened (the panel is on screen: an event, not a delay)."""
         msg_id = self.kc.execute(code)
         started, outputs, buttons, acted = time.monotonic(), [], [], False
         while True:
             elapsed = time.monotonic() - started
             assert elapsed < timeout, f"cell did not finish: {code[:60]!r}"
-            if not acted and interrupt_after is not None and elapsed > interrupt_after:
+            if not acted and interrupt_after is not None and elapsed > interrupt_after and (buttons or not when_shown):
                 self.km.interrupt_kernel()
                 acted = True
             if not acted and click_cancel_after is not None and elapsed > click_cancel_after and buttons:
@@ -246,3 +285,26 @@ def test_interrupting_run_cell_magic_cancels_cleanly(session: Session) -> None:
     assert 0 < int(ok) < 20 and int(ok) + int(failed) == 20
     assert session.value("[t.name for t in __import__('threading').enumerate() if t.name == 'seeds_nb-sync']") \
         == "[]"
+
+
+def test_submit_interrupt_stops_only_the_watching_then_cancel_ends_the_job(session: Session) -> None:
+    """An interrupt while a --submit job is watched ends the cell (one line), binds the job, leaves it
+    running; watching it again and clicking Cancel ends it cancelled, the cell normally."""
+    assert session.execute("%config SeedsBatch.mock_batch_duration_s = 60")[1] == "ok"
+    try:
+        outputs, status = session.execute("%%seeds_batch --submit --poll-interval 0.05 --out r_job\njob one\n"
+                                          "job two\n", interrupt_after=0, when_shown=True)
+        assert status == "error"
+        errors = [o for o in outputs if o["type"] == "error"]
+        assert len(errors) == 1 and errors[0]["ename"] == "BatchInterrupted"
+        assert errors[0]["traceback"] == [f"BatchInterrupted: {errors[0]['evalue']}"]
+        assert "r_job_job" in errors[0]["evalue"] and "goes on at the provider" in errors[0]["evalue"]
+        assert session.value("r_job_job.done, 'r_job' in globals()") == "False False"
+        outputs, status = session.execute("from seeds_nb.widgets import watch_job\n"
+                                          "r_job = await watch_job(r_job_job, poll_interval=0.05)",
+                                          click_cancel_after=0)
+        assert status == "ok" and not [o for o in outputs if o["type"] == "error"]
+        assert session.value("r_job_job.status, r_job.stop_reason, r_job.cancelled_count") == \
+            "cancelled cancelled 2"
+    finally:
+        session.execute("%config SeedsBatch.mock_batch_duration_s = 2.0")

@@ -140,7 +140,10 @@ def test_defaults_come_from_the_configurable(magics: SeedsBatch) -> None:
     ("--frobnicate", "unrecognized arguments: --frobnicate"),
     ("stray words", "unrecognized arguments: stray words"),
     ("--provider cohere", "invalid choice: 'cohere'"),
-    ("--provider anthropic", "not available yet"),
+    ("--submit --budget-usd 1", "--budget-usd does not apply to --submit"),
+    ("--submit --max-concurrent 3", "--max-concurrent does not apply to --submit"),
+    ("--poll-interval 5", "--poll-interval applies to --submit only"),
+    ("--submit --poll-interval 0", "--poll-interval must be a positive number"),
     ("--provider mock --base-url http://x", "does not apply"),
     ("--no-cache --cache-dir d", "contradict"),
     ("--out 9x", "--out '9x'"),
@@ -159,7 +162,8 @@ def test_help_is_an_option_not_a_system_exit(magics: SeedsBatch) -> None:
     text = SeedsBatch.help_text()
     for option in ("--model", "--provider", "--base-url", "--max-concurrent", "--system", "--temperature",
                    "--max-tokens", "--cache-dir", "--no-cache", "--out", "--over", "--background", "--no-grid",
-                   "--plot", "--budget-usd", "--dry-run", "SeedsBatch.model"):
+                   "--plot", "--budget-usd", "--dry-run", "--submit", "--poll-interval", "SeedsBatch.model",
+                   "ANTHROPIC_API_KEY", "NAME_job", "claude-haiku-4-5"):
         assert option in text
 
 
@@ -175,6 +179,35 @@ def test_provider_choice(magics: SeedsBatch, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.delenv("OPENAI_BASE_URL")
     magics.provider = "openai"
     assert magics.choose_provider(magics.parse("")) == "openai"
+
+
+def test_model_default_follows_the_provider(magics: SeedsBatch, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --model: a Claude model for anthropic, gpt-4.1-mini otherwise; a configured model wins."""
+    assert magics.parse("--provider anthropic").model == "claude-haiku-4-5"
+    assert magics.parse("--provider anthropic --model claude-sonnet-4-5").model == "claude-sonnet-4-5"
+    assert magics.parse("--provider mock").model == "gpt-4.1-mini"
+    magics.provider = "anthropic"
+    assert magics.parse("").model == "claude-haiku-4-5"
+    magics.model = "claude-sonnet-4-5"
+    assert magics.parse("").model == "claude-sonnet-4-5"
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://localhost:9/")
+    assert magics.base_url_for(magics.parse("--provider anthropic"), "anthropic") == "http://localhost:9/"
+    assert magics.base_url_for(magics.parse("--provider anthropic --base-url http://h/"), "anthropic") == "http://h/"
+
+
+def test_submit_options(magics: SeedsBatch) -> None:
+    args = magics.parse("--submit --poll-interval 0.5 --max-tokens 20")
+    assert args.submit and args.poll_interval == 0.5 and magics.params(args) == {"max_tokens": 20}
+    assert magics.parse("--submit --background").background
+
+
+def test_dry_run_of_a_submit_is_priced_at_the_batch_rate() -> None:
+    prompts = [Prompt("x" * 400)] * 3
+    direct = estimate_plan(prompts, model="gpt-4.1-mini", provider="mock", max_concurrent=5, params={})
+    batch = estimate_plan(prompts, model="gpt-4.1-mini", provider="mock", max_concurrent=5, params={}, batch=True)
+    assert direct.cost_usd is not None and batch.cost_usd is not None
+    assert batch.cost_usd[1] == pytest.approx(direct.cost_usd[1] / 2)
+    assert "batch rate" in repr(batch) and "batch rate" not in repr(direct)
 
 
 def test_cache_dir_resolution(magics: SeedsBatch, tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -227,7 +260,7 @@ def test_money_is_never_in_scientific_notation(value: float, text: str) -> None:
 
 # -- --background binding (a fake handle: no widgets, no threads of ours to wait on) -------------
 class FakeHandle:
-    """The widgets' BatchHandle surface: done(), result(timeout), await, run.result."""
+    """The widgets' BatchHandle surface: done(), result(timeout), outcome(), run.result."""
 
     def __init__(self) -> None:
         import threading
@@ -248,6 +281,9 @@ class FakeHandle:
 
     def cancel(self) -> None:
         self.finished.set()
+
+    def outcome(self) -> object:
+        return self.run.result
 
 
 def test_background_result_binds_before_returning_and_the_watcher_binds_alone() -> None:

@@ -208,3 +208,65 @@ def test_ctrl_c_in_the_sync_path_cancels_and_binds_the_partial_result(ip: Intera
     assert result.successful_count + result.failed_count == 40
     assert "partial result is in r_int" in capsys.readouterr().err
     assert not [t for t in threading.enumerate() if t.name == "seeds_nb-sync"]
+
+
+# -- --submit (a Batch API job on the embedded mock) and --provider anthropic -------------------------
+@pytest.fixture
+def quick_jobs(ip: InteractiveShell) -> Iterator[InteractiveShell]:
+    """Jobs on the embedded mock end in a fraction of a second (its clock is the real one)."""
+    ip.run_line_magic("config", "SeedsBatch.mock_batch_duration_s = 0.3")
+    yield ip
+    ip.run_line_magic("config", "SeedsBatch.mock_batch_duration_s = 2.0")
+
+
+def test_submit_await_path_binds_the_job_and_the_result(quick_jobs: InteractiveShell,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from seeds_nb import BatchJob
+
+    result = quick_jobs.run_cell("%%seeds_batch --submit --poll-interval 0.05 --max-tokens 20 --out r_sub\n"
+                                 "one\ntwo\nthree\n")
+    assert result.success, result.error_in_exec
+    job, sub = quick_jobs.user_ns["r_sub_job"], quick_jobs.user_ns["r_sub"]
+    assert isinstance(job, BatchJob) and job.status == "completed" and job.client.provider == "openai"
+    assert isinstance(sub, BatchResult) and sub.successful_count == 3 and sub.prompts == ["one", "two", "three"]
+    out = capsys.readouterr().out
+    assert "BatchJobMonitor: validating · 0/3 done" in out  # the monitor, as displayed before the first poll
+    assert "ResultsGrid: 3 rows (3 ok)" in out  # then the results
+
+
+def test_submit_sync_and_background_paths(quick_jobs: InteractiveShell) -> None:
+    quick_jobs.run_cell_magic("seeds_batch", "--submit --poll-interval 0.05 --out r_sync_sub --no-grid", "a\nb\n")
+    assert quick_jobs.user_ns["r_sync_sub"].successful_count == 2
+    quick_jobs.user_ns["bg_sub"] = "stale"
+    assert quick_jobs.run_cell("%%seeds_batch --submit --background --poll-interval 0.05 --out bg_sub\n"
+                               "c\nd\ne\n").success
+    handle = quick_jobs.user_ns["bg_sub_run"]
+    assert "bg_sub" not in quick_jobs.user_ns and quick_jobs.user_ns["bg_sub_job"].id in repr(handle)
+    result = handle.result(timeout=30)
+    assert quick_jobs.user_ns["bg_sub"] is result and result.successful_count == 3
+    assert handle.monitor.state == "completed"
+
+
+def test_provider_anthropic_uses_the_messages_api(ip: InteractiveShell, server: MockServer,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Key and server from ANTHROPIC_*, or --base-url; the model defaults to a Claude model."""
+    ip.run_line_magic("config", "SeedsBatch.model = None")
+    with pytest.raises(UsageError, match="ANTHROPIC_API_KEY"):  # no key for the real API
+        ip.run_cell_magic("seeds_batch", "--provider anthropic", "hi")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.anthropic_url)
+    assert ip.run_cell("%%seeds_batch --provider anthropic --no-cache --out r_claude\nhi\nthere\n").success
+    result = ip.user_ns["r_claude"]
+    assert (result.provider, result.model, result.successful_count) == ("anthropic", "claude-haiku-4-5", 2)
+    assert {r["path"] for r in server.requests} == {"/v1/messages"}
+    monkeypatch.delenv("ANTHROPIC_BASE_URL")
+    ip.run_cell_magic("seeds_batch", f"--provider anthropic --base-url {server.anthropic_url} --no-cache "
+                                     "--model claude-sonnet-4-5 --out r_flag", "via the flag")
+    assert ip.user_ns["r_flag"].model == "claude-sonnet-4-5" and server.request_count == 3
+
+
+def test_dry_run_of_a_submit_prices_at_the_batch_rate(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+    ip.run_line_magic("config", "SeedsBatch.model = None")
+    assert ip.run_cell("%%seeds_batch --dry-run --submit --provider anthropic --max-tokens 50\nfirst\n").success
+    out = capsys.readouterr().out
+    assert "1 prompt to claude-haiku-4-5 (anthropic at api.anthropic.com)" in out and "batch rate" in out
+    assert "unknown for this model" not in out

@@ -15,9 +15,7 @@ import weakref
 from collections import Counter
 from typing import Any
 
-import comm
 import pytest
-from comm import DummyComm
 
 from seeds_nb import Fault, MockServer, OpenAIClient
 from seeds_nb.core.batch import BatchStats
@@ -26,7 +24,7 @@ from seeds_nb.core.result import BatchResult
 from seeds_nb.core.types import Response, Tracking, Usage
 from seeds_nb.widgets import FILTERS, BatchProgress, ResultsGrid, Throttle, run_batch
 
-from _support import leftover_tasks
+from _support import CommLog, FakeClock, leftover_tasks, record_comms
 
 XSS = "<script>alert('x')</script>"
 
@@ -35,50 +33,10 @@ def server_error(message: str) -> ServerError:
     return ServerError(message, status_code=500)
 
 
-class FakeClock:
-    """A clock that only moves when told to, and counts how often it is read."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-        self.reads = 0
-
-    def __call__(self) -> float:
-        self.reads += 1
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class CommLog:
-    """Records every message widgets send (``comm_open``, ``comm_msg`` ...) with its model id."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[float, str, str, dict[str, Any]]] = []
-
-    def updates(self, comm_id: str | None = None) -> list[dict[str, Any]]:
-        return [data["state"] for _, kind, cid, data in self.messages
-                if kind == "comm_msg" and data.get("method") == "update" and comm_id in (None, cid)]
-
-    def count(self, kind: str = "comm_msg") -> int:
-        return sum(1 for m in self.messages if m[1] == kind)
-
-    def clear(self) -> None:
-        self.messages.clear()
-
-
 @pytest.fixture
 def comm_log(monkeypatch: pytest.MonkeyPatch) -> CommLog:
     """Every widget created in the test gets a comm that records what it would send to the frontend."""
-    log = CommLog()
-
-    class RecordingComm(DummyComm):
-        def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None,
-                        **keys: Any) -> None:
-            log.messages.append((time.monotonic(), msg_type, self.comm_id, data or {}))
-
-    monkeypatch.setattr(comm, "create_comm", lambda *a, **k: RecordingComm(*a, **k))
-    return log
+    return record_comms(monkeypatch)
 
 
 def response(i: int, *, cached: bool = False, content: str | None = None) -> Response:

@@ -1,9 +1,10 @@
-"""``--background``: the handle bound as ``<out>_run``, which also binds ``<out>`` when the batch ends.
+"""``--background``: the handle bound as ``<out>_run``, which also binds ``<out>`` when the work ends.
 
 Why a wrapper around the widgets' ``BatchHandle`` rather than a done-callback alone: a later cell
 typically does ``seeds_result_run.result()`` and reads ``seeds_result`` on the next line; a
 callback racing the waiter could bind it a moment too late. Here ``result()`` and ``await`` bind
-before they return, and a watcher thread covers the user who never waits.
+before they return, and a watcher thread covers the user who never waits. The handle is the
+widgets' ``BatchHandle`` (a batch) or ``JobHandle`` (a ``--submit`` job being watched).
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ class BackgroundBatch:
         self._bind()
 
     def _bind(self) -> None:
-        """Bind the final result once (``run.result`` is the object ``result()`` returns)."""
-        result = self.handle.run.result
+        """Bind the final result once (``outcome()`` is the object ``result()`` returns; None when the
+        watching of a job failed: nothing to bind)."""
+        result = self.handle.outcome()
+        if result is None:
+            return
         with self._bind_lock:  # held while binding: a waiter returning early must find <out> bound
             if self._bound:
                 return

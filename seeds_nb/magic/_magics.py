@@ -10,6 +10,10 @@
 * **background** (``--background``): the widgets' runner returns a handle at once; the result is
   bound when it finishes.
 
+The await and blocking flows of a batch live in ``_send``; ``--submit`` sends the prompts as one
+server-side Batch API job instead, in the same three ways (``_submit``). ``--provider`` picks
+``OpenAIClient`` (openai, and the offline mock) or ``AnthropicClient``.
+
 Why not ``nest_asyncio``: measured in a kernel, it loses Cancel clicks and leaves requests running
 after Ctrl-C. A user who applied it for another library is still served (the await path does not
 care; the blocking path uses its own fresh loop).
@@ -17,14 +21,11 @@ care; the blocking path uses its own fresh loop).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import shlex
-import sys
 import threading
 from argparse import Namespace, RawDescriptionHelpFormatter
-from dataclasses import dataclass
 from typing import Any
 
 from IPython.core import magic_arguments as ma
@@ -36,14 +37,22 @@ from traitlets import Enum, Float, Integer, Unicode
 from seeds_nb.core.client import BaseClient
 from seeds_nb.core.exceptions import ConfigurationError
 from seeds_nb.core.result import BatchResult
+from seeds_nb.core.tracking import Tracker
 
 from ._background import BackgroundBatch
 from ._plan import estimate_plan
-from ._render import Prompt, build_prompts, check_name
+from ._render import build_prompts, check_name
+from ._send import SendMixin, run_batch_fn
+from ._spec import BatchInterrupted, CellJob
+from ._submit import SubmitMixin
 
 __all__ = ["BatchInterrupted", "SeedsBatch"]
 
 PROVIDERS = ("openai", "anthropic", "mock")
+DEFAULT_MODELS = {"openai": "gpt-4.1-mini", "mock": "gpt-4.1-mini", "anthropic": "claude-haiku-4-5"}
+"""The model when neither --model nor %config SeedsBatch.model gives one."""
+MOCK_POLL_S, PROVIDER_POLL_S = 0.25, 10.0
+"""--submit's default --poll-interval: the offline mock ends a job in seconds, a provider in minutes to hours."""
 
 _DESCRIPTION = """\
 Send each prompt of the cell to an LLM as one batch and watch it run (live panel, Cancel
@@ -59,47 +68,24 @@ prompts:
   DataFrame columns.
 
 defaults:
-  %config SeedsBatch.model = "gpt-4.1-mini"     (also provider, max_concurrent, cache_dir,
-  %config SeedsBatch.max_concurrent = 5          out, mock_latency_s)
+  %config SeedsBatch.model = "gpt-4o"           (also provider, max_concurrent, cache_dir, out,
+  %config SeedsBatch.max_concurrent = 5          mock_latency_s, mock_batch_duration_s)
   Without OPENAI_API_KEY / OPENAI_BASE_URL the embedded offline mock server answers.
+  The model defaults to gpt-4.1-mini, or claude-haiku-4-5 with --provider anthropic
+  (key from ANTHROPIC_API_KEY, server from ANTHROPIC_BASE_URL or --base-url).
 
 result:
   The BatchResult is bound to seeds_result (--out NAME); nothing is echoed, the live panel
   shows the run. With --background the handle is bound at once to NAME_run.
+  With --submit the BatchJob is bound at once to NAME_job, and the result when the job ends.
 
-example:
+examples:
   %%seeds_batch --model gpt-4.1-mini --max-concurrent 8 --over cities
   Describe {item} in one sentence.
+
+  %%seeds_batch --provider anthropic --submit --over abstracts
+  Summarise in one line: {item}
 """
-
-
-class BatchInterrupted(Exception):
-    """The kernel was interrupted during a ``%%seeds_batch`` cell; the partial result is bound.
-
-    An error (not a quiet return) so that "Run all" stops at this cell, as the user asked; rendered
-    as one line because the traceback would only show our plumbing.
-    """
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"BatchInterrupted: {self}"]
-
-
-@dataclass
-class _Job:
-    """Everything a run needs, checked before anything is sent."""
-
-    client: BaseClient
-    prompts: list[Prompt]
-    out: str
-    max_concurrent: int
-    params: dict[str, Any]
-    background: bool
-    grid: bool
-    plot: bool
-
-    @property
-    def requests(self) -> list[Any]:
-        return [p.to_request() for p in self.prompts]
 
 
 # Kernel-wide state: one mock server and one client per configuration, so connection pools and
@@ -110,64 +96,28 @@ _clients: dict[tuple[str, str, str | None, str | None, str], BaseClient] = {}
 _notice_shown = False
 
 
-def _mock_url(latency_s: float) -> str:
+def _mock_url(latency_s: float, batch_duration_s: float) -> str:
     """The embedded mock server's URL; it is started on first use and then shared by the kernel."""
     global _mock_server
     from seeds_nb.mock import MockServer
 
     with _state_lock:
         if _mock_server is None:
-            _mock_server = MockServer(latency_s=latency_s, latency_jitter_s=latency_s).start()
-        else:  # %config SeedsBatch.mock_latency_s applies from the next run on
+            _mock_server = MockServer(latency_s=latency_s, latency_jitter_s=latency_s,
+                                      batch_duration_s=batch_duration_s).start()
+        else:  # %config SeedsBatch.mock_* applies from the next run (the next job) on
             _mock_server.latency_s = _mock_server.latency_jitter_s = latency_s
+            _mock_server.batch_duration_s = batch_duration_s
         return str(_mock_server.url)
 
 
-def _partial_result(exc: BaseException | None, client: BaseClient) -> BatchResult | None:
-    """What finished before a cancel: from the CancelledError, else from the client's last run."""
-    partial = getattr(exc, "partial_result", None)
-    if isinstance(partial, BatchResult):
-        return partial
-    run = client.last_run
-    return run.result if run is not None else None
-
-
-def _run_batch() -> Any:
-    from seeds_nb.widgets import run_batch
-
-    return run_batch
-
-
-async def _drive(job: _Job) -> tuple[BatchResult | None, bool]:
-    """Await ``run_batch``; return its result and whether *this* task was cancelled meanwhile.
-
-    ``run_batch`` turns a cancel (kernel interrupt, Ctrl-C) into a normal return of the partial
-    result and uncancels its task. Run as a task of its own, it cannot hide the cancel from us: the
-    caller's task keeps counting it, so an interrupt still stops the cell while the Cancel button
-    (which stops only the batch) does not.
-    """
-    caller = asyncio.current_task()
-    batch = asyncio.ensure_future(_run_batch()(job.client, job.requests, max_concurrent=job.max_concurrent,
-                                               grid=job.grid, **job.params))
-    result: BatchResult | None
-    try:
-        result = await batch
-    except asyncio.CancelledError as exc:  # cancelled before run_batch could catch it
-        result = _partial_result(exc, job.client)
-    return result, caller is not None and caller.cancelling() > 0
-
-
-def _progress_line(result: BatchResult | None) -> str:
-    if result is None:
-        return "nothing finished"
-    return f"{result.successful_count} of {len(result)} prompts answered"
-
-
 @magics_class
-class SeedsBatch(Magics):
+class SeedsBatch(Magics, SendMixin, SubmitMixin):
     """``%%seeds_batch``; its traits are the defaults, set with ``%config SeedsBatch.<name> = ...``."""
 
-    model = Unicode("gpt-4.1-mini", help="Model used when --model is not given.").tag(config=True)
+    model = Unicode(None, allow_none=True,
+                    help="Model used when --model is not given; None: gpt-4.1-mini, or claude-haiku-4-5 "
+                         "with --provider anthropic.").tag(config=True)
     provider = Enum(list(PROVIDERS), default_value=None, allow_none=True,
                     help="Provider used when --provider is not given; None picks openai when "
                          "OPENAI_API_KEY or OPENAI_BASE_URL is set, else the offline mock server.").tag(config=True)
@@ -180,17 +130,22 @@ class SeedsBatch(Magics):
         config=True)
     mock_latency_s = Float(0.2, help="Simulated latency of the embedded mock server (plus up to as much "
                                      "jitter), so a demo batch visibly runs.").tag(config=True)
+    mock_batch_duration_s = Float(2.0, help="How long a --submit job takes on the embedded mock server "
+                                            "(a provider's 'within 24 h').").tag(config=True)
 
     # -- the magic -----------------------------------------------------------------------------
     @ma.magic_arguments()
     @ma.kwds(formatter_class=RawDescriptionHelpFormatter, description=_DESCRIPTION, epilog=_EPILOG)
     @ma.argument("-h", "--help", action="store_true", help="Show this help and send nothing.")
-    @ma.argument("--model", help="Model name (default: %%config SeedsBatch.model, 'gpt-4.1-mini').")
+    @ma.argument("--model", help="Model name (default: %%config SeedsBatch.model, else 'gpt-4.1-mini', or "
+                                 "'claude-haiku-4-5' with --provider anthropic).")
     @ma.argument("--provider", choices=PROVIDERS,
-                 help="openai (any OpenAI-compatible server), anthropic, or mock (the embedded offline "
-                      "server). Default: openai if OPENAI_API_KEY or OPENAI_BASE_URL is set, else mock.")
+                 help="openai (any OpenAI-compatible server), anthropic (key: ANTHROPIC_API_KEY), or mock "
+                      "(the embedded offline server, OpenAI protocol). Default: openai if OPENAI_API_KEY or "
+                      "OPENAI_BASE_URL is set, else mock.")
     @ma.argument("--base-url", metavar="URL",
-                 help="OpenAI-compatible server (vLLM, Ollama, ...); implies --provider openai.")
+                 help="Server URL: an OpenAI-compatible server (vLLM, Ollama, ...; implies --provider openai), "
+                      "or with --provider anthropic an Anthropic one (default: ANTHROPIC_BASE_URL).")
     @ma.argument("--max-concurrent", type=int, metavar="N",
                  help="Requests in flight at once (default: %%config SeedsBatch.max_concurrent, 5).")
     @ma.argument("--system", metavar="TEXT", help="System message for every prompt ({names} filled too).")
@@ -210,6 +165,13 @@ class SeedsBatch(Magics):
                  help="Stop sending once this much was spent (prompts not sent fail with BudgetExceeded).")
     @ma.argument("--dry-run", action="store_true",
                  help="Show the rendered prompts, their count and a cost/carbon estimate; send nothing.")
+    @ma.argument("--submit", action="store_true",
+                 help="Send the prompts as one server-side Batch API job (half price, results within 24 h): "
+                      "NAME_job is the BatchJob, a monitor shows it, NAME the result when it ends; an "
+                      "interrupt stops only the watching.")
+    @ma.argument("--poll-interval", type=float, metavar="S",
+                 help="With --submit: seconds between two polls of the job (default 0.25 on the mock, "
+                      "else 10).")
     @cell_magic
     def seeds_batch(self, line: str, cell: str) -> None:
         """Replaced by the argparse help (``_DESCRIPTION`` + options + ``_EPILOG``), shown by ``?``."""
@@ -232,7 +194,19 @@ class SeedsBatch(Magics):
             raise UsageError(f"%%seeds_batch: cannot split the options ({exc})") from None
         if args.help:
             return args
-        args.model = args.model if args.model is not None else self.model
+        if args.submit:
+            if args.budget_usd is not None:
+                raise UsageError("--budget-usd does not apply to --submit: a Batch API job cannot stop part-way "
+                                 "on spending (--dry-run --submit estimates its cost)")
+            if args.max_concurrent is not None:
+                raise UsageError("--max-concurrent does not apply to --submit: the provider schedules a Batch "
+                                 "API job's requests")
+        elif args.poll_interval is not None:
+            raise UsageError("--poll-interval applies to --submit only")
+        if args.poll_interval is not None and not args.poll_interval > 0:
+            raise UsageError(f"--poll-interval must be a positive number of seconds; got {args.poll_interval:g}")
+        if args.model is None:
+            args.model = self.model or DEFAULT_MODELS[self.choose_provider(args)]
         args.max_concurrent = args.max_concurrent if args.max_concurrent is not None else self.max_concurrent
         args.out = args.out if args.out is not None else self.out
         if not args.model.strip():
@@ -248,9 +222,6 @@ class SeedsBatch(Magics):
         if args.no_cache and args.cache_dir is not None:
             raise UsageError("--no-cache and --cache-dir contradict each other; pass one of them")
         check_name(args.out, "--out")
-        if args.provider == "anthropic" or (args.provider is None and self.provider == "anthropic"):
-            raise UsageError("--provider anthropic is not available yet in seeds_nb; use openai (or any "
-                             "OpenAI-compatible server with --base-url) or mock")
         if args.provider == "mock" and args.base_url:
             raise UsageError("--base-url does not apply to --provider mock (the embedded server has its own URL)")
         if args.background and args.dry_run:
@@ -287,25 +258,33 @@ class SeedsBatch(Magics):
         directory = args.cache_dir if args.cache_dir is not None else self.cache_dir
         return os.path.abspath(os.path.expanduser(directory)) if directory else None
 
+    @staticmethod
+    def base_url_for(args: Namespace, provider: str) -> str | None:
+        """--base-url, else the provider's environment variable; None: the client's default."""
+        variable = "ANTHROPIC_BASE_URL" if provider == "anthropic" else "OPENAI_BASE_URL"
+        return args.base_url or os.environ.get(variable) or None
+
     def client_for(self, args: Namespace) -> BaseClient:
         """A client per (provider, model, base_url, cache_dir, key), reused from cell to cell."""
         global _notice_shown
-        from seeds_nb.providers import OpenAIClient
+        from seeds_nb.providers import AnthropicClient, OpenAIClient
 
         provider = self.choose_provider(args)
         cache_dir = self.cache_dir_for(args)
         api_key: str | None = None
         if provider == "mock":
-            base_url = _mock_url(self.mock_latency_s)
+            base_url = _mock_url(self.mock_latency_s, self.mock_batch_duration_s)
             api_key = ""  # never send a real key to the local mock
             if args.provider is None and not _notice_shown:
                 _notice_shown = True
-                print(f"seeds_nb: no OPENAI_API_KEY - using the offline mock server at {base_url} "
-                      "(answers are made up; set OPENAI_API_KEY for a real model)")
+                why = "SeedsBatch.provider = 'mock'" if self.provider == "mock" else "no OPENAI_API_KEY"
+                print(f"seeds_nb: {why} - using the offline mock server at {base_url} "
+                      "(answers are made up; set OPENAI_API_KEY for a real model, or use --provider anthropic)")
         else:
-            base_url = args.base_url or os.environ.get("OPENAI_BASE_URL") or None
+            base_url = self.base_url_for(args, provider)
         # The key is part of the reuse key (hashed) so a key set after a 401 takes effect.
-        secret = os.environ.get("OPENAI_API_KEY", "") if api_key is None else api_key
+        env_key = "ANTHROPIC_API_KEY" if provider == "anthropic" else "OPENAI_API_KEY"
+        secret = os.environ.get(env_key, "") if api_key is None else api_key
         key = (provider, args.model, base_url, cache_dir, hashlib.sha256(secret.encode()).hexdigest()[:16])
         with _state_lock:
             client = _clients.get(key)
@@ -313,15 +292,16 @@ class SeedsBatch(Magics):
                 try:
                     # The mock answers the same on any port: keep its cache valid across kernel restarts.
                     scope = "seeds_nb-mock" if provider == "mock" else None
-                    client = OpenAIClient(args.model, api_key=api_key, base_url=base_url, cache_dir=cache_dir,
-                                          cache_scope=scope)
+                    cls = AnthropicClient if provider == "anthropic" else OpenAIClient
+                    client = cls(args.model, api_key=api_key, base_url=base_url, cache_dir=cache_dir,
+                                 cache_scope=scope)
                 except ConfigurationError as exc:
                     raise UsageError(f"%%seeds_batch --provider {provider}: {exc}") from None
                 _clients[key] = client
         return client
 
     # -- preparing a run -----------------------------------------------------------------------
-    def prepare(self, line: str, cell: str) -> _Job | None:
+    def prepare(self, line: str, cell: str) -> CellJob | None:
         """Parse, render and pick the client; ``None`` when there is nothing to send (help, dry run)."""
         args = self.parse(line)
         if args.help:
@@ -332,24 +312,31 @@ class SeedsBatch(Magics):
         if args.dry_run:
             provider = self.choose_provider(args)
             label = provider if provider != "mock" else "offline mock server"
-            if provider == "openai":
-                label = f"openai at {args.base_url or os.environ.get('OPENAI_BASE_URL') or 'api.openai.com'}"
+            if provider != "mock":
+                default = "api.anthropic.com" if provider == "anthropic" else "api.openai.com"
+                label = f"{provider} at {self.base_url_for(args, provider) or default}"
             gen = {k: v for k, v in params.items() if k != "max_cost_usd"}
             plan = estimate_plan(prompts, model=args.model, provider=label, max_concurrent=args.max_concurrent,
-                                 params=gen)
+                                 params=gen, tracker=Tracker("anthropic" if provider == "anthropic" else "openai"),
+                                 batch=args.submit)
             if args.budget_usd is not None:
                 plan.notes.append(f"budget: stops sending after ${args.budget_usd:g}")
             display(plan)
             return None
         client = self.client_for(args)
-        return _Job(client, prompts, args.out, args.max_concurrent, params, args.background,
-                    not args.no_grid, args.plot)
+        poll = args.poll_interval or (MOCK_POLL_S if self.choose_provider(args) == "mock" else PROVIDER_POLL_S)
+        return CellJob(client, prompts, args.out, args.max_concurrent, params, args.background,
+                       not args.no_grid, args.plot, submit=args.submit, poll_interval=poll)
 
     def _bind(self, name: str, value: Any) -> None:
         self.shell.user_ns[name] = value
 
-    def _finish(self, job: _Job, result: BatchResult) -> None:
+    def _finish(self, job: CellJob, result: BatchResult) -> None:
         self._bind(job.out, result)
+        if job.submit and job.grid:  # a batch shows its grid live; a job's results arrive at once
+            from seeds_nb.widgets import ResultsGrid
+
+            display(ResultsGrid.from_result(result, job.requests))
         if job.plot:
             from seeds_nb.plots import summary
 
@@ -361,63 +348,36 @@ class SeedsBatch(Magics):
         job = self.prepare(line, cell)
         if job is None:
             return
-        if job.background:
+        if job.submit:
+            await self.submit_async(job)
+        elif job.background:
             self.start_background(job)
-            return
-        result, interrupted = await _drive(job)
-        if interrupted:
-            asyncio.current_task().uncancel()  # type: ignore[union-attr]  # handled: reported just below
-            if result is not None:
-                self._bind(job.out, result)
-            raise BatchInterrupted(f"kernel interrupt - {_progress_line(result)}; the partial result is in "
-                                   f"{job.out} (with the cache on, re-running the cell sends only the rest)")
-        assert result is not None
-        self._finish(job, result)
+        else:
+            await self.send_async(job)
 
     def run_blocking(self, line: str, cell: str) -> None:
-        """The sync path: the batch on a private loop (a worker thread inside a running loop);
-        Ctrl-C cancels it, binds the partial result and re-raises ``KeyboardInterrupt``."""
+        """The sync path (``run_cell_magic``, ``%autoawait off``): the work on a private loop in a worker
+        thread; Ctrl-C stops it."""
         job = self.prepare(line, cell)
         if job is None:
             return
-        if job.background:
+        if job.submit:
+            self.submit_blocking(job)
+        elif job.background:
             self.start_background(job)
-            return
-        box: dict[str, BatchResult | None] = {}
-        finished = threading.Event()
+        else:
+            self.send_blocking(job)
 
-        async def go() -> None:
-            try:
-                box["result"], interrupted = await _drive(job)
-                if interrupted:  # let run_sync / asyncio.run turn it back into KeyboardInterrupt
-                    raise asyncio.CancelledError
-            finally:
-                finished.set()
-
-        try:
-            job.client.run_sync(go)
-        except KeyboardInterrupt:
-            # On Python 3.11 a Thread.join() interrupted by Ctrl-C marks the thread stopped, so
-            # run_sync may return before the cancelled batch has unwound: wait for it here.
-            finished.wait(10)
-            result = box.get("result") or _partial_result(None, job.client)
-            if result is not None:
-                self._bind(job.out, result)
-            print(f"seeds_nb: interrupted - {_progress_line(result)}; the partial result is in {job.out}",
-                  file=sys.stderr)
-            raise
-        result = box.get("result")
-        assert result is not None
-        self._finish(job, result)
-
-    def start_background(self, job: _Job) -> BackgroundBatch:
-        """Start the run, bind its handle as ``<out>_run`` now and the result as ``<out>`` when done.
+    def start_background(self, job: CellJob, handle: Any = None) -> BackgroundBatch:
+        """Start the run (or take ``handle``, a submitted job's watcher), bind it as ``<out>_run`` now
+        and the result as ``<out>`` when done.
 
         A stale ``<out>`` from an earlier run is removed, so reading it too early is a NameError
         rather than a silently old result.
         """
-        handle = _run_batch()(job.client, job.requests, max_concurrent=job.max_concurrent, grid=job.grid,
-                              background=True, **job.params)
+        if handle is None:
+            handle = run_batch_fn()(job.client, job.requests, max_concurrent=job.max_concurrent, grid=job.grid,
+                                  background=True, **job.params)
         plot_area = None
         if job.plot:
             import ipywidgets

@@ -110,11 +110,12 @@ def _gwp(kg: float) -> str:
 
 
 def estimate_plan(prompts: Sequence[Prompt], *, model: str, provider: str, max_concurrent: int,
-                  params: dict[str, Any], tracker: Tracker | None = None) -> BatchPlan:
+                  params: dict[str, Any], tracker: Tracker | None = None, batch: bool = False) -> BatchPlan:
     """Estimate tokens, cost and carbon for ``prompts`` without sending them.
 
     Prompts are grouped by estimated input length, so 100,000 prompts cost a few hundred tracker
-    calls, not 200,000.
+    calls, not 200,000. ``batch``: priced as a server-side Batch API job (``--submit``), as its
+    results will be.
     """
     tracker = tracker or Tracker("openai")
     cap = int(params.get("max_tokens") or DEFAULT_OUTPUT_TOKENS)
@@ -130,8 +131,9 @@ def estimate_plan(prompts: Sequence[Prompt], *, model: str, provider: str, max_c
         warnings.simplefilter("ignore")  # an unknown model is reported in the plan instead
         for tokens_in, count in by_length.items():
             # latency inf: EcoLogits' own estimate of the generation time for that many tokens.
-            low = tracker.track(model, Usage(prompt_tokens=tokens_in, completion_tokens=lo_out), math.inf)
-            high = tracker.track(model, Usage(prompt_tokens=tokens_in, completion_tokens=hi_out), math.inf)
+            low = tracker.track(model, Usage(prompt_tokens=tokens_in, completion_tokens=lo_out), math.inf, batch=batch)
+            high = tracker.track(model, Usage(prompt_tokens=tokens_in, completion_tokens=hi_out), math.inf,
+                                 batch=batch)
             if low.cost_usd is None or high.cost_usd is None:
                 cost_known = False
             else:
@@ -143,6 +145,8 @@ def estimate_plan(prompts: Sequence[Prompt], *, model: str, provider: str, max_c
                 gwp[0] += low.gwp_kgco2eq_min * count
                 gwp[1] += high.gwp_kgco2eq_max * count
     plan.cost_usd = (cost[0], cost[1]) if cost_known else None
+    if batch:
+        plan.notes.append("--submit: one Batch API job, priced at the batch rate (results within 24 h)")
     plan.gwp_kgco2eq = (gwp[0], gwp[1]) if gwp_known else None
     if not cost_known:
         plan.notes.append(f"no price known for {model!r} (genai-prices)")

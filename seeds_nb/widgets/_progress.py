@@ -9,17 +9,14 @@ drawn and never overwritten.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from ipywidgets import HTML, Button, HBox, IntProgress, Layout, VBox
-
 from ._format import esc, fmt_duration, fmt_gco2, fmt_kwh, fmt_usd
+from ._panel import Panel
 from ._throttle import Throttle
-from ._tree import close_tree
 
 if TYPE_CHECKING:
     from seeds_nb.core.batch import BatchStats
@@ -61,7 +58,7 @@ class _Snapshot:
     message: str = ""
 
 
-class BatchProgress(VBox):
+class BatchProgress(Panel):
     """A live panel for one batch: feed it ``update(run.stats)`` as items arrive, then ``finish(result)``.
 
     Args:
@@ -73,27 +70,13 @@ class BatchProgress(VBox):
 
     def __init__(self, total: int | None = None, *, title: str = "", throttle: Throttle | None = None,
                  clock: Callable[[], float] = time.monotonic, **kwargs: object) -> None:
-        self.throttle = throttle if throttle is not None else Throttle(0.2, clock)
         self._clock = clock
-        self._lock = threading.RLock()  # a background run draws from its thread, clicks come on the main one
         self._snapshot = _Snapshot(total=total)
-        self._cancel_callbacks: list[Callable[[], object]] = []
-        self._final = False
-        self._cancel_requested = False
         self._title = title
-        self.bar = IntProgress(value=0, min=0, max=max(total or 1, 1), description=self._bar_label(self._snapshot),
-                               style={"description_width": "initial"},
-                               layout=Layout(flex="1 1 auto", width="auto", min_width="12em"))
-        self.cancel_button = Button(description="Cancel", icon="stop", tooltip="Stop the batch; finished results "
-                                    "are kept", layout=Layout(width="auto", flex="0 0 auto"))
-        self.cancel_button.on_click(lambda _button: self.request_cancel())
-        self.title_html = HTML(f"<b>{esc(title)}</b>" if title else "", layout=Layout(flex="0 0 auto"))
-        self.stats_html = HTML(self._stats_html(self._snapshot))
-        header = HBox([self.title_html, self.bar, self.cancel_button],
-                      layout=Layout(align_items="center", width="100%"))
-        kwargs.setdefault("layout", Layout(width="100%", max_width="1100px"))
-        super().__init__([header, self.stats_html], **kwargs)
-        self.add_class("seeds-batch-progress")
+        super().__init__(title=title, bar_max=total or 1, bar_label=self._bar_label(self._snapshot),
+                         stats=self._stats_html(self._snapshot), css_class="seeds-batch-progress",
+                         cancel_tooltip="Stop the batch; finished results are kept",
+                         throttle=throttle if throttle is not None else Throttle(0.2, clock), **kwargs)
 
     # -- public API --------------------------------------------------------------------------------
     @property
@@ -101,30 +84,8 @@ class BatchProgress(VBox):
         """'pending', 'running', 'cancelling', or one of ``FINAL_STATES``."""
         return self._snapshot.state
 
-    @property
-    def finished(self) -> bool:
-        return self._final
-
-    @property
-    def cancel_requested(self) -> bool:
-        return self._cancel_requested
-
-    def on_cancel(self, callback: Callable[[], object]) -> None:
-        """Call ``callback()`` (e.g. ``run.cancel``) when the Cancel button is clicked."""
-        self._cancel_callbacks.append(callback)
-
-    def request_cancel(self) -> None:
-        """What a click does: show 'cancelling', disable the button, call the ``on_cancel`` callbacks."""
-        with self._lock:
-            if self._final or self._cancel_requested:
-                return
-            self._cancel_requested = True
-            with self.cancel_button.hold_sync():
-                self.cancel_button.disabled = True
-                self.cancel_button.description = "Cancelling…"
-            self._draw(replace(self._snapshot, state="cancelling"))
-        for callback in list(self._cancel_callbacks):
-            callback()
+    def _draw_cancelling(self) -> None:
+        self._draw(replace(self._snapshot, state="cancelling"))
 
     def update(self, stats: BatchStats, *, force: bool = False) -> bool:
         """Redraw from live ``stats`` if the throttle allows (or ``force``); True when it redrew."""
@@ -152,15 +113,7 @@ class BatchProgress(VBox):
             self._final = True
             self.throttle.mark()
             self._draw(self._from_result(result, error))
-            with self.cancel_button.hold_sync():
-                self.cancel_button.disabled = True
-                self.cancel_button.description = "Cancelled" if self._snapshot.state == "cancelled" else "Done"
-                self.cancel_button.icon = ""
-
-    def close(self) -> None:
-        """Close the panel and all its parts (the button's callback refers back to it)."""
-        self._cancel_callbacks.clear()
-        close_tree(self, super().close)
+            self._end_button("Cancelled" if self._snapshot.state == "cancelled" else "Done")
 
     # -- snapshots -----------------------------------------------------------------------------------
     def _from_stats(self, stats: BatchStats) -> _Snapshot:
@@ -215,12 +168,7 @@ class BatchProgress(VBox):
         else:
             bar_max, value = max(total, 1), min(snap.done, max(total, 1))
             style = _BAR_STYLE[snap.state]
-        with self.bar.hold_sync():  # one message for all the bar's traits
-            if bar_max != self.bar.max:
-                self.bar.max = bar_max  # clamps a larger value; the value is set right after
-            self.bar.value = value
-            self.bar.description = self._bar_label(snap)
-            self.bar.bar_style = style
+        self._set_bar(bar_max, value, self._bar_label(snap), style)
         self.stats_html.value = self._stats_html(snap)
 
     @staticmethod
@@ -270,6 +218,3 @@ class BatchProgress(VBox):
         if snap.state in FINAL_STATES and snap.state != "success":
             text += f" · {snap.state}"
         return text
-
-    def _repr_pretty_(self, printer: object, cycle: bool) -> None:
-        printer.text(repr(self))  # type: ignore[attr-defined]

@@ -17,17 +17,15 @@ Widgets are fed from the stream loop when their throttles allow, from a slow tic
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
-import threading
-import time
 from collections.abc import Generator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ._grid import ResultsGrid
+from ._handle import ThreadHandle
 from ._progress import BatchProgress
 from ._throttle import Throttle
-from ._tree import send_tree
+from ._tree import display_live, refresh_fallback, send_tree
 
 if TYPE_CHECKING:
     from seeds_nb.core.batch import BatchRun
@@ -50,16 +48,13 @@ class _LiveView:
         self.progress.on_cancel(run.cancel)
         self.grid = ResultsGrid(prompts if isinstance(prompts, Sequence) else None, page_size=page_size,
                                 throttle=Throttle(grid_refresh_s)) if grid else None
+        self._displayed: list[tuple[Any, Any]] = []  # (display handle, widget) once shown
         if self.grid is not None:
             grid_view = self.grid
             run.on_retry = lambda index, error, wait: grid_view.mark_retrying(index, run.result.prompts[index], error)
 
     def show(self) -> None:
-        from IPython.display import display
-
-        display(self.progress)
-        if self.grid is not None:
-            display(self.grid)
+        self._displayed = [(display_live(w), w) for w in (self.progress, self.grid) if w is not None]
 
     async def drive(self) -> BatchResult:
         """Consume the run, feeding the widgets; the final state is drawn however it ends."""
@@ -105,12 +100,16 @@ class _LiveView:
             self.grid.load(result)
             self.grid.refresh(force=True)
         self.progress.finish(result, error=error)
+        for handle, widget in self._displayed:
+            refresh_fallback(handle, widget)
 
     def resend(self) -> None:
         """Send every model's full state again, from the cell that waits on a background run."""
         for root in (self.progress, self.grid):
             if root is not None:
                 send_tree(root)
+        for handle, widget in self._displayed:
+            refresh_fallback(handle, widget)
 
 
 async def _run_in_cell(view: _LiveView, show: bool) -> BatchResult:
@@ -158,86 +157,37 @@ class PendingBatch:
         return f"PendingBatch({'awaited' if self._awaited else 'not awaited yet: use await run_batch(...)'})"
 
 
-class BatchHandle:
+class BatchHandle(ThreadHandle["BatchResult"]):
     """A batch running on its own thread: ``cancel()``, ``done()``, ``result(timeout)``, ``await handle``.
 
     ``run`` is the ``BatchRun`` (live ``run.stats``, partial ``run.result``); ``progress`` and
-    ``grid`` are its widgets.
+    ``grid`` are its widgets. Ctrl-C while blocked in ``result()``, or an interrupt while awaiting
+    the handle, cancels the batch (finished responses are kept), as in await mode.
     """
 
+    _thread_name = "seeds_nb-batch"
+
     def __init__(self, view: _LiveView, client: BaseClient) -> None:
+        super().__init__(client)
         self._view = view
-        self._client = client
         self.run: BatchRun = view.run
         self.progress: BatchProgress = view.progress
         self.grid: ResultsGrid | None = view.grid
-        self._future: concurrent.futures.Future[BatchResult] = concurrent.futures.Future()
-        self._future.set_running_or_notify_cancel()  # a cancel from an awaiting task must not void it
-        self._thread = threading.Thread(target=self._main, name="seeds_nb-batch", daemon=True)
 
-    def _start(self) -> BatchHandle:
-        self._thread.start()
-        return self
-
-    def _main(self) -> None:
-        try:
-            result = asyncio.run(self._go())
-        except BaseException as exc:  # handed to whoever waits on the handle
-            self._future.set_exception(exc)
-        else:
-            self._future.set_result(result)
-
-    async def _go(self) -> BatchResult:
-        async with self._client.private_pool():  # the main pool belongs to the kernel's loop
-            return await self._view.drive()
+    async def _body(self) -> BatchResult:
+        return await self._view.drive()
 
     def cancel(self) -> None:
         """Stop the batch (thread-safe); finished responses are kept."""
         self.progress.request_cancel()
         self.run.cancel()
 
-    def done(self) -> bool:
-        return self._future.done()
+    def outcome(self) -> BatchResult:
+        """The run's result as it stands (partial until the batch ends, even after a crash)."""
+        return self.run.result
 
-    def result(self, timeout: float | None = None) -> BatchResult:
-        """Block until the batch ends and return its ``BatchResult``.
-
-        Raises ``TimeoutError`` after ``timeout`` seconds (the batch goes on). On Ctrl-C / kernel
-        interrupt the batch is cancelled, and once it has unwound the ``KeyboardInterrupt`` is re-raised
-        (``handle.run.result`` then holds the partial result).
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            while True:
-                wait = 0.1 if deadline is None else min(0.1, max(deadline - time.monotonic(), 0.0))
-                try:
-                    result = self._future.result(timeout=wait)  # short waits keep Ctrl-C deliverable
-                    break
-                except concurrent.futures.TimeoutError:
-                    if deadline is not None and time.monotonic() >= deadline:
-                        raise TimeoutError(f"the batch is still running after {timeout} s") from None
-        except KeyboardInterrupt:
-            self.cancel()
-            self._thread.join()
-            self._view.resend()
-            raise
+    def _resend(self) -> None:
         self._view.resend()
-        return result
-
-    def __await__(self) -> Generator[Any, None, BatchResult]:
-        return self._wait().__await__()
-
-    async def _wait(self) -> BatchResult:
-        try:
-            result = await asyncio.wrap_future(self._future)
-        except asyncio.CancelledError:  # interrupt while awaiting the handle: same as await mode
-            self.cancel()
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
-            result = await asyncio.wrap_future(self._future)
-        self._view.resend()
-        return result
 
     def __repr__(self) -> str:
         state = "done" if self.done() else "running"

@@ -7,11 +7,28 @@ the owner (and a grid's rows) alive, until the kernel ends.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from ipywidgets import Widget
 
-__all__ = ["close_tree", "send_tree"]
+__all__ = ["close_tree", "display_live", "refresh_fallback", "send_tree"]
+
+
+def display_live(widget: Widget) -> Any:
+    """Display ``widget`` under a display id, so its ``text/plain`` fallback can be updated later."""
+    from IPython.display import display
+
+    return display(widget, display_id=True)
+
+
+def refresh_fallback(handle: Any, widget: Widget) -> None:
+    """Replace the ``text/plain`` captured at display time ("0/50 done") by the widget's final repr:
+    nbclient saves it, and it is what a repository website or a plain console shows."""
+    if handle is not None:
+        with contextlib.suppress(Exception):  # a redraw must never change the batch's outcome
+            handle.update(widget)
 
 
 def _models(widget: Widget) -> Iterator[Widget]:

@@ -1,0 +1,339 @@
+"""``CompareGrid`` and ``compare_batch``: the same prompts through several clients, answers side by side.
+
+``compare_batch`` runs ``seeds_nb.core.compare_models`` (so the comparison itself is one mechanism,
+usable without a notebook) and feeds its ``on_progress`` into one compact progress line per client;
+when the runs end, the grid fills from their ``BatchResult`` s. Why not fill cells live:
+``on_progress`` reports counts and the response, not the prompt index, and a comparison is read once
+all columns are in anyway. Like ``ResultsGrid``, answers are kept as data and only a window of
+``page_size`` prompts is rendered into one ``HTML`` (one message per redraw, throttled), with the
+same table style, status words and colours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ipywidgets import HTML, Button, HBox, IntText, Layout, VBox
+
+from seeds_nb.core.compare import compare_models
+from seeds_nb.core.types import Response, normalize_prompt, prompt_text
+
+from ._format import esc, excerpt, fmt_gco2, fmt_usd
+from ._grid import _CSS, _STATUS_COLOR, status_of
+from ._progress import _STATE_COLOR
+from ._throttle import Throttle
+from ._tree import close_tree, display_live, refresh_fallback
+
+if TYPE_CHECKING:
+    from seeds_nb.core.client import BaseClient
+    from seeds_nb.core.result import BatchResult
+
+__all__ = ["CompareGrid", "compare_batch"]
+
+_CELL_CHARS = 280
+_TITLE_CHARS = 1000
+_EXTRA_CSS = """<style>
+.seeds-compare td.w {white-space:normal;word-break:break-word}
+.seeds-compare tr.sum td {background:var(--jp-layout-color2, #f5f5f5);font-size:11px}
+.seeds-compare-bar {display:inline-block;width:8em;height:0.7em;background:var(--jp-layout-color3, #e0e0e0);
+  vertical-align:middle;margin:0 6px}
+</style>"""
+_MUTED = "color: var(--jp-ui-font-color2, #757575)"
+
+
+@dataclass
+class _Column:
+    """One client's running totals, fed one finished request at a time, live or from its result, so
+    the progress line and the summary row count alike (and as ``BatchResult`` does: a cache hit is
+    free now, and a request without a measured latency is left out of the mean)."""
+
+    total: int | None = None
+    done: int = 0
+    ok: int = 0
+    failed: int = 0
+    cached: int = 0
+    cost_usd: float = 0.0
+    unknown_cost: int = 0
+    gwp_kgco2eq: float = 0.0
+    latency_sum: float = 0.0
+    latency_n: int = 0
+    state: str = "pending"
+
+    def add(self, response: Response | None) -> None:
+        self.done += 1
+        if response is None:
+            self.failed += 1
+            return
+        self.ok += 1
+        if response.cached:
+            self.cached += 1
+            return
+        tracking = response.tracking
+        if tracking.cost_usd is None:
+            self.unknown_cost += 1
+        else:
+            self.cost_usd += tracking.cost_usd
+        self.gwp_kgco2eq += tracking.gwp_kgco2eq or 0.0
+        if math.isfinite(response.latency_s):
+            self.latency_sum += response.latency_s
+            self.latency_n += 1
+
+    @classmethod
+    def of(cls, result: BatchResult) -> _Column:
+        column = cls(total=len(result))
+        for response in result.responses:
+            column.add(response)
+        if result.stop_reason == "cancelled":
+            column.state = "cancelled"
+        elif result.stop_reason is not None:
+            column.state = "stopped"
+        elif column.total and column.failed == column.total:
+            column.state = "failed"
+        else:
+            column.state = "partial" if column.failed else "success"
+        return column
+
+    def stats_html(self) -> str:
+        """The numbers of a progress line and of a summary cell."""
+        cost = fmt_usd(self.cost_usd) + (f" (+{self.unknown_cost} unpriced)" if self.unknown_cost else "")
+        latency = f"{self.latency_sum / self.latency_n:.2f} s mean" if self.latency_n else "– s mean"
+        failed = f'<span style="color:{"#c62828" if self.failed else "inherit"}">✘ {self.failed:,} failed</span>'
+        cached = f" ({self.cached:,} cached)" if self.cached else ""
+        return f"✔ {self.ok:,} ok{cached} · {failed} · {cost} · {fmt_gco2(self.gwp_kgco2eq)} · {latency}"
+
+
+class CompareGrid(VBox):
+    """Answers of several clients to the same prompts: a column per client, a row per prompt.
+
+    On top, one progress line per client (``record`` feeds it, as ``compare_models``' ``on_progress``);
+    under it, a table of ``page_size`` prompts with a summary row (cost, gCO2eq, mean latency,
+    failures per client), browsed with **◀ prev** / **next ▶** / **from prompt #**. Everything is
+    HTML-escaped.
+
+    Args:
+        names: the client names (the columns), in order.
+        prompts: the prompts, for the prompt column before results arrive (and the totals).
+        page_size: prompts rendered at once.
+        throttle: the redraw limiter of the progress lines; default at most one redraw per 0.5 s.
+    """
+
+    def __init__(self, names: Iterable[str], prompts: Sequence[Any] | None = None, *, page_size: int = 10,
+                 throttle: Throttle | None = None, **kwargs: Any) -> None:
+        if page_size < 1:
+            raise ValueError(f"page_size must be >= 1; got {page_size!r}")
+        self.page_size = page_size
+        self.throttle = throttle if throttle is not None else Throttle(0.5)
+        self._lock = threading.RLock()  # a redraw from a run, a click from the main thread
+        total = len(prompts) if prompts is not None else None
+        self._columns = {str(name): _Column(total=total) for name in names}
+        self._cells: dict[str, list[Response | BaseException | None]] = {}
+        self._texts = [_prompt_excerpt(p) for p in prompts] if prompts is not None else []
+        self._start = 0
+        self._message = ""
+        self.progress_html = HTML(self._render_progress(), layout=Layout(width="100%"))
+        self.prev_button = Button(description="◀ prev", layout=Layout(width="auto"))
+        self.next_button = Button(description="next ▶", layout=Layout(width="auto"))
+        self.prev_button.on_click(lambda _: self.page(-1))
+        self.next_button.on_click(lambda _: self.page(+1))
+        self.index_input = IntText(value=0, description="from prompt #", layout=Layout(width="14em"),
+                                   style={"description_width": "initial"})
+        self.index_input.observe(lambda change: self.show_from(change["new"]), names="value")
+        self.table_html = HTML(self._render_table(), layout=Layout(width="100%"))
+        self.style_html = HTML(_CSS + _EXTRA_CSS, layout=Layout(height="0px", overflow="hidden"))
+        controls = HBox([self.prev_button, self.next_button, self.index_input], layout=Layout(align_items="center"))
+        kwargs.setdefault("layout", Layout(width="100%", max_width="1400px"))
+        super().__init__([self.style_html, self.progress_html, controls, self.table_html], **kwargs)
+        self.add_class("seeds-compare")
+
+    @classmethod
+    def from_results(cls, results: Mapping[str, BatchResult], prompts: Sequence[Any] | None = None,
+                     **kwargs: Any) -> CompareGrid:
+        """A grid over finished results (``compare_models``' dict)."""
+        grid = cls(list(results), prompts, **kwargs)
+        grid.load(results)
+        return grid
+
+    # -- data ----------------------------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        return list(self._columns)
+
+    @property
+    def row_count(self) -> int:
+        """Prompts known so far (from the prompts given, or from the results)."""
+        return max([len(self._texts), *(len(cells) for cells in self._cells.values())])
+
+    def record(self, name: str, completed: int, total: int | None, response: Response | None) -> bool:
+        """Count one finished request of client ``name`` (``response`` None: it failed), with the
+        signature of ``compare_models``' ``on_progress``; True when the progress lines redrew."""
+        with self._lock:
+            column = self._columns.setdefault(name, _Column())
+            column.add(response)
+            column.done, column.total, column.state = completed, total, "running"
+            if not self.throttle.ready():
+                return False
+            self.progress_html.value = self._render_progress()
+            return True
+
+    def load(self, results: Mapping[str, BatchResult]) -> None:
+        """Fill the cells and totals from finished results (one per client name), and redraw."""
+        with self._lock:
+            for name, result in results.items():
+                self._columns[name] = _Column.of(result)
+                self._cells[name] = [r if r is not None else result.errors.get(i)
+                                     for i, r in enumerate(result.responses)]
+                if len(result.prompts) > len(self._texts) or not any(self._texts):
+                    self._texts = list(result.prompts)
+            self._redraw()
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """End a comparison that produced no results (an interrupt, an error): say so on every line."""
+        interrupted = isinstance(error, asyncio.CancelledError)
+        with self._lock:
+            for column in self._columns.values():
+                if column.state in ("pending", "running"):
+                    column.state = "cancelled" if interrupted else "error"
+            if interrupted:
+                self._message = "interrupted: every run was cancelled, no results"
+            elif error is not None:
+                self._message = f"{type(error).__name__}: {error}"
+            self._redraw()
+
+    # -- window ----------------------------------------------------------------------------------------
+    def visible_indices(self) -> range:
+        """The prompt indices in the window."""
+        with self._lock:
+            size = self.row_count
+            start = max(0, min(self._start, size - self.page_size))
+            return range(start, min(start + self.page_size, size))
+
+    def page(self, step: int) -> None:
+        """Move the window ``step`` pages (negative: earlier prompts)."""
+        self.show_from(self.visible_indices().start + step * self.page_size)
+
+    def show_from(self, index: int) -> None:
+        """Start the window at prompt ``index`` (clamped)."""
+        with self._lock:
+            self._start = max(0, min(int(index), self.row_count - self.page_size))
+            self.table_html.value = self._render_table()
+
+    # -- drawing ---------------------------------------------------------------------------------------
+    def _redraw(self) -> None:
+        self.throttle.mark()
+        self.progress_html.value = self._render_progress()
+        self.table_html.value = self._render_table()
+
+    def _render_progress(self) -> str:
+        lines = []
+        for name, column in self._columns.items():
+            total = column.total
+            share = column.done / total if total else (1.0 if column.state not in ("pending", "running") else 0.0)
+            color = _STATE_COLOR.get(column.state, "#1565c0")
+            bar = (f'<span class="seeds-compare-bar"><span style="display:block;height:100%;'
+                   f'width:{min(share, 1.0) * 100:.1f}%;background:{color}"></span></span>')
+            lines.append(f'<div><b>{esc(name)}</b>{bar}{column.done:,}/{"?" if total is None else f"{total:,}"} · '
+                         f'<b style="color:{color}">{esc(column.state)}</b> · {column.stats_html()}</div>')
+        if self._message:
+            lines.append(f'<div style="color:#c62828">{esc(self._message)}</div>')
+        return f'<div class="seeds-compare-progress" style="font-size:12px;line-height:1.6">{"".join(lines)}</div>'
+
+    def _render_table(self) -> str:
+        names = list(self._columns)
+        rows = self.visible_indices()
+        size = self.row_count
+        head = (f'<div class="seeds-grid-head">prompts {rows.start + 1 if rows else 0:,}–{rows.stop:,} of {size:,} · '
+                f"{len(names)} client{'s' if len(names) != 1 else ''}</div>")
+        header = "<th>#</th><th>prompt</th>" + "".join(f'<th title="{esc(n)}">{esc(n)}</th>' for n in names)
+        summary = ('<tr class="sum"><td></td><td>summary</td>'
+                   + "".join(f"<td class='w'>{self._columns[n].stats_html()}</td>" for n in names) + "</tr>")
+        body = "".join(self._render_row(index, names) for index in rows)
+        if not rows:
+            body = f'<tr><td colspan="{len(names) + 2}" style="{_MUTED}">no prompts yet</td></tr>'
+        width = f"{70 / max(len(names), 1):.1f}%"
+        cols = ('<colgroup><col style="width:3.5em"><col style="width:22%">'
+                + "".join(f'<col style="width:{width}">' for _ in names) + "</colgroup>")
+        return (f'{head}<table class="seeds-grid-table">{cols}<thead><tr>{header}</tr>{summary}</thead>'
+                f"<tbody>{body}</tbody></table>")
+
+    def _render_row(self, index: int, names: list[str]) -> str:
+        prompt = self._texts[index] if index < len(self._texts) else ""
+        cells = [f'<td class="n">{index}</td>',
+                 f'<td class="w" title="{esc(excerpt(prompt, _TITLE_CHARS))}">{esc(excerpt(prompt, 160))}</td>']
+        for name in names:
+            column = self._cells.get(name)
+            item = column[index] if column is not None and index < len(column) else None
+            cells.append(_render_cell(item, waiting=column is None))
+        return f'<tr data-index="{index}">{"".join(cells)}</tr>'
+
+    # -- lifecycle and text ------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the grid and all its parts, and drop the answers it holds."""
+        with self._lock:
+            self._cells.clear()
+        close_tree(self, super().close)
+
+    def __repr__(self) -> str:
+        """Deterministic one-liner (no address, no timings) for consoles and nbval."""
+        total = "?" if self.row_count == 0 and not self._cells else f"{self.row_count:,}"
+        per = " · ".join(f"{name}: {c.ok:,} ok, {c.failed:,} failed" for name, c in self._columns.items())
+        return f"CompareGrid: {len(self._columns)} clients × {total} prompts" + (f" · {per}" if per else "")
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
+def _render_cell(item: Response | BaseException | None, *, waiting: bool) -> str:
+    if item is None:
+        return f'<td class="w" style="{_MUTED}">{"…" if waiting else ""}</td>'
+    status = status_of(item)
+    if isinstance(item, Response):
+        text, style = item.content, ""
+        prefix = f'<span style="{_MUTED}">(cached)</span> ' if item.cached else ""
+    else:
+        text, style, prefix = f"{type(item).__name__}: {item}", f' style="color:{_STATUS_COLOR[status]}"', ""
+    return (f'<td class="w"{style} title="{esc(excerpt(text, _TITLE_CHARS))}">{prefix}'
+            f"{esc(excerpt(text, _CELL_CHARS))}</td>")
+
+
+def _prompt_excerpt(prompt: Any) -> str:
+    try:
+        return prompt_text(normalize_prompt(prompt))
+    except Exception:  # shown only: the run itself reports a bad prompt
+        return str(prompt)
+
+
+async def compare_batch(prompts: Iterable[Any], clients: Mapping[str, BaseClient], *, max_concurrent: int = 5,
+                        grid: CompareGrid | None = None, page_size: int = 10, refresh_s: float = 0.5,
+                        show: bool = True, **params: Any) -> dict[str, BatchResult]:
+    """Run ``compare_models`` with a live progress line per client, then the answers side by side.
+
+    Returns ``compare_models``' ``dict[str, BatchResult]`` (in the order of ``clients``), ready for
+    ``seeds_nb.plots.compare``. A kernel interrupt cancels every run and propagates (there is no
+    partial comparison to return); the grid then says so.
+
+    Args:
+        clients: a name for each client, e.g. ``{"gpt-4.1-mini": gpt, "claude-haiku-4-5": claude}``.
+        max_concurrent: requests in flight *per client*.
+        grid: a ``CompareGrid`` to drive (default: a new one with ``page_size`` and ``refresh_s``).
+        show: display the grid (False: drive it without displaying).
+        params: generation parameters for every client (e.g. ``max_tokens``).
+    """
+    prompts = list(prompts)
+    if grid is None:
+        grid = CompareGrid(list(clients), prompts, page_size=page_size, throttle=Throttle(refresh_s))
+    handle = display_live(grid) if show else None
+    try:
+        results = await compare_models(prompts, clients, max_concurrent, on_progress=grid.record, **params)
+    except BaseException as exc:
+        grid.finish(exc)
+        raise
+    else:
+        grid.load(results)
+    finally:
+        refresh_fallback(handle, grid)
+    return results
