@@ -165,3 +165,34 @@ class ServerError(APIStatusError):
     """5xx or Anthropic's 529 overloaded; retried."""
 
     retryable = True
+
+
+def error_for_status(status: int, message: str, *, provider: str, base_url: str, url: str, model: str,
+                     key_env: str, body: str = "", headers: Mapping[str, str] | None = None,
+                     code: str | None = None, retry_after: float | None = None, quota_exhausted: bool = False,
+                     quota_hint: str = "quota exhausted") -> APIStatusError:
+    """The one place an HTTP error status becomes a typed error with a message that names the fix.
+
+    Providers parse their own error bodies (``message``, ``code``, whether a 429 is a spent quota)
+    and hand the rest to this function.
+    """
+    where = f"{provider} server at {base_url}"
+    kwargs: dict[str, object] = dict(status_code=status, body=body, headers=headers, code=code, provider=provider,
+                                     url=url)
+    if status == 429:
+        hint = quota_hint if quota_exhausted else "rate limited; retried with backoff"
+        return RateLimitError(f"429 from {where}: {message} ({hint})", retry_after=retry_after,
+                              quota_exhausted=quota_exhausted, **kwargs)
+    if status in (401, 403):
+        return AuthenticationError(f"{status} from {where}: {message} - check {key_env} or api_key=",
+                                   **kwargs)  # type: ignore[arg-type]
+    if status == 404:
+        return NotFoundError(f"404 from {where}: {message} - check model={model!r} and base_url",
+                             **kwargs)  # type: ignore[arg-type]
+    if status >= 500:  # 5xx, and Anthropic's 529 overloaded: retried with backoff
+        return ServerError(f"{status} from {where}: {message}", **kwargs)  # type: ignore[arg-type]
+    if status == 400:
+        return BadRequestError(f"400 from {where}: {message}", **kwargs)  # type: ignore[arg-type]
+    error = APIStatusError(f"{status} from {where}: {message}", **kwargs)  # type: ignore[arg-type]
+    error.retryable = status in (408, 409)
+    return error

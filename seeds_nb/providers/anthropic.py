@@ -25,14 +25,10 @@ from pydantic import BaseModel, ValidationError
 from seeds_nb.core.client import BaseClient
 from seeds_nb.core.exceptions import (
     APIStatusError,
-    AuthenticationError,
-    BadRequestError,
     ConfigurationError,
-    NotFoundError,
     PromptError,
-    RateLimitError,
     ResponseParseError,
-    ServerError,
+    error_for_status,
 )
 from seeds_nb.core.retry import retry_after_from_headers
 from seeds_nb.core.types import Message, Response, Usage
@@ -195,27 +191,11 @@ class AnthropicClient(BaseClient):
             code = (err.get("details") or {}).get("error_code") or kind
         except (ValueError, AttributeError):
             pass
-        where = f"{self.provider} server at {self.base_url}"
-        kwargs: dict[str, Any] = dict(status_code=status, body=text, headers=dict(headers), code=code,
-                                      provider=self.provider, url=url)
-        if status == 429:
-            spend = code == "enforced_spend_limit_reached" or "enforced_spend_limit_reached" in text
-            hint = ("spend limit reached: raise it in the Anthropic console" if spend
-                    else "rate limited; retried with backoff")
-            return RateLimitError(f"429 from {where}: {message} ({hint})",
-                                  retry_after=retry_after_from_headers(headers), quota_exhausted=spend, **kwargs)
-        if status in (401, 403):
-            return AuthenticationError(f"{status} from {where}: {message} - check ANTHROPIC_API_KEY or api_key=",
-                                       **kwargs)
-        if status == 404:
-            return NotFoundError(f"404 from {where}: {message} - check model={self.model!r} and base_url", **kwargs)
-        if status >= 500:  # includes 529 overloaded_error: retried with backoff
-            return ServerError(f"{status} from {where}: {message}", **kwargs)
-        if status == 400:
-            return BadRequestError(f"400 from {where}: {message}", **kwargs)
-        error = APIStatusError(f"{status} from {where}: {message}", **kwargs)
-        error.retryable = status in (408, 409)
-        return error
+        spend = code == "enforced_spend_limit_reached" or "enforced_spend_limit_reached" in text
+        return error_for_status(status, message, provider=self.provider, base_url=self.base_url, url=url,
+                                model=self.model, key_env="ANTHROPIC_API_KEY", body=text, headers=dict(headers),
+                                code=code, retry_after=retry_after_from_headers(headers), quota_exhausted=spend,
+                                quota_hint="spend limit reached: raise it in the Anthropic console")
 
 
 def _content(content: str | list[dict[str, Any]]) -> str | list[dict[str, Any]]:

@@ -17,13 +17,9 @@ from pydantic import BaseModel, ValidationError
 from seeds_nb.core.client import BaseClient
 from seeds_nb.core.exceptions import (
     APIStatusError,
-    AuthenticationError,
-    BadRequestError,
     ConfigurationError,
-    NotFoundError,
-    RateLimitError,
     ResponseParseError,
-    ServerError,
+    error_for_status,
 )
 from seeds_nb.core.retry import parse_duration, retry_after_from_headers
 from seeds_nb.core.types import Message, Response, Usage
@@ -144,28 +140,11 @@ class OpenAIClient(BaseClient):
             code, kind = err.get("code"), err.get("type")
         except (ValueError, AttributeError):
             pass
-        where = f"{self.provider} server at {self.base_url}"
-        kwargs: dict[str, Any] = dict(status_code=status, body=text, headers=dict(headers), code=code,
-                                      provider=self.provider, url=url)
-        if status == 429:
-            quota = "insufficient_quota" in (code, kind)
-            hint = ("quota exhausted: check your plan and billing" if quota
-                    else "rate limited; retried with backoff")
-            return RateLimitError(f"429 from {where}: {message} ({hint})",
-                                  retry_after=retry_after_from_headers(headers), quota_exhausted=quota, **kwargs)
-        if status in (401, 403):
-            return AuthenticationError(f"{status} from {where}: {message} - check OPENAI_API_KEY or api_key=",
-                                       **kwargs)
-        if status == 404:
-            return NotFoundError(f"404 from {where}: {message} - check model={self.model!r} and base_url",
-                                 **kwargs)
-        if status >= 500:
-            return ServerError(f"{status} from {where}: {message}", **kwargs)
-        if status == 400:
-            return BadRequestError(f"400 from {where}: {message}", **kwargs)
-        error = APIStatusError(f"{status} from {where}: {message}", **kwargs)
-        error.retryable = status in (408, 409)
-        return error
+        return error_for_status(status, message, provider=self.provider, base_url=self.base_url, url=url,
+                                model=self.model, key_env="OPENAI_API_KEY", body=text, headers=dict(headers),
+                                code=code, retry_after=retry_after_from_headers(headers),
+                                quota_exhausted="insufficient_quota" in (code, kind),
+                                quota_hint="quota exhausted: check your plan and billing")
 
 
 def response_format_json(value: Any) -> Any:
