@@ -22,7 +22,7 @@ from .batch import BatchRun, ProgressCallback
 from .batch_api import BatchAPIMixin
 from .cache import ResponseCache, cache_key
 from .exceptions import APIStatusError, ConfigurationError, ResponseParseError
-from .http import make_http_client, map_transport_errors
+from .http import make_http_client, map_transport_errors, post
 from .ratelimit import RateGate
 from .result import BatchResult
 from .retry import RetryPolicy
@@ -115,6 +115,7 @@ class BaseClient(BatchAPIMixin):
         self.cache: ResponseCache | None = ResponseCache(cache_dir, ttl_s=cache_ttl_s) if cache_dir else None
         self._transport = transport
         self._http: httpx.AsyncClient | None = None
+        self._urls: dict[str, httpx.URL] = {}
         self._http_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
         self._closed = False
         self._warm = False
@@ -298,17 +299,19 @@ class BaseClient(BatchAPIMixin):
             return response
 
     async def _send_once(self, path: str, payload: bytes, params: Mapping[str, Any]) -> Response:
-        url = self.base_url + path
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = httpx.URL(self.base_url + path)  # parsed once, not per request
         http = self._http_client()
         headers = self._auth_headers(self._api_key.get())
         started = time.perf_counter()
         with map_transport_errors(self.provider, self.base_url):
             async with asyncio.timeout(self.timeout):
-                http_response = await http.post(url, content=payload, headers=headers)
+                http_response = await post(http, url, payload, headers, self.timeout)
         latency = time.perf_counter() - started
         body = http_response.content
         if http_response.status_code >= 400:
-            raise self._error_for_status(http_response.status_code, body, http_response.headers, url)
+            raise self._error_for_status(http_response.status_code, body, http_response.headers, str(url))
         self._observe_headers(http_response.headers)
         try:
             response = self._parse_response(body, http_response.headers, params)
@@ -318,7 +321,7 @@ class BaseClient(BatchAPIMixin):
             excerpt = body[:200].decode("utf-8", "replace")
             raise ResponseParseError(f"{self.provider} server at {self.base_url} sent a body that is not a "
                                      f"valid completion ({type(exc).__name__}: {exc}); body starts {excerpt!r}",
-                                     provider=self.provider, url=url) from None
+                                     provider=self.provider, url=str(url)) from None
         response.latency_s = latency
         response.tracking = self.tracker.track(response.model, response.usage, latency)
         return response
