@@ -92,3 +92,21 @@ async def test_batch_totals_are_sums_of_responses(make_client) -> None:
     frame = result.to_pandas()
     assert len(frame) == 20 and frame["cost_usd"].sum() == pytest.approx(result.total_cost_usd)
     assert list(result.to_jsonl().splitlines()).__len__() == 20
+
+
+@pytest.mark.parametrize(("provider", "model"), [("openai", "gpt-4.1-mini"), ("openai", "gpt-4o"),
+                                                 ("anthropic", "claude-sonnet-4-5"), ("anthropic", "claude-haiku-4-5")])
+@pytest.mark.parametrize("batch", [False, True])
+def test_unit_price_path_matches_calc_price(provider: str, model: str, batch: bool) -> None:
+    """The per-token shortcut equals genai-prices, also past a tier (claude-sonnet-4-5 above 200k)."""
+    tracker = Tracker(provider)
+    rng = random.Random(model)
+    points = [(rng.randint(1, 90_000), rng.randint(0, 4000)) for _ in range(30)] + [(300_000, 100)]
+    for prompt, completion in points:
+        cached = rng.randint(0, prompt // 2)
+        write = rng.randint(0, (prompt - cached) // 3) if provider == "anthropic" else 0
+        ours = tracker.track(model, Usage(prompt, completion, cached, write), 1.0, batch=batch).cost_usd
+        theirs = calc_price(GPUsage(input_tokens=prompt, cache_read_tokens=cached or None,
+                                    cache_write_tokens=write or None, output_tokens=completion), model,
+                            provider_id=provider, price_context={"processing": "batch"} if batch else None)
+        assert ours == pytest.approx(float(theirs.total_price), rel=1e-12)

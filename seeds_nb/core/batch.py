@@ -69,7 +69,7 @@ class BatchRun:
 
     def __init__(self, client: BaseClient, prompts: Iterable[Any], *, max_concurrent: int,
                  on_progress: ProgressCallback | None, max_cost_usd: float | None,
-                 max_gwp_kgco2eq: float | None, params: Mapping[str, Any]) -> None:
+                 max_gwp_kgco2eq: float | None, params: Mapping[str, Any], keep_results: bool = True) -> None:
         if isinstance(prompts, str | bytes) or not isinstance(prompts, Iterable):
             raise TypeError(
                 f"prompts must be an iterable of prompts (a list of strings, or of Message lists); "
@@ -86,6 +86,9 @@ class BatchRun:
         self.max_concurrent = max_concurrent
         self.on_progress = on_progress
         self.on_retry: RetryCallback | None = None
+        #: False for ``batch_generate_iter``: the consumer keeps what it wants, the run only counts,
+        #: so memory stays bounded by ``max_concurrent`` however long the stream
+        self.keep_results = keep_results
         self.max_cost_usd = max_cost_usd
         self.max_gwp_kgco2eq = max_gwp_kgco2eq
         self.params = dict(params)
@@ -179,13 +182,15 @@ class BatchRun:
                         break
                     index = next_index
                     next_index += 1
-                    self._grow(index)
+                    if self.keep_results:
+                        self._grow(index)
                     try:
                         messages = normalize_prompt(prompt)
                     except SeedsError as exc:
                         finished.append((index, exc))
                         continue
-                    result.prompts[index] = prompt_text(messages)
+                    if self.keep_results:
+                        result.prompts[index] = prompt_text(messages)
                     tasks[index] = self._spawn(index, messages, finished, tasks, inflight_keys)
                 if not finished:
                     if not tasks or self._cancelled:
@@ -227,7 +232,7 @@ class BatchRun:
                     self._warn_callback("on_retry", exc)
 
         async def one() -> None:
-            result.started_s[index] = time.monotonic() - stats.started
+            started = time.monotonic() - stats.started
             stats.in_flight += 1
             key = client._key(messages, self.params) if client.cache is not None else None
             shared = inflight_keys.get(key) if key is not None else None
@@ -258,7 +263,9 @@ class BatchRun:
                 item = exc
             finally:
                 stats.in_flight -= 1
-                result.finished_s[index] = time.monotonic() - stats.started
+                if self.keep_results:
+                    result.started_s[index] = started
+                    result.finished_s[index] = time.monotonic() - stats.started
                 tasks.pop(index, None)  # here, not in a done-callback: the slot must be free on wake-up
             finished.append((index, item))
             wake.set()
@@ -269,7 +276,8 @@ class BatchRun:
         stats, result = self.stats, self.result
         stats.completed += 1
         if isinstance(item, Response):
-            result.responses[index] = item
+            if self.keep_results:
+                result.responses[index] = item
             stats.succeeded += 1
             stats.tokens += item.usage.total_tokens
             tracking = item.tracking
@@ -283,7 +291,8 @@ class BatchRun:
                 stats.energy_kwh += tracking.energy_kwh or 0.0
                 self._check_budget()
         else:
-            result.errors[index] = item
+            if self.keep_results:
+                result.errors[index] = item
             stats.failed += 1
 
     def _check_budget(self) -> None:
@@ -337,9 +346,13 @@ class BatchRun:
         result, stats = self.result, self.stats
         error = self._stop_error() if self._stop_reason else None
         total = stats.total if stats.total is not None else next_index
-        if total:
+        if not self.keep_results:  # only counts: every index not yielded ends as a failure
+            unfinished = max(0, total - stats.completed)
+            stats.failed += unfinished
+            stats.completed += unfinished
+        elif total:
             self._grow(total - 1)
-        if error is not None:
+        if error is not None and self.keep_results:
             for index in range(total):
                 if result.responses[index] is None and index not in result.errors:
                     result.errors[index] = error

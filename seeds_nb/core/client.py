@@ -355,12 +355,13 @@ class BaseClient(BatchAPIMixin):
     # -- batches -------------------------------------------------------------------------------
     def batch(self, prompts: Iterable[Any], max_concurrent: int = 5, on_progress: ProgressCallback | None = None,
               *, max_cost_usd: float | None = None, max_gwp_kgco2eq: float | None = None,
-              **params: Any) -> BatchRun:
+              keep_results: bool = True, **params: Any) -> BatchRun:
         """A ``BatchRun`` handle: ``await`` it for the ``BatchResult``, ``async for`` it to stream,
         ``.cancel()`` it to stop (finished responses are kept), ``.result`` for the partial result."""
         self._check_params(params)
         run = BatchRun(self, prompts, max_concurrent=max_concurrent, on_progress=on_progress,
-                       max_cost_usd=max_cost_usd, max_gwp_kgco2eq=max_gwp_kgco2eq, params=params)
+                       max_cost_usd=max_cost_usd, max_gwp_kgco2eq=max_gwp_kgco2eq, params=params,
+                       keep_results=keep_results)
         self.last_run = run
         return run
 
@@ -374,8 +375,9 @@ class BaseClient(BatchAPIMixin):
     def batch_generate_iter(self, prompts: Iterable[Any], max_concurrent: int = 5,
                             **params: Any) -> AsyncIterator[tuple[int, Response | Exception]]:
         """Yield ``(index, Response or Exception)`` as requests complete; leaving the loop early
-        cancels what is still in flight."""
-        return self.batch(prompts, max_concurrent, **params).stream()
+        cancels what is still in flight. Nothing is kept after it is yielded (memory stays flat in
+        the number of prompts); ``client.last_run.stats`` has the counts."""
+        return self.batch(prompts, max_concurrent, keep_results=False, **params).stream()
 
     def batch_generate_sync(self, prompts: Iterable[Any], max_concurrent: int = 5,
                             on_progress: ProgressCallback | None = None, **params: Any) -> BatchResult:

@@ -101,8 +101,8 @@ _PROVIDER_FOR_PRICES = {"openai": "openai", "anthropic": "anthropic"}
 
 
 @lru_cache(maxsize=8192)
-def _price(provider: str, model: str, prompt: int, cached: int, cache_write: int, completion: int,
-           batch: bool) -> float | str:
+def _price_exact(provider: str, model: str, prompt: int, cached: int, cache_write: int, completion: int,
+                 batch: bool) -> float | str:
     from genai_prices import Usage as GPUsage
     from genai_prices import calc_price
 
@@ -114,6 +114,42 @@ def _price(provider: str, model: str, prompt: int, cached: int, cache_write: int
     except LookupError as exc:
         return str(exc)
     return float(calc.total_price)
+
+
+LINEAR_MAX_INPUT = 100_000
+"""Up to this many input tokens a price is evaluated from per-token unit prices (checked linear there);
+above it, or for a model whose price is not linear up to it (tiers), ``calc_price`` is called."""
+
+
+@lru_cache(maxsize=256)
+def _unit_prices(provider: str, model: str, batch: bool) -> tuple[float, float, float, float] | None:
+    """USD per fresh input, cached input, cache-write and output token; None if not linear."""
+    def exact(prompt: int, cached: int, write: int, completion: int) -> float | str:
+        return _price_exact(provider, model, prompt, cached, write, completion, batch)
+
+    probes = (exact(1000, 0, 0, 0), exact(1000, 1000, 0, 0), exact(1000, 0, 1000, 0), exact(0, 0, 0, 1000))
+    if any(isinstance(p, str) for p in probes):
+        return None
+    fresh, cached, write, out = (float(p) / 1000 for p in probes)
+    half = LINEAR_MAX_INPUT // 2
+    check = exact(LINEAR_MAX_INPUT, half, 0, 5000)
+    expected = fresh * half + cached * half + out * 5000
+    if isinstance(check, str) or abs(check - expected) > 1e-9 * max(abs(check), 1e-12):
+        return None  # tiered or otherwise non-linear: price every request exactly
+    return fresh, cached, write, out
+
+
+def _price(provider: str, model: str, prompt: int, cached: int, cache_write: int, completion: int,
+           batch: bool) -> float | str:
+    """A request's price: unit prices times tokens (~0.3 µs; calc_price costs ~70-100 µs and real
+    token counts rarely repeat, so an LRU alone misses), exact ``calc_price`` otherwise.
+    ``tests/test_tracking.py`` checks both paths against ``calc_price``."""
+    unit = _unit_prices(provider, model, batch) if prompt <= LINEAR_MAX_INPUT else None
+    if unit is None:
+        return _price_exact(provider, model, prompt, cached, cache_write, completion, batch)
+    fresh, per_cached, per_write, per_out = unit
+    return (prompt - cached - cache_write) * fresh + cached * per_cached + cache_write * per_write \
+        + completion * per_out
 
 
 class Tracker:

@@ -103,7 +103,8 @@ def prompt_text(messages: Sequence[Message], limit: int = 200) -> str:
     """The last user message's text (or the last message's), cut to ``limit`` characters."""
     chosen = next((m for m in reversed(messages) if m.role == "user"), messages[-1] if messages else None)
     text = chosen.text() if chosen is not None else ""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    # ASCII "...": a single non-ASCII character would make Python store the whole excerpt at 2 bytes/char.
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(slots=True)
