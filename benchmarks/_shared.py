@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "API_KEY",
     "MODEL",
     "MockServerProcess",
     "current_rss_bytes",

@@ -2,9 +2,9 @@
 
 What it answers: how much does seeds_nb's convenience (httpx API, retries, rate gate, per-request cost
 and EcoLogits carbon tracking, result bookkeeping) cost next to the leanest reasonable client, a bare
-``aiohttp.ClientSession`` with a pool of workers? Two reference rows: seeds_nb's own HTTP stack (httpx API
-over the httpx-aiohttp transport) used bare, which splits the gap into "HTTP layer" and "seeds_nb's own
-code"; and plain ``httpx.AsyncClient`` once, the obvious alternative, known to be slow under concurrency.
+``aiohttp.ClientSession`` with a pool of workers? Two reference rows: seeds_nb's own HTTP path (httpx
+objects over the httpx-aiohttp transport) used bare, which splits the gap into "HTTP layer" and "seeds_nb's
+own code"; and plain ``httpx.AsyncClient`` once, the obvious alternative, known to be slow under concurrency.
 
 How it measures, and why:
 
@@ -13,13 +13,13 @@ How it measures, and why:
 * every measured run is a fresh worker process (``--worker``) that first sends a warm-up batch on the
   same client (connections open, EcoLogits calibrated, code paths warm), then the timed batch; so the
   CPU time (``time.process_time()``) and peak RSS (``ru_maxrss``) are that client's alone;
-* seeds_nb, raw aiohttp and the bare HTTP stack take turns, ``--reps`` times each, so drift on a shared
+* seeds_nb, raw aiohttp and the bare HTTP path take turns, ``--reps`` times each, so drift on a shared
   machine hits all of them;
 * every request has a distinct prompt and no cache is configured: nothing is deduplicated or skipped;
   prompts vary in length like real ones (``--uniform-prompts`` for equal lengths; see ``prompt_for``);
-* the server's own CPU time per request is read from ``/proc`` and printed: at 0 ms latency it tells
-  whether the *server* was the bottleneck (then raw aiohttp's req/s is the server's limit, not the
-  client's, and the ratio flatters seeds_nb).
+* the server's own CPU time per request is read from ``/proc`` and printed, with the share of one core it
+  used ("server busy"): near 100% at 0 ms latency means the *server* was the bottleneck (then raw
+  aiohttp's req/s is the server's limit, not the client's, and the ratio flatters seeds_nb).
 
 Run: ``python benchmarks/bench_throughput.py [--n 2000] [--concurrency 64] [--reps 3] [--json out.json]``.
 """
@@ -59,7 +59,7 @@ from _shared import (
 SCRIPT = Path(__file__).resolve()
 VARIANTS = ("seeds_nb", "httpx_aiohttp", "aiohttp", "httpx")
 ALTERNATING = ("seeds_nb", "aiohttp", "httpx_aiohttp")  # httpx (slow) runs once, after these
-LABELS = {"seeds_nb": "seeds_nb (tracking on)", "httpx_aiohttp": "seeds_nb's HTTP stack, bare",
+LABELS = {"seeds_nb": "seeds_nb (tracking on)", "httpx_aiohttp": "seeds_nb's HTTP path, bare",
           "aiohttp": "raw aiohttp", "httpx": "httpx.AsyncClient (default)"}
 RATIO_TARGETS = {0.0: 0.30, 0.05: 0.85}  # seeds_nb / raw aiohttp throughput, by server latency (s)
 CPU_TARGET_US = 600.0  # seeds_nb client CPU per request, tracking on
@@ -130,23 +130,32 @@ async def _run_aiohttp(url: str, warm: list[str], prompts: list[str], concurrenc
 
 async def _run_httpx_aiohttp(url: str, warm: list[str], prompts: list[str], concurrency: int,
                              server_pid: int) -> dict[str, Any]:
-    """seeds_nb's own HTTP client (httpx API over the httpx-aiohttp transport) without seeds_nb around it.
+    """seeds_nb's own HTTP path (httpx objects over the httpx-aiohttp transport) without seeds_nb around it.
 
     Sits between raw aiohttp and seeds_nb, so the gap splits into "cost of the httpx layer" and "cost of
-    seeds_nb's own code" (batch engine, parsing, tracking).
+    seeds_nb's own code" (batch engine, parsing, tracking). It sends the way ``BaseClient._send_once``
+    does: through ``seeds_nb.core.http.post`` (straight to the transport) when that exists, else with
+    ``AsyncClient.post`` as older versions did; ``http_path`` in the output says which.
     """
-    from seeds_nb.core.http import make_http_client
+    import httpx
 
-    endpoint = url + "/chat/completions"
-    async with make_http_client(60.0) as client:
+    from seeds_nb.core import http as seeds_http
+
+    endpoint = httpx.URL(url + "/chat/completions")
+    direct = getattr(seeds_http, "post", None)
+    async with seeds_http.make_http_client(60.0) as client:
 
         async def send(prompt: str) -> Any:
-            response = await client.post(endpoint, content=_body(prompt), headers=HEADERS)
+            if direct is not None:
+                response = await direct(client, endpoint, _body(prompt), HEADERS, 60.0)
+            else:
+                response = await client.post(endpoint, content=_body(prompt), headers=HEADERS)
             return json.loads(response.content) if response.status_code == 200 else None
 
         await _pool(warm, concurrency, send)
         results, timing = await _timed(server_pid, lambda: _pool(prompts, concurrency, send))
     timing["ok"] = sum(1 for r in results if r is not None and r["choices"])
+    timing["http_path"] = "seeds_nb.core.http.post" if direct is not None else "httpx.AsyncClient.post"
     return timing
 
 
@@ -210,16 +219,18 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     rates = [r["ok"] / r["wall_s"] for r in runs]
     cpu = [_per_request_us(r, "cpu_s") for r in runs]
     server = [_per_request_us(r, "server_cpu_s") for r in runs]
+    busy = [r["server_cpu_s"] / r["wall_s"] for r in runs if r.get("server_cpu_s") is not None]
     return {
         "n": runs[0]["n"], "runs": len(runs), "req_s": median(rates), "req_s_all": rates,
         "cpu_us_per_req": median(cpu), "cpu_us_all": cpu, "server_cpu_us_per_req": median(server),
+        "server_busy": median(busy),
         "peak_rss_mb": max(r["peak_rss"] for r in runs) / 1e6,
         "errors": sum(r["n"] - r["ok"] for r in runs),
     }
 
 
 def bench_latency(latency_s: float, args: argparse.Namespace) -> dict[str, Any]:
-    """All runs against one server process: seeds_nb / raw aiohttp / bare HTTP stack in turn, then httpx once."""
+    """All runs against one server process: seeds_nb / raw aiohttp / bare HTTP path in turn, then httpx once."""
     runs: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
     with MockServerProcess(latency_s) as server:
         print(f"\n== server latency {latency_s * 1000:.0f} ms: {server.url} (pid {server.pid})", flush=True)
@@ -255,9 +266,10 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> list[dict
             v = s[variant]
             rows.append([LABELS[variant], f"{v['n']:,} x{v['runs']}", f"{v['req_s']:,.0f}",
                          spread(v["req_s_all"]), f"{v['cpu_us_per_req']:,.0f}", spread(v["cpu_us_all"]),
-                         f"{v['server_cpu_us_per_req']:,.0f}", f"{v['peak_rss_mb']:,.0f}", str(v["errors"])])
+                         f"{v['server_cpu_us_per_req']:,.0f}", f"{v['server_busy']:.0%}", f"{v['peak_rss_mb']:,.0f}",
+                         str(v["errors"])])
         header = ["client", "N x runs", "req/s (median)", "req/s range", "CPU us/req", "CPU range",
-                  "server CPU us/req", "peak RSS MB", "errors"]
+                  "server CPU us/req", "server busy", "peak RSS MB", "errors"]
         print(f"\n-- latency {latency_ms:.0f} ms, concurrency {args.concurrency}")
         for line in table(rows, header):
             print("   " + line)
@@ -265,8 +277,9 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> list[dict
               f"{s['tracking_complete']}")
         if "httpx_aiohttp" in s:
             raw, stack, ours = (s[v]["cpu_us_per_req"] for v in ("aiohttp", "httpx_aiohttp", "seeds_nb"))
-            print(f"   client CPU per request = {raw:,.0f} us raw aiohttp + {stack - raw:,.0f} us httpx API and "
-                  f"transport adapter + {ours - stack:,.0f} us seeds_nb's own code = {ours:,.0f} us")
+            path = res["runs"]["httpx_aiohttp"][0].get("http_path", "?")
+            print(f"   client CPU per request = {raw:,.0f} us raw aiohttp {stack - raw:+,.0f} us httpx layer "
+                  f"({path}) {ours - stack:+,.0f} us seeds_nb's own code = {ours:,.0f} us")
         goal = RATIO_TARGETS.get(round(res["latency_s"], 3))
         if goal is not None:
             targets.append({"target": f"throughput ratio at {latency_ms:.0f} ms >= {goal:.2f}",
