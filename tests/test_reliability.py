@@ -242,6 +242,13 @@ def test_backoff_is_full_jitter_capped_and_server_waits_are_capped() -> None:
     assert not policy.should_retry(APIStatusError("bad", status_code=400), 1)
 
 
+def test_x_should_retry_header_overrides_the_status() -> None:
+    policy = RetryPolicy(max_retries=2)
+    assert not policy.should_retry(ServerError("boom", status_code=500, headers={"X-Should-Retry": "false"}), 1)
+    assert policy.should_retry(APIStatusError("odd", status_code=400, headers={"x-should-retry": "true"}), 1)
+    assert not policy.should_retry(APIStatusError("odd", status_code=400, headers={"x-should-retry": "true"}), 3)
+
+
 async def test_gate_pause_holds_every_request_and_buckets_limit_rate() -> None:
     now = [0.0]
     slept: list[float] = []

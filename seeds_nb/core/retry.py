@@ -67,8 +67,14 @@ class RetryPolicy:
     max_wait_s: float = 60.0
 
     def should_retry(self, error: BaseException, attempt: int) -> bool:
-        """``attempt`` counts from 1 (the first try)."""
-        return attempt <= self.max_retries and isinstance(error, APIError) and bool(error.retryable)
+        """``attempt`` counts from 1 (the first try). A server's ``x-should-retry: true|false``
+        header overrides the status-based decision (OpenAI sends it)."""
+        if attempt > self.max_retries or not isinstance(error, APIError):
+            return False
+        told = error.headers.get("x-should-retry") if isinstance(error, APIStatusError) else None
+        if told in ("true", "false"):
+            return told == "true"
+        return bool(error.retryable)
 
     def delay(self, error: BaseException, attempt: int, rng: random.Random | None = None) -> float:
         told = error.retry_after if isinstance(error, RateLimitError) else None
