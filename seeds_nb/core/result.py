@@ -18,7 +18,6 @@ from .types import Response
 
 if TYPE_CHECKING:
     import pandas as pd
-    import plotly.graph_objects as go
 
 __all__ = ["BatchResult"]
 
@@ -255,8 +254,9 @@ class BatchResult:
                 fh.write(text)
         return text
 
-    def plot(self) -> go.Figure:
-        """The summary dashboard (``seeds_nb.plots.summary``); needs plotly."""
+    def plot(self) -> Any:
+        """The summary dashboard, a ``plotly.graph_objects.Figure`` (``seeds_nb.plots.summary``); needs
+        plotly, imported only here so the core never depends on it."""
         from seeds_nb.plots import summary
 
         return summary(self)
