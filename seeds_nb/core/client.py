@@ -334,7 +334,7 @@ class BaseClient(BatchAPIMixin):
         return {
             "content": response.content, "model": response.model, "finish_reason": response.finish_reason,
             "usage": response.usage.to_dict(), "latency_s": response.latency_s,
-            "tracking": response.tracking.to_dict(), "request_id": response.request_id,
+            "request_id": response.request_id,  # no tracking: a hit is re-priced by the reading client
             "raw": response._raw.decode("utf-8", "replace"),
         }
 

@@ -156,12 +156,6 @@ class Tracking:
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Tracking:
-        known = {k: v for k, v in data.items() if k in cls.__slots__}  # type: ignore[attr-defined]
-        if "warnings" in known:
-            known["warnings"] = tuple(known["warnings"])
-        return cls(**known)
 
 
 @dataclass(slots=True, eq=False)
