@@ -21,6 +21,7 @@ import select
 import statistics
 import subprocess
 import sys
+import sysconfig
 import time
 import zlib
 from collections.abc import Iterator, Sequence
@@ -212,3 +213,13 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> Iterator[str]
         yield "  ".join(cells)
         if j == 0:
             yield "  ".join("-" * w for w in widths)
+
+
+def short_path(filename: str) -> str:
+    """``seeds_nb/core/types.py``, ``aiohttp/client_proto.py``, ``json/decoder.py``: enough to find the line."""
+    if "/seeds_nb/" in filename:
+        return "seeds_nb/" + filename.split("/seeds_nb/", 1)[1]
+    for marker in ("site-packages/", sysconfig.get_paths()["stdlib"] + "/"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename

@@ -26,7 +26,6 @@ import asyncio
 import gc
 import json
 import sys
-import sysconfig
 import time
 import tracemalloc
 from collections.abc import Iterator, Sequence
@@ -46,6 +45,7 @@ from _shared import (
     print_machine,
     prompt_for,
     run_worker,
+    short_path,
     table,
     verdict,
 )
@@ -79,19 +79,10 @@ def _top_sites(n: int) -> list[dict[str, Any]]:
     out = []
     for stat in stats[:TOP_SITES]:
         frame = stat.traceback[0]
-        out.append({"site": f"{_short(frame.filename)}:{frame.lineno}", "bytes_per_item": stat.size / n,
+        out.append({"site": f"{short_path(frame.filename)}:{frame.lineno}", "bytes_per_item": stat.size / n,
                     "blocks_per_item": stat.count / n})
     return out
 
-
-def _short(filename: str) -> str:
-    """``seeds_nb/core/types.py``, ``aiohttp/client_proto.py``, ``json/decoder.py``: enough to find the line."""
-    if "/seeds_nb/" in filename:
-        return "seeds_nb/" + filename.split("/seeds_nb/", 1)[1]
-    for marker in ("site-packages/", sysconfig.get_paths()["stdlib"] + "/"):
-        if marker in filename:
-            return filename.split(marker, 1)[1]
-    return filename
 
 
 async def _retained(url: str, n: int, concurrency: int, traced: bool) -> dict[str, Any]:

@@ -35,7 +35,6 @@ import gc
 import json
 import pstats
 import sys
-import sysconfig
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -44,7 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _shared import API_KEY, MODEL, MockServerProcess, median, prompt_for
+from _shared import API_KEY, MODEL, MockServerProcess, median, prompt_for, short_path
 
 HEADERS = {"content-type": "application/json", "authorization": f"Bearer {API_KEY}"}
 Send = Callable[[bytes], Awaitable[Any]]
@@ -103,24 +102,16 @@ def report_cprofile(profiler: cProfile.Profile, n: int, top: int) -> None:
     rows = sorted(raw.items(), key=lambda kv: -kv[1][2])[:top]
     print(f"\ntop {top} functions by own time (us per request)")
     for (filename, line, func), (_cc, ncalls, tottime, cumtime, _callers) in rows:
-        where = f"{_short(filename)}:{line}({func})"
+        where = f"{short_path(filename)}:{line}({func})"
         print(f"  {tottime / n * 1e6:7.1f} own {cumtime / n * 1e6:8.1f} cum {ncalls / n:6.2f} calls/req  {where}")
 
     ours = [kv for kv in raw.items() if "/seeds_nb/" in kv[0][0]]
     ours.sort(key=lambda kv: -kv[1][3])
     print(f"\nseeds_nb functions by cumulative time (us per request, top {top})")
     for (filename, line, func), (_cc, ncalls, tottime, cumtime, _callers) in ours[:top]:
-        where = f"{_short(filename)}:{line}({func})"
+        where = f"{short_path(filename)}:{line}({func})"
         print(f"  {cumtime / n * 1e6:8.1f} cum {tottime / n * 1e6:7.1f} own {ncalls / n:6.2f} calls/req  {where}")
 
-
-def _short(filename: str) -> str:
-    if "/seeds_nb/" in filename:
-        return "seeds_nb/" + filename.split("/seeds_nb/", 1)[1]
-    for marker in ("site-packages/", sysconfig.get_paths()["stdlib"] + "/"):
-        if marker in filename:
-            return filename.split(marker, 1)[1]
-    return filename
 
 
 # ------------------------------------------------------------------------------------------ send paths
