@@ -119,6 +119,19 @@ class Kernel:
                 if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == comm_id
                 and m["content"]["data"].get("method") == "update"]
 
+    def state(self, comm_id: str, start: int = 0) -> dict[str, Any]:
+        """The model's latest state: its open state with every update since ``start`` applied in order.
+
+        An update carries only the keys that changed, so the last one alone may lack ``value``.
+        """
+        merged: dict[str, Any] = {}
+        for _, m in self.iopub[start:]:
+            if m["msg_type"] == "comm_open" and m["content"]["comm_id"] == comm_id:
+                merged.update(m["content"]["data"]["state"])
+        for _, update in self.updates(comm_id, start):
+            merged.update(update)
+        return merged
+
     def problems(self, start: int) -> list[Msg]:
         """Error outputs and stderr text (widget handler tracebacks land there) since ``start``."""
         return [m for _, m in self.iopub[start:] if m["msg_type"] == "error"
@@ -161,7 +174,7 @@ def test_cancel_click_stops_the_batch(kernel: Kernel) -> None:
     assert got["ok"] + got["failed"] == got["total"] == 400
     assert got["cancelled"] == got["failed"]
     assert got["tasks"] == base
-    final = kernel.updates(bar, start)[-1][1]
+    final = kernel.state(bar, start)
     assert final["bar_style"] == "danger" and final["value"] == got["ok"]
     assert kernel.problems(start) == []
 
@@ -182,7 +195,7 @@ def test_interrupt_returns_partial_result_and_kernel_stays_healthy(kernel: Kerne
     assert got["ok"] + got["failed"] == 400
     assert got["tasks"] == base
     assert kernel.run("x = 1 + 1", x="x")["x"] == 2
-    assert kernel.updates(bar, start)[-1][1]["bar_style"] == "danger"
+    assert kernel.state(bar, start)["bar_style"] == "danger"
     assert kernel.problems(start) == []
 
 
@@ -215,7 +228,7 @@ def test_message_rate_is_bounded(kernel: Kernel) -> None:
     comm_msgs = [(t, m) for t, m in kernel.iopub[start:] if m["msg_type"] == "comm_msg"]
     duration = comm_msgs[-1][0] - comm_msgs[0][0]
     assert len(comm_msgs) <= 20 * max(duration, 1.0) + 10, (len(comm_msgs), duration)
-    final = kernel.updates(bar, start)[-1][1]
+    final = kernel.state(bar, start)
     assert final["value"] == 3000 and final["description"] == "3000/3000 done"
 
 
