@@ -195,31 +195,44 @@ class Session:
     def __init__(self, km: KernelManager, kc: BlockingKernelClient) -> None:
         self.km, self.kc = km, kc
 
-    def execute(self, code: str, *, interrupt_after: float | None = None, click_cancel_after: float | None = None,
-                when_shown: bool = False, timeout: float = 30.0) -> tuple[list[dict[str, Any]], str]:
-        """Run ``code``; returns (outputs, reply status). ``when_shown``: act only once a Button model was
-        opened (the panel is on screen: an event, not a delay)."""
+    def execute(self, code: str, *, interrupt_at: int | None = None, cancel_at: int | None = None,
+                timeout: float = 30.0) -> tuple[list[dict[str, Any]], str]:
+        """Run ``code``; returns (outputs, reply status).
+
+        ``interrupt_at`` / ``cancel_at``: interrupt the kernel / click Cancel once the cell's panel is
+        on screen (its Cancel button was opened) and its bar shows at least that many finished
+        requests: acting on events the frontend would see, never after a delay.
+        """
         msg_id = self.kc.execute(code)
-        started, outputs, buttons, acted = time.monotonic(), [], [], False
+        started, outputs, acted = time.monotonic(), [], False
+        cancel: str | None = None
+        bars: set[str] = set()
+        finished = 0
         while True:
-            elapsed = time.monotonic() - started
-            assert elapsed < timeout, f"cell did not finish: {code[:60]!r}"
-            if not acted and interrupt_after is not None and elapsed > interrupt_after and (buttons or not when_shown):
+            assert time.monotonic() - started < timeout, f"cell did not finish: {code[:60]!r}"
+            if not acted and cancel is not None and interrupt_at is not None and finished >= interrupt_at:
                 self.km.interrupt_kernel()
                 acted = True
-            if not acted and click_cancel_after is not None and elapsed > click_cancel_after and buttons:
-                content = {"comm_id": buttons[0], "data": {"method": "custom", "content": {"event": "click"}}}
+            if not acted and cancel is not None and cancel_at is not None and finished >= cancel_at:
+                content = {"comm_id": cancel, "data": {"method": "custom", "content": {"event": "click"}}}
                 self.kc.session.send(self.kc.shell_channel.socket, self.kc.session.msg("comm_msg", content))
                 acted = True
             try:
                 msg = self.kc.get_iopub_msg(timeout=0.05)
             except queue.Empty:
                 continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "comm_msg" and content["comm_id"] in bars:  # updates may come from a worker thread
+                finished = max(finished, content["data"].get("state", {}).get("value", 0))
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
-            kind, content = msg["msg_type"], msg["content"]
-            if kind == "comm_open" and content["data"]["state"].get("_model_name") == "ButtonModel":
-                buttons.append(content["comm_id"])
+            if kind == "comm_open":
+                state = content["data"]["state"]
+                if state.get("_model_name") == "ButtonModel" and state.get("description") == "Cancel":
+                    cancel = cancel or content["comm_id"]
+                elif state.get("_model_name") == "IntProgressModel":
+                    bars.add(content["comm_id"])
+                    finished = max(finished, state.get("value", 0))
             elif kind in ("stream", "error", "display_data", "execute_result"):
                 outputs.append({"type": kind, **content})
             elif kind == "status" and content["execution_state"] == "idle":
@@ -253,7 +266,7 @@ SLOW_BATCH = "%%seeds_batch --no-cache --max-concurrent 2 --out {out}\n" + "\n".
 
 
 def test_kernel_interrupt_stops_the_cell_and_binds_the_partial_result(session: Session) -> None:
-    outputs, status = session.execute(SLOW_BATCH.format(out="r_int"), interrupt_after=1.0)
+    outputs, status = session.execute(SLOW_BATCH.format(out="r_int"), interrupt_at=3)
     assert status == "error"  # so "Run all" stops here
     errors = [o for o in outputs if o["type"] == "error"]
     assert len(errors) == 1 and errors[0]["ename"] == "BatchInterrupted"
@@ -266,7 +279,7 @@ def test_kernel_interrupt_stops_the_cell_and_binds_the_partial_result(session: S
 
 
 def test_cancel_button_stops_only_the_batch(session: Session) -> None:
-    outputs, status = session.execute(SLOW_BATCH.format(out="r_cancel"), click_cancel_after=1.0)
+    outputs, status = session.execute(SLOW_BATCH.format(out="r_cancel"), cancel_at=3)
     assert status == "ok" and not [o for o in outputs if o["type"] == "error"]
     ok, failed, reason = session.value("r_cancel.successful_count, r_cancel.failed_count, "
                                        "r_cancel.stop_reason").split()
@@ -276,9 +289,8 @@ def test_cancel_button_stops_only_the_batch(session: Session) -> None:
 def test_interrupting_run_cell_magic_cancels_cleanly(session: Session) -> None:
     code = ("get_ipython().run_cell_magic('seeds_batch', '--no-cache --max-concurrent 2 --out r_sync', "
             "'\\n'.join(f'q{i}' for i in range(20)))")
-    started = time.monotonic()
-    outputs, status = session.execute(code, interrupt_after=1.0)
-    assert status == "error" and time.monotonic() - started < 3.0
+    outputs, status = session.execute(code, interrupt_at=3)
+    assert status == "error"
     assert [o["ename"] for o in outputs if o["type"] == "error"] == ["KeyboardInterrupt"]
     assert "partial result is in r_sync" in "".join(o.get("text", "") for o in outputs)
     ok, failed = session.value("r_sync.successful_count, r_sync.failed_count").split()
@@ -293,7 +305,7 @@ def test_submit_interrupt_stops_only_the_watching_then_cancel_ends_the_job(sessi
     assert session.execute("%config SeedsBatch.mock_batch_duration_s = 60")[1] == "ok"
     try:
         outputs, status = session.execute("%%seeds_batch --submit --poll-interval 0.05 --out r_job\njob one\n"
-                                          "job two\n", interrupt_after=0, when_shown=True)
+                                          "job two\n", interrupt_at=0)
         assert status == "error"
         errors = [o for o in outputs if o["type"] == "error"]
         assert len(errors) == 1 and errors[0]["ename"] == "BatchInterrupted"
@@ -302,7 +314,7 @@ def test_submit_interrupt_stops_only_the_watching_then_cancel_ends_the_job(sessi
         assert session.value("r_job_job.done, 'r_job' in globals()") == "False False"
         outputs, status = session.execute("from seeds_nb.widgets import watch_job\n"
                                           "r_job = await watch_job(r_job_job, poll_interval=0.05)",
-                                          click_cancel_after=0)
+                                          cancel_at=0)
         assert status == "ok" and not [o for o in outputs if o["type"] == "error"]
         assert session.value("r_job_job.status, r_job.stop_reason, r_job.cancelled_count") == \
             "cancelled cancelled 2"
