@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import warnings
 from collections.abc import Iterator
 
@@ -136,6 +137,34 @@ def test_generate_in_a_plain_script(server: MockServer) -> None:
     client = OpenAIClient("gpt-4.1-mini", base_url=server.url, api_key=TEST_KEY)
     assert client.generate("Count to 3").content == "1, 2, 3"
     client.close()
+
+
+def test_a_client_used_from_several_asyncio_runs_leaves_no_pool_open(server: MockServer) -> None:
+    """A script calling ``asyncio.run`` per request gets a pool per loop, each closed with its loop."""
+    client = OpenAIClient("gpt-4.1-mini", base_url=server.url, api_key=TEST_KEY)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        contents = [asyncio.run(client.agenerate(f"Count to {n}")).content for n in (1, 2, 3)]
+        assert asyncio.run(client.batch_generate(["a", "b"])).successful_count == 2
+        gc.collect()  # an unclosed aiohttp session says so when it is collected
+    assert contents == ["1", "1, 2", "1, 2, 3"]
+    assert [str(w.message) for w in caught if "Unclosed" in str(w.message)] == []
+    client.close()
+
+
+async def test_a_worker_threads_loop_gets_its_own_pool_and_the_main_one_is_kept(server: MockServer) -> None:
+    client = OpenAIClient("gpt-4.1-mini", base_url=server.url, api_key=TEST_KEY)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main_pool = client._http_client()
+        assert (await client.agenerate("Count to 1")).content == "1"
+        in_thread = await asyncio.to_thread(asyncio.run, client.agenerate("Count to 2"))
+        assert in_thread.content == "1, 2"
+        assert client._http_client() is main_pool and not main_pool.is_closed
+        await client.aclose()
+        gc.collect()
+    assert main_pool.is_closed
+    assert [str(w.message) for w in caught if "Unclosed" in str(w.message)] == []
 
 
 async def test_generate_inside_a_running_loop(make_client) -> None:

@@ -12,7 +12,6 @@ import contextlib
 import contextvars
 import json
 import time
-import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -22,7 +21,7 @@ from .batch import BatchRun, ProgressCallback
 from .batch_api import BatchAPIMixin
 from .cache import ResponseCache, cache_key
 from .exceptions import APIStatusError, ConfigurationError, ResponseParseError
-from .http import make_http_client, map_transport_errors, post
+from .http import LoopPools, make_http_client, map_transport_errors, post
 from .ratelimit import RateGate
 from .result import BatchResult
 from .retry import RetryPolicy
@@ -114,9 +113,8 @@ class BaseClient(BatchAPIMixin):
                                price_model=price_model, impacts_model=impacts_model)
         self.cache: ResponseCache | None = ResponseCache(cache_dir, ttl_s=cache_ttl_s) if cache_dir else None
         self._transport = transport
-        self._http: httpx.AsyncClient | None = None
+        self._pools = LoopPools(self.timeout, transport)
         self._urls: dict[str, httpx.URL] = {}
-        self._http_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
         self._closed = False
         self._warm = False
         self.last_run: BatchRun | None = None
@@ -157,35 +155,19 @@ class BaseClient(BatchAPIMixin):
             return transient
         if self._closed:
             raise ConfigurationError(f"this {type(self).__name__} is closed; create a new client")
-        loop = asyncio.get_running_loop()
-        if self._http is None or self._http_loop is None or self._http_loop() is not loop:
-            # aiohttp sessions belong to one loop; a client used from a new loop gets a new pool.
-            self._http = make_http_client(self.timeout, self._transport)
-            self._http_loop = weakref.ref(loop)
-        return self._http
+        return self._pools.get()
 
     async def aclose(self) -> None:
-        """Close the connection pool and flush the cache; idempotent."""
+        """Close the connection pools and flush the cache; idempotent."""
         self._closed = True
-        http, self._http = self._http, None
-        if http is not None:
-            try:
-                await http.aclose()
-            except RuntimeError:  # its loop is gone (used from another loop before)
-                pass
+        await self._pools.aclose()
         if self.cache is not None:
             self.cache.close()
 
     def close(self) -> None:
         """Sync ``aclose`` (for scripts and the end of a notebook)."""
         self._closed = True
-        http, self._http = self._http, None
-        loop = self._http_loop() if self._http_loop is not None else None
-        if http is not None and loop is not None and not loop.is_closed():
-            if loop.is_running():
-                asyncio.run_coroutine_threadsafe(http.aclose(), loop)  # its own loop closes it
-            else:
-                loop.run_until_complete(http.aclose())
+        self._pools.close()
         if self.cache is not None:
             self.cache.close()
 

@@ -7,16 +7,17 @@ Why the transport: on loopback with 64 concurrent requests plain ``httpx.AsyncCl
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncGenerator, Iterator, Mapping
 
 import aiohttp
 import httpx
 
 from .exceptions import RequestTimeout, TransportError
 
-__all__ = ["make_http_client", "map_transport_errors", "post"]
+__all__ = ["LoopPools", "make_http_client", "map_transport_errors", "post"]
 
 POOL_SIZE = 1024  # connections kept alive: >= any sensible max_concurrent, so none is re-opened
 
@@ -34,6 +35,78 @@ def make_http_client(timeout: float, transport: httpx.AsyncBaseTransport | None 
 
 
 _TRANSPORTS: weakref.WeakKeyDictionary[httpx.AsyncClient, httpx.AsyncBaseTransport] = weakref.WeakKeyDictionary()
+
+
+class LoopPools:
+    """One ``httpx.AsyncClient`` per event loop, each closed when ``asyncio.run`` ends its loop.
+
+    Why: aiohttp sessions belong to the loop that made them. A script that calls
+    ``asyncio.run(client.agenerate(...))`` per prompt, or a notebook plus a worker thread, uses
+    one client from several loops; each gets its own pool, and a pool must be closed on its own
+    loop before that loop closes or aiohttp reports an unclosed session. The hook for "before
+    the loop closes" is ``loop.shutdown_asyncgens()`` (``asyncio.run`` calls it): each pool is
+    held by a suspended async generator whose ``finally`` closes the pool.
+    """
+
+    def __init__(self, timeout: float, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._timeout = timeout
+        self._transport = transport
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pool] = weakref.WeakKeyDictionary()
+
+    def get(self) -> httpx.AsyncClient:
+        """The running loop's pool (created on first use)."""
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None:
+            pool = self._pools[loop] = _Pool(make_http_client(self._timeout, self._transport))
+        return pool.http
+
+    async def aclose(self) -> None:
+        """Close every pool: the running loop's here, the others on their own loops."""
+        here = asyncio.get_running_loop()
+        pools, self._pools = list(self._pools.items()), weakref.WeakKeyDictionary()
+        for loop, pool in pools:
+            if loop is here:
+                await pool.closer.aclose()
+            else:
+                _close_elsewhere(loop, pool)
+
+    def close(self) -> None:
+        """Sync ``aclose``, from outside any loop or from inside one (a notebook cell)."""
+        pools, self._pools = list(self._pools.items()), weakref.WeakKeyDictionary()
+        for loop, pool in pools:
+            _close_elsewhere(loop, pool)
+
+
+class _Pool:
+    __slots__ = ("closer", "http")
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+        self.closer = _closes_with_loop(http)
+        # Run it to its ``yield`` now: its first step registers it with the running loop, whose
+        # shutdown_asyncgens() will aclose() it. The loop holds it weakly; this object holds it.
+        try:
+            self.closer.asend(None).send(None)
+        except StopIteration:
+            pass
+
+
+async def _closes_with_loop(http: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await http.aclose()
+
+
+def _close_elsewhere(loop: asyncio.AbstractEventLoop, pool: _Pool) -> None:
+    """Close ``pool`` on its loop: scheduled if that loop runs, run now if it is idle."""
+    if loop.is_closed():  # ended without shutdown_asyncgens (closed by hand): nothing can run there
+        return
+    if loop.is_running():
+        asyncio.run_coroutine_threadsafe(pool.closer.aclose(), loop)
+    else:
+        loop.run_until_complete(pool.closer.aclose())
 
 
 async def post(client: httpx.AsyncClient, url: httpx.URL, content: bytes, headers: Mapping[str, str],
