@@ -16,13 +16,8 @@ over the httpx-aiohttp transport (what seeds_nb did first), an ``httpx.Request``
 transport (no AsyncClient layer; what ``seeds_nb.core.http.post`` does), and an ``aiohttp.ClientSession``
 directly. It prices the options for cutting the HTTP layer's cost.
 
-``--unit-prices`` measures a proposed change to tracking without editing seeds_nb: it swaps
-``seeds_nb.core.tracking._price`` (``genai_prices.calc_price`` behind an LRU keyed on exact token counts,
-which misses whenever prompt lengths vary) for a price computed from per-token unit prices calibrated once
-per model, checks it against ``calc_price`` on random usages, and compares client CPU per request.
-
 Run: ``python benchmarks/profile_client.py [--n 2000] [--concurrency 64] [--top 25] [--pyinstrument]``,
-``python benchmarks/profile_client.py --send-paths [--reps 3]`` or ``... --unit-prices [--reps 3]``.
+``python benchmarks/profile_client.py --send-paths [--reps 3]``.
 """
 
 from __future__ import annotations
@@ -221,81 +216,6 @@ async def compare_send_paths(url: str, n: int, concurrency: int, reps: int) -> N
         print(f"  {us:6.0f} us  ({us - now:+5.0f})  {median(rate[name]):7,.0f} req/s  {name}")
 
 
-# ------------------------------------------------------------------------------------------ unit prices
-def unit_price_function(exact: Callable[..., float | str]) -> Callable[..., float | str]:
-    """A drop-in for ``tracking._price`` built from ``exact``: unit prices per token kind, calibrated once
-    per (provider, model, batch) at 1M tokens, then a handful of multiplications per request.
-
-    Valid for models whose prices are linear in tokens; a real implementation must fall back to
-    ``calc_price`` for genai-prices' tiered prices (context-length tiers) and re-calibrate when a
-    model's price changes with the date.
-    """
-    million = 1_000_000
-    units: dict[tuple[str, str, bool], tuple[float, ...] | str] = {}
-
-    def price(provider: str, model: str, prompt: int, cached: int, cache_write: int, completion: int,
-              batch: bool) -> float | str:
-        key = (provider, model, batch)
-        unit = units.get(key)
-        if unit is None:
-            base = exact(provider, model, 0, 0, 0, 0, batch)
-            if isinstance(base, str):
-                unit = base
-            else:
-                per_input = (float(exact(provider, model, million, 0, 0, 0, batch)) - base) / million
-                per_cached = (float(exact(provider, model, million, million, 0, 0, batch)) - base) / million
-                per_write = (float(exact(provider, model, million, 0, million, 0, batch)) - base) / million
-                per_output = (float(exact(provider, model, 0, 0, 0, million, batch)) - base) / million
-                unit = (base, per_input, per_cached - per_input, per_write - per_input, per_output)
-            units[key] = unit
-        if isinstance(unit, str):
-            return unit
-        base, per_input, per_cached, per_write, per_output = unit
-        return base + per_input * prompt + per_cached * cached + per_write * cache_write + per_output * completion
-
-    return price
-
-
-async def compare_unit_prices(url: str, n: int, concurrency: int, reps: int) -> None:
-    import random
-
-    from seeds_nb import OpenAIClient
-    from seeds_nb.core import tracking
-
-    original = tracking._price
-    exact = getattr(original, "__wrapped__", original)  # the uncached function under the lru_cache
-    fast = unit_price_function(exact)
-    rng = random.Random(0)
-    worst = 0.0
-    for _ in range(1000):
-        prompt, completion = rng.randint(0, 200_000), rng.randint(0, 20_000)
-        cached = rng.randint(0, prompt)
-        want = float(exact("openai", MODEL, prompt, cached, 0, completion, False))
-        worst = max(worst, abs(fast("openai", MODEL, prompt, cached, 0, completion, False) - want) / want)
-    print(f"unit prices vs calc_price for {MODEL} on 1,000 random usages: max relative difference {worst:.1e}")
-    prompts = [prompt_for(i, "prices") for i in range(n)]
-    cpu: dict[str, list[float]] = defaultdict(list)
-    async with OpenAIClient(MODEL, base_url=url, api_key=API_KEY) as client:
-        await client.batch_generate([prompt_for(i, "warm") for i in range(200)], max_concurrent=concurrency)
-        try:
-            for _ in range(reps):
-                for name, function in (("calc_price behind the LRU (now)", original), ("unit prices", fast)):
-                    tracking._price = function  # type: ignore[assignment]
-                    if hasattr(original, "cache_clear"):
-                        original.cache_clear()  # every rep starts as cold as a new batch of new prompts
-                    gc.collect()
-                    before = time.process_time()
-                    result = await client.batch_generate(prompts, max_concurrent=concurrency)
-                    cpu[name].append((time.process_time() - before) / n * 1e6)
-                    assert result.successful_count == n and result.total_cost_usd > 0
-                    client.last_run = None
-        finally:
-            tracking._price = original
-    print(f"seeds_nb client CPU per request, {n:,} varied-length prompts x {reps} runs (median, all runs):")
-    for name, values in cpu.items():
-        print(f"  {median(values):6.0f} us  ({', '.join(f'{v:.0f}' for v in values)})  {name}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--n", type=int, default=2000)
@@ -303,15 +223,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--pyinstrument", action="store_true", help="use pyinstrument instead of cProfile")
     parser.add_argument("--send-paths", action="store_true", help="compare ways of sending a request instead")
-    parser.add_argument("--unit-prices", action="store_true", help="measure pricing from calibrated unit prices")
-    parser.add_argument("--reps", type=int, default=3, help="runs per variant (--send-paths, --unit-prices)")
+    parser.add_argument("--reps", type=int, default=3, help="runs per variant (--send-paths)")
     args = parser.parse_args(argv)
     with MockServerProcess(0.0) as server:
         if args.send_paths:
             asyncio.run(compare_send_paths(server.url, args.n, args.concurrency, args.reps))
-            return 0
-        if args.unit_prices:
-            asyncio.run(compare_unit_prices(server.url, args.n, args.concurrency, args.reps))
             return 0
         if args.pyinstrument:
             from pyinstrument import Profiler

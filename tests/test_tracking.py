@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from datetime import UTC, datetime
 
 import pytest
 from ecologits.tracers.utils import llm_impacts
@@ -110,3 +111,20 @@ def test_unit_price_path_matches_calc_price(provider: str, model: str, batch: bo
                                     cache_write_tokens=write or None, output_tokens=completion), model,
                             provider_id=provider, price_context={"processing": "batch"} if batch else None)
         assert ours == pytest.approx(float(theirs.total_price), rel=1e-12)
+
+
+def test_a_dated_price_change_is_picked_up_by_a_long_running_tracker() -> None:
+    """genai-prices dates o3's price cut (2025-06-10): one Tracker whose clock crosses the date
+    prices each request as of its own time, exactly as ``calc_price`` does for that time."""
+    before, after = datetime(2025, 6, 9, 23, 50, tzinfo=UTC), datetime(2025, 6, 10, 0, 5, tzinfo=UTC)
+    now = [before.timestamp()]
+    tracker = Tracker("openai", clock=lambda: now[0], impacts_model="gpt-4.1")
+    usage = Usage(prompt_tokens=12_000, completion_tokens=3_000, cached_tokens=2_000)
+    old = tracker.track("o3", usage, 1.0).cost_usd
+    now[0] = after.timestamp()
+    new = tracker.track("o3", usage, 1.0).cost_usd
+    for when, ours in ((before, old), (after, new)):
+        theirs = calc_price(GPUsage(input_tokens=12_000, cache_read_tokens=2_000, output_tokens=3_000), "o3",
+                            provider_id="openai", genai_request_timestamp=when)
+        assert ours == pytest.approx(float(theirs.total_price), rel=1e-12)
+    assert new < old

@@ -7,7 +7,8 @@ linear in (output tokens, generation latency) for a given model and electricity 
 per (provider, model, zone) by calling ``llm_impacts`` itself at a few points, then evaluate the
 same formula with a few multiplications. ``tests/test_tracking.py`` checks the result against
 ``llm_impacts`` at random points. Prices go through ``genai_prices.calc_price`` with a small LRU
-in front (same usage, same price).
+in front (same usage, same price) and per-token unit prices (see ``_price``); both are keyed by a
+15-minute period of the UTC clock, so a kernel left running picks up a dated price change.
 
 Unknown models give ``None`` (never a silent $0) and one ``TrackingWarning`` per model.
 """
@@ -16,8 +17,11 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -100,9 +104,20 @@ def impacts_calibration(provider: str, model: str, zone: str) -> _Calibration | 
 _PROVIDER_FOR_PRICES = {"openai": "openai", "anthropic": "anthropic"}
 
 
+PRICE_PERIOD_S = 900
+"""Prices are looked up as of the start of each 15-minute UTC period: genai-prices dates its price
+changes (a new price from a given day, time-of-day rates at quarter hours), and a cached price must
+not outlive the period it was looked up for."""
+
+
+def price_period(now: float) -> int:
+    """The pricing period of a UNIX time (the key the price caches are kept under)."""
+    return int(now // PRICE_PERIOD_S)
+
+
 @lru_cache(maxsize=8192)
 def _price_exact(provider: str, model: str, prompt: int, cached: int, cache_write: int, completion: int,
-                 batch: bool) -> float | str:
+                 batch: bool, period: int) -> float | str:
     from genai_prices import Usage as GPUsage
     from genai_prices import calc_price
 
@@ -110,6 +125,7 @@ def _price_exact(provider: str, model: str, prompt: int, cached: int, cache_writ
                     cache_write_tokens=cache_write or None, output_tokens=completion)
     try:
         calc = calc_price(usage, model, provider_id=_PROVIDER_FOR_PRICES.get(provider, provider),
+                          genai_request_timestamp=datetime.fromtimestamp(period * PRICE_PERIOD_S, UTC),
                           price_context={"processing": "batch"} if batch else None)
     except LookupError as exc:
         return str(exc)
@@ -122,10 +138,10 @@ above it, or for a model whose price is not linear up to it (tiers), ``calc_pric
 
 
 @lru_cache(maxsize=256)
-def _unit_prices(provider: str, model: str, batch: bool) -> tuple[float, float, float, float] | None:
+def _unit_prices(provider: str, model: str, batch: bool, period: int) -> tuple[float, float, float, float] | None:
     """USD per fresh input, cached input, cache-write and output token; None if not linear."""
     def exact(prompt: int, cached: int, write: int, completion: int) -> float | str:
-        return _price_exact(provider, model, prompt, cached, write, completion, batch)
+        return _price_exact(provider, model, prompt, cached, write, completion, batch, period)
 
     probes = (exact(1000, 0, 0, 0), exact(1000, 1000, 0, 0), exact(1000, 0, 1000, 0), exact(0, 0, 0, 1000))
     if any(isinstance(p, str) for p in probes):
@@ -140,25 +156,30 @@ def _unit_prices(provider: str, model: str, batch: bool) -> tuple[float, float, 
 
 
 def _price(provider: str, model: str, prompt: int, cached: int, cache_write: int, completion: int,
-           batch: bool) -> float | str:
+           batch: bool, period: int) -> float | str:
     """A request's price: unit prices times tokens (~0.3 µs; calc_price costs ~70-100 µs and real
     token counts rarely repeat, so an LRU alone misses), exact ``calc_price`` otherwise.
     ``tests/test_tracking.py`` checks both paths against ``calc_price``."""
-    unit = _unit_prices(provider, model, batch) if prompt <= LINEAR_MAX_INPUT else None
+    unit = _unit_prices(provider, model, batch, period) if prompt <= LINEAR_MAX_INPUT else None
     if unit is None:
-        return _price_exact(provider, model, prompt, cached, cache_write, completion, batch)
+        return _price_exact(provider, model, prompt, cached, cache_write, completion, batch, period)
     fresh, per_cached, per_write, per_out = unit
     return (prompt - cached - cache_write) * fresh + cached * per_cached + cache_write * per_write \
         + completion * per_out
 
 
 class Tracker:
-    """Computes ``Tracking`` for a provider's responses; cheap per call after the first."""
+    """Computes ``Tracking`` for a provider's responses; cheap per call after the first.
+
+    ``clock`` (UNIX seconds, default ``time.time``) says when a request is priced: prices are those
+    in force then (genai-prices dates its changes). Replace it to price as of another time.
+    """
 
     def __init__(self, provider: str, *, electricity_mix_zone: str = DEFAULT_ZONE,
                  impacts_provider: str | None = None, impacts_model: str | None = None,
-                 price_model: str | None = None) -> None:
+                 price_model: str | None = None, clock: Callable[[], float] = time.time) -> None:
         self.provider = provider
+        self.clock = clock
         self.electricity_mix_zone = electricity_mix_zone
         self.impacts_provider = impacts_provider or provider
         self.impacts_model = impacts_model
@@ -174,7 +195,7 @@ class Tracker:
         """Load EcoLogits and calibrate ``model`` now (~0.4 s the first time in a process), so the
         first request of a batch does not pay it on the event loop."""
         _calibration_for(self.impacts_provider, self.impacts_model or model, self.electricity_mix_zone)
-        _price(self.provider, self.price_model or model, 1, 0, 0, 1, False)
+        _price(self.provider, self.price_model or model, 1, 0, 0, 1, False, price_period(self.clock()))
 
     def track(self, model: str, usage: Usage, latency_s: float, *, batch: bool = False) -> Tracking:
         """``latency_s`` NaN or inf means unknown (a Batch API line): EcoLogits' own estimate is used."""
@@ -183,7 +204,7 @@ class Tracker:
         notes: list[str] = []
         price_model = self.price_model or model
         price = _price(self.provider, price_model, usage.prompt_tokens, usage.cached_tokens,
-                       usage.cache_write_tokens, usage.completion_tokens, batch)
+                       usage.cache_write_tokens, usage.completion_tokens, batch, price_period(self.clock()))
         cost: float | None
         if isinstance(price, str):
             cost = None
