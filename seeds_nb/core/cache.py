@@ -31,10 +31,11 @@ __all__ = ["CacheStats", "ResponseCache", "cache_key"]
 FILENAME = "seeds_nb_cache.sqlite3"
 _APP_ID = "seeds_nb"
 _SCHEMA_VERSION = "1"
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS seeds_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS seeds_cache (key TEXT PRIMARY KEY, value BLOB NOT NULL, created REAL NOT NULL);
-"""
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS seeds_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS seeds_cache (key TEXT PRIMARY KEY, value BLOB NOT NULL, created REAL NOT NULL)",
+)
+_OPEN_TIMEOUT_S = 30.0
 
 
 def cache_key(identity: dict[str, Any]) -> str:
@@ -79,27 +80,65 @@ class ResponseCache:
 
     # -- connections -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
+        """Open (and on first use create) the cache file, waiting out other processes doing the same.
+
+        Why the retry: sqlite answers "database is locked" at once, without waiting, when two
+        connections both hold a read lock and want to write (it would deadlock), which is what
+        two kernels opening a new cache_dir together do while switching it to WAL.
+        """
+        deadline = time.monotonic() + _OPEN_TIMEOUT_S
+        while True:
+            try:
+                return self._open()
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or time.monotonic() > deadline:
+                    raise CacheError(f"cache file {self.path} is not a usable seeds_nb cache ({exc}); "
+                                     "move it away or choose another cache_dir") from None
+                time.sleep(0.02)  # another process is creating or converting the file
+            except sqlite3.DatabaseError as exc:
+                raise CacheError(f"cache file {self.path} is not a usable seeds_nb cache ({exc}); "
+                                 "move it away or choose another cache_dir") from None
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=_OPEN_TIMEOUT_S, check_same_thread=False, isolation_level=None)
         try:
-            conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout={int(_OPEN_TIMEOUT_S * 1000)}")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            if tables and "seeds_meta" not in tables:
-                raise CacheError(f"{self.path} is an SQLite database that seeds_nb did not write "
-                                 f"(tables: {', '.join(sorted(tables))}); choose another cache_dir")
-            if not tables:
-                conn.executescript(_SCHEMA)
-                conn.execute("INSERT OR IGNORE INTO seeds_meta VALUES ('app', ?), ('schema', ?)",
-                             (_APP_ID, _SCHEMA_VERSION))
-            meta = dict(conn.execute("SELECT name, value FROM seeds_meta"))
-            if meta.get("app") != _APP_ID or meta.get("schema") != _SCHEMA_VERSION:
+            meta = self._meta(conn)
+            if meta is None:
+                # Create tables and metadata in one transaction, so another process sees either
+                # nothing or a complete cache (never tables without their metadata).
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    if self._meta(conn) is None:
+                        for statement in _SCHEMA:
+                            conn.execute(statement)
+                        conn.execute("INSERT OR IGNORE INTO seeds_meta VALUES ('app', ?), ('schema', ?)",
+                                     (_APP_ID, _SCHEMA_VERSION))
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                meta = self._meta(conn)
+            if meta is None or meta.get("app") != _APP_ID or meta.get("schema") != _SCHEMA_VERSION:
                 raise CacheError(f"{self.path} has an unknown cache format {meta}; "
                                  "clear it with client.cache.clear() or choose another cache_dir")
             return conn
-        except sqlite3.DatabaseError as exc:
-            raise CacheError(f"cache file {self.path} is not a usable seeds_nb cache ({exc}); "
-                             "move it away or choose another cache_dir") from None
+        except BaseException:
+            conn.close()
+            raise
+
+    def _meta(self, conn: sqlite3.Connection) -> dict[str, str] | None:
+        """The cache's metadata; None for a file with no tables yet (new or empty)."""
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables:
+            return None
+        if "seeds_meta" not in tables:
+            raise CacheError(f"{self.path} is an SQLite database that seeds_nb did not write "
+                             f"(tables: {', '.join(sorted(tables))}); choose another cache_dir")
+        return dict(conn.execute("SELECT name, value FROM seeds_meta"))
 
     # -- reads (inline: a hot point read is ~10 µs) ------------------------------------------
     def get(self, key: str) -> dict[str, Any] | None:
