@@ -239,13 +239,16 @@ def test_official_anthropic_sdk_against_the_mock(server: MockServer) -> None:
 async def test_compare_models_runs_every_client_and_feeds_plots(claude, make_client) -> None:
     prompts = [f"Compare {i}" for i in range(12)]
     seen: list[str] = []
+    cells: dict[str, dict[int, object]] = {"gpt": {}, "claude": {}}
     results = await compare_models(prompts, {"gpt": make_client(), "claude": claude(model="claude-haiku-4-5")},
                                    max_concurrent=4, on_progress=lambda name, done, total, r: seen.append(name),
+                                   on_result=lambda name, index, item: cells[name].setdefault(index, item),
                                    max_tokens=50, temperature=0.0)
     assert list(results) == ["gpt", "claude"]
     for name, result in results.items():
         assert result.successful_count == 12 and result.prompts[3] == "Compare 3"
         assert seen.count(name) == 12
+        assert cells[name] == dict(enumerate(result.responses))  # every cell, by index, as it arrived
     assert results["claude"].provider == "anthropic" and results["gpt"].model == "gpt-4.1-mini"
     pytest.importorskip("plotly")
     from seeds_nb.plots import compare

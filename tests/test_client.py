@@ -238,6 +238,29 @@ async def test_a_raising_callback_never_breaks_the_batch(make_client) -> None:
     assert result.successful_count == 10
 
 
+async def test_on_result_gets_every_index_once_before_its_progress_and_may_raise(make_client,
+                                                                                 server: MockServer) -> None:
+    server.add_fault(Fault(kind="status", status=400, match="bad"))
+    client = make_client()
+    prompts = [f"bad {i}" if i % 5 == 2 else f"p{i}" for i in range(20)]
+    run = client.batch(prompts, max_concurrent=4, on_progress=lambda done, total, r: progress.append(done))
+    results: list[tuple[int, object]] = []
+    progress: list[int] = []
+
+    def on_result(index: int, item: object) -> None:
+        assert len(progress) == len(results)  # the previous one's progress came first; this one's comes next
+        results.append((index, item))
+        if index == 7:
+            raise RuntimeError("table bug")
+
+    run.on_result = on_result
+    with pytest.warns(CallbackWarning, match="on_result raised RuntimeError: table bug"):
+        result = await run
+    assert sorted(i for i, _ in results) == list(range(20)) and progress == list(range(1, 21))
+    for index, item in results:
+        assert item is (result.responses[index] if index % 5 != 2 else result.errors[index])
+
+
 async def test_async_callbacks_are_awaited(make_client) -> None:
     seen: list[int] = []
 

@@ -239,11 +239,35 @@ def test_compare_grid_progress_lines_are_throttled(comm_log: CommLog) -> None:
         clock.advance(0.002)
         drawn += grid.record("a", i + 1, 5000, answer(i))
         drawn += grid.record("b", i + 1, 5000, None if i % 2 else answer(i))
-    assert drawn <= 21 and comm_log.count("comm_msg") == drawn  # one message per redraw
+    assert drawn <= 21 and comm_log.count("comm_msg") == 2 * drawn  # per redraw: the lines and the table
     assert "running" in grid.progress_html.value
     grid.finish(asyncio.CancelledError())
     assert "interrupted" in grid.progress_html.value and ">cancelled</b>" in grid.progress_html.value
     assert "5,000/5,000" in grid.progress_html.value and "✘ 2,500 failed" in grid.progress_html.value
+
+
+def test_compare_grid_fills_cells_live_with_throttled_redraws(comm_log: CommLog) -> None:
+    clock = FakeClock()
+    grid = CompareGrid(["a", "b"], [f"q{i}" for i in range(50)], page_size=10, throttle=Throttle(0.5, clock))
+    table_id = grid.table_html.model_id
+    comm_log.clear()
+    grid.record_result("a", 3, answer(3, content="three <i>live</i>"))
+    grid.record_result("b", 3, ServerError("HTTP 500 boom", status_code=500))
+    clock.advance(1.0)
+    assert grid.record("a", 1, 50, answer(3)) and grid.record("b", 1, 50, None) is False  # throttled
+    assert len(comm_log.updates(table_id)) == 1
+    table = grid.table_html.value
+    assert "three &lt;i&gt;live&lt;/i&gt;" in table and "ServerError: HTTP 500 boom" in table
+    assert table.count("…") == 2 * 10 - 2  # the cells still waiting
+    grid.record_result("a", 40, answer(40, content="forty"))  # outside the window: not drawn
+    clock.advance(1.0)
+    assert grid.record("a", 2, 50, answer(40))
+    assert len(comm_log.updates(table_id)) == 2 and "forty" not in grid.table_html.value
+    assert "✔ 2 ok" in grid.table_html.value  # the window's summary row is live
+    grid.show_from(40)
+    assert 'data-index="40"' in grid.table_html.value and "forty" in grid.table_html.value
+    grid.finish(asyncio.CancelledError())  # an interrupt keeps what arrived, and stops waiting
+    assert "forty" in grid.table_html.value and "…" not in grid.table_html.value
 
 
 # -- watch_job over HTTP ------------------------------------------------------------------------------------
@@ -378,7 +402,10 @@ async def test_compare_batch_two_clients_one_with_faults(shared_server: MockServ
     gpt = OpenAIClient("gpt-4.1-mini", base_url=shared_server.url, api_key=TEST_KEY)
     claude = AnthropicClient("claude-haiku-4-5", base_url=server.anthropic_url, api_key=TEST_KEY, max_retries=0)
     prompts = [f"question {i} {XSS if i == 2 else ''}" for i in range(30)]
-    grid = CompareGrid(["gpt", "claude"], prompts, page_size=10)
+    grid = CompareGrid(["gpt", "claude"], prompts, page_size=10, throttle=Throttle(0.0))
+    before_load: list[str] = []
+    load = grid.load
+    grid.load = lambda results: (before_load.append(grid.table_html.value), load(results))  # type: ignore[method-assign]
     try:
         results = await compare_batch(prompts, {"gpt": gpt, "claude": claude}, max_concurrent=4, grid=grid,
                                       show=False, max_tokens=40)
@@ -392,7 +419,10 @@ async def test_compare_batch_two_clients_one_with_faults(shared_server: MockServ
     table = grid.table_html.value
     assert "BadRequestError" in table and "&lt;script&gt;" in table and "<script>" not in table
     assert ">success</b>" in grid.progress_html.value and ">partial</b>" in grid.progress_html.value
-    assert comm_log.count("comm_msg") <= 30  # throttled progress lines, then one final redraw
+    # The cells filled while the runs went on: the window's answers were there before the final load.
+    # (Throttle(0.0): every answer redraws, so the last live table is the final one.)
+    assert before_load == [grid.table_html.value]
+    assert "BadRequestError" in before_load[0] and "…" not in before_load[0]
     import seeds_nb.plots
 
     assert len(seeds_nb.plots.compare(results).data) > 0  # the dict feeds the comparison plots

@@ -30,17 +30,20 @@ from .types import Response, normalize_prompt, prompt_text
 if TYPE_CHECKING:
     from .client import BaseClient
 
-__all__ = ["BatchRun", "BatchStats", "CallbackWarning", "ProgressCallback", "RetryCallback"]
+__all__ = ["BatchRun", "BatchStats", "CallbackWarning", "ProgressCallback", "ResultCallback", "RetryCallback"]
 
 ProgressCallback = Callable[[int, int | None, Response | None], Any]
 RetryCallback = Callable[[int, Exception, float], Any]
 """``on_retry(index, error, wait_s)``: prompt ``index`` failed with a retryable ``error`` and is
 retried after ``wait_s`` seconds (progress widgets show it as 'retrying')."""
+ResultCallback = Callable[[int, Response | Exception], Any]
+"""``on_result(index, response_or_error)``: prompt ``index`` ended, just before ``on_progress`` (a
+consumer that fills a table by prompt needs the index, which ``on_progress`` does not give)."""
 _NAN = math.nan
 
 
 class CallbackWarning(UserWarning):
-    """An ``on_progress`` callback raised; the batch went on without it."""
+    """An ``on_progress`` / ``on_result`` / ``on_retry`` callback raised; the batch went on without it."""
 
 
 @dataclass(slots=True)
@@ -86,6 +89,7 @@ class BatchRun:
         self.max_concurrent = max_concurrent
         self.on_progress = on_progress
         self.on_retry: RetryCallback | None = None
+        self.on_result: ResultCallback | None = None
         #: False for ``batch_generate_iter``: the consumer keeps what it wants, the run only counts,
         #: so memory stays bounded by ``max_concurrent`` however long the stream
         self.keep_results = keep_results
@@ -203,7 +207,7 @@ class BatchRun:
                     index, item = finished.popleft()
                     self._record(index, item)
                     yield index, item
-                    await self._notify(item)
+                    await self._notify(index, item)
         finally:
             await self._finish(tasks, finished, prompts if not exhausted else None, next_index)
 
@@ -301,7 +305,14 @@ class BatchRun:
         elif self.max_gwp_kgco2eq is not None and self.stats.gwp_kgco2eq >= self.max_gwp_kgco2eq:
             self._request_stop("max_gwp_kgco2eq")
 
-    async def _notify(self, item: Response | Exception) -> None:
+    async def _notify(self, index: int, item: Response | Exception) -> None:
+        if self.on_result is not None:
+            try:
+                out = self.on_result(index, item)
+                if inspect.isawaitable(out):
+                    await out
+            except Exception as exc:  # a broken callback must not break the batch
+                self._warn_callback("on_result", exc)
         if self.on_progress is None:
             return
         try:
@@ -309,7 +320,7 @@ class BatchRun:
                                    item if isinstance(item, Response) else None)
             if inspect.isawaitable(out):
                 await out
-        except Exception as exc:  # a broken callback must not break the batch
+        except Exception as exc:
             self._warn_callback("on_progress", exc)
 
     def _warn_callback(self, name: str, exc: Exception) -> None:

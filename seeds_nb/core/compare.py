@@ -1,6 +1,6 @@
 """``compare_models``: the same prompts through several clients at once, one ``BatchResult`` each.
 
-Provider-neutral on purpose: it only runs ``batch_generate`` of each client concurrently, so any
+Provider-neutral on purpose: it only runs a ``client.batch`` of each client concurrently, so any
 client (OpenAI, Anthropic, a local server, the mock) can be compared with any other, and the
 returned ``dict[str, BatchResult]`` feeds ``seeds_nb.plots.compare`` directly.
 """
@@ -8,7 +8,6 @@ returned ``dict[str, BatchResult]`` feeds ``seeds_nb.plots.compare`` directly.
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +21,12 @@ if TYPE_CHECKING:
 __all__ = ["compare_models"]
 
 CompareProgress = Callable[[str, int, "int | None", "Response | None"], Any]
+CompareResult = Callable[[str, int, "Response | Exception"], Any]
 
 
 async def compare_models(prompts: Iterable[Any], clients: Mapping[str, BaseClient], max_concurrent: int = 5,
-                         on_progress: CompareProgress | None = None, **params: Any) -> dict[str, BatchResult]:
+                         on_progress: CompareProgress | None = None, on_result: CompareResult | None = None,
+                         **params: Any) -> dict[str, BatchResult]:
     """Send every prompt to every client concurrently; results keep the order of ``clients``.
 
     Args:
@@ -33,6 +34,8 @@ async def compare_models(prompts: Iterable[Any], clients: Mapping[str, BaseClien
         clients: a name for each client, e.g. ``{"gpt-4.1-mini": openai_client, "claude": claude}``.
         max_concurrent: requests in flight *per client* (each provider has its own limits).
         on_progress: ``on_progress(name, completed, total, response)``, called as each request ends.
+        on_result: ``on_result(name, index, response_or_error)``, called as each request ends (before
+            ``on_progress``): what a side-by-side table fills its cells from while the runs go on.
         **params: generation parameters for every client (each must know them, e.g. ``max_tokens``).
 
     Cancelling the call cancels every run; each run keeps what finished (see ``BatchRun``).
@@ -43,19 +46,19 @@ async def compare_models(prompts: Iterable[Any], clients: Mapping[str, BaseClien
     for client in clients.values():  # fail before anything is sent, not half-way through
         client._check_params(params)
 
+    # Per client, the callbacks get its name; BatchRun awaits what they return and survives their errors.
     def progress_for(name: str) -> Callable[[int, int | None, Response | None], Any] | None:
-        if on_progress is None:
-            return None
+        return None if on_progress is None else (lambda done, total, response: on_progress(name, done, total, response))
 
-        async def report(completed: int, total: int | None, response: Response | None) -> None:
-            out = on_progress(name, completed, total, response)
-            if inspect.isawaitable(out):
-                await out
+    def result_for(name: str) -> Callable[[int, Response | Exception], Any] | None:
+        return None if on_result is None else (lambda index, item: on_result(name, index, item))
 
-        return report
+    async def run(name: str, client: BaseClient) -> BatchResult:
+        batch = client.batch(prompts, max_concurrent, progress_for(name), **params)
+        batch.on_result = result_for(name)
+        return await batch
 
-    tasks = {name: asyncio.ensure_future(client.batch_generate(prompts, max_concurrent, progress_for(name), **params))
-             for name, client in clients.items()}
+    tasks = {name: asyncio.ensure_future(run(name, client)) for name, client in clients.items()}
     try:
         await asyncio.gather(*tasks.values())
     finally:

@@ -1,11 +1,11 @@
 """``CompareGrid`` and ``compare_batch``: the same prompts through several clients, answers side by side.
 
 ``compare_batch`` runs ``seeds_nb.core.compare_models`` (so the comparison itself is one mechanism,
-usable without a notebook) and feeds its ``on_progress`` into one compact progress line per client;
-when the runs end, the grid fills from their ``BatchResult`` s. Why not fill cells live:
-``on_progress`` reports counts and the response, not the prompt index, and a comparison is read once
-all columns are in anyway. Like ``ResultsGrid``, answers are kept as data and only a window of
-``page_size`` prompts is rendered into one ``HTML`` (one message per redraw, throttled), with the
+usable without a notebook): its ``on_result`` fills the cells as answers arrive, its ``on_progress``
+one compact progress line per client; when the runs end, the grid loads their ``BatchResult`` s
+(the final word, cancelled prompts included). Like ``ResultsGrid``, answers are kept as data and
+only a window of ``page_size`` prompts is rendered into one ``HTML``; the progress lines and that
+window (with its summary row) are redrawn together at most once per throttle period, with the
 same table style, status words and colours.
 """
 
@@ -112,14 +112,15 @@ class CompareGrid(VBox):
 
     On top, one progress line per client (``record`` feeds it, as ``compare_models``' ``on_progress``);
     under it, a table of ``page_size`` prompts with a summary row (cost, gCO2eq, mean latency,
-    failures per client), browsed with **◀ prev** / **next ▶** / **from prompt #**. Everything is
-    HTML-escaped.
+    failures per client), browsed with **◀ prev** / **next ▶** / **from prompt #**, its cells
+    filled by ``record_result`` (``compare_models``' ``on_result``) and finally by ``load``.
+    Everything is HTML-escaped.
 
     Args:
         names: the client names (the columns), in order.
         prompts: the prompts, for the prompt column before results arrive (and the totals).
         page_size: prompts rendered at once.
-        throttle: the redraw limiter of the progress lines; default at most one redraw per 0.5 s.
+        throttle: the redraw limiter while runs go on; default at most one redraw per 0.5 s.
     """
 
     def __init__(self, names: Iterable[str], prompts: Sequence[Any] | None = None, *, page_size: int = 10,
@@ -168,9 +169,19 @@ class CompareGrid(VBox):
         """Prompts known so far (from the prompts given, or from the results)."""
         return max([len(self._texts), *(len(cells) for cells in self._cells.values())])
 
+    def record_result(self, name: str, index: int, item: Response | BaseException) -> None:
+        """Put client ``name``'s answer (or error) to prompt ``index`` in its cell, with the signature
+        of ``compare_models``' ``on_result``; drawn with the next progress redraw (see ``record``)."""
+        with self._lock:
+            cells = self._cells.setdefault(name, [])
+            if index >= len(cells):
+                cells.extend([None] * (max(index + 1, len(self._texts)) - len(cells)))
+            cells[index] = item
+
     def record(self, name: str, completed: int, total: int | None, response: Response | None) -> bool:
         """Count one finished request of client ``name`` (``response`` None: it failed), with the
-        signature of ``compare_models``' ``on_progress``; True when the progress lines redrew."""
+        signature of ``compare_models``' ``on_progress``; True when the grid redrew (progress lines
+        and table: two messages), at most once per throttle period."""
         with self._lock:
             column = self._columns.setdefault(name, _Column())
             column.add(response)
@@ -178,6 +189,7 @@ class CompareGrid(VBox):
             if not self.throttle.ready():
                 return False
             self.progress_html.value = self._render_progress()
+            self.table_html.value = self._render_table()
             return True
 
     def load(self, results: Mapping[str, BatchResult]) -> None:
@@ -267,7 +279,7 @@ class CompareGrid(VBox):
         for name in names:
             column = self._cells.get(name)
             item = column[index] if column is not None and index < len(column) else None
-            cells.append(_render_cell(item, waiting=column is None))
+            cells.append(_render_cell(item, waiting=self._columns[name].state in ("pending", "running")))
         return f'<tr data-index="{index}">{"".join(cells)}</tr>'
 
     # -- lifecycle and text ------------------------------------------------------------------------------
@@ -313,8 +325,9 @@ async def compare_batch(prompts: Iterable[Any], clients: Mapping[str, BaseClient
     """Run ``compare_models`` with a live progress line per client, then the answers side by side.
 
     Returns ``compare_models``' ``dict[str, BatchResult]`` (in the order of ``clients``), ready for
-    ``seeds_nb.plots.compare``. A kernel interrupt cancels every run and propagates (there is no
-    partial comparison to return); the grid then says so.
+    ``seeds_nb.plots.compare``. Cells fill as answers arrive. A kernel interrupt cancels every run
+    and propagates (there is no partial comparison to return); the grid keeps the answers that
+    arrived and says so.
 
     Args:
         clients: a name for each client, e.g. ``{"gpt-4.1-mini": gpt, "claude-haiku-4-5": claude}``.
@@ -328,7 +341,8 @@ async def compare_batch(prompts: Iterable[Any], clients: Mapping[str, BaseClient
         grid = CompareGrid(list(clients), prompts, page_size=page_size, throttle=Throttle(refresh_s))
     handle = display_live(grid) if show else None
     try:
-        results = await compare_models(prompts, clients, max_concurrent, on_progress=grid.record, **params)
+        results = await compare_models(prompts, clients, max_concurrent, on_progress=grid.record,
+                                       on_result=grid.record_result, **params)
     except BaseException as exc:
         grid.finish(exc)
         raise
