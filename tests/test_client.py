@@ -325,3 +325,24 @@ def test_no_warning_for_known_models(server: MockServer) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         OpenAIClient("gpt-4.1-mini", base_url=server.url, api_key=TEST_KEY).generate("warning-free")
+
+
+def test_closing_from_another_loop_leaves_an_idle_loops_pool_to_that_loop(server: MockServer,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """A pool on an idle loop cannot be closed from inside another running loop: it stays with its
+    loop and is closed when that loop shuts down, with nothing left pending or unclosed."""
+    client = OpenAIClient("gpt-4.1-mini", base_url=server.url, api_key=TEST_KEY)
+    idle = asyncio.new_event_loop()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            assert idle.run_until_complete(client.agenerate("Count to 1")).content == "1"
+            asyncio.run(client.aclose())
+            gc.collect()
+            idle.run_until_complete(idle.shutdown_asyncgens())
+        finally:
+            idle.close()
+        gc.collect()
+    assert client._closed
+    assert [str(w.message) for w in caught if "Unclosed" in str(w.message) or "never awaited" in str(w.message)] == []
+    assert [r.getMessage() for r in caplog.records if "destroyed" in r.getMessage()] == []

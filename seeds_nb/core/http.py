@@ -64,18 +64,18 @@ class LoopPools:
     async def aclose(self) -> None:
         """Close every pool: the running loop's here, the others on their own loops."""
         here = asyncio.get_running_loop()
-        pools, self._pools = list(self._pools.items()), weakref.WeakKeyDictionary()
-        for loop, pool in pools:
+        for loop, pool in list(self._pools.items()):
             if loop is here:
+                del self._pools[loop]
                 await pool.closer.aclose()
-            else:
-                _close_elsewhere(loop, pool)
+            elif _close_elsewhere(loop, pool):
+                del self._pools[loop]
 
     def close(self) -> None:
         """Sync ``aclose``, from outside any loop or from inside one (a notebook cell)."""
-        pools, self._pools = list(self._pools.items()), weakref.WeakKeyDictionary()
-        for loop, pool in pools:
-            _close_elsewhere(loop, pool)
+        for loop, pool in list(self._pools.items()):
+            if _close_elsewhere(loop, pool):
+                del self._pools[loop]
 
 
 class _Pool:
@@ -99,14 +99,22 @@ async def _closes_with_loop(http: httpx.AsyncClient) -> AsyncGenerator[None, Non
         await http.aclose()
 
 
-def _close_elsewhere(loop: asyncio.AbstractEventLoop, pool: _Pool) -> None:
-    """Close ``pool`` on its loop: scheduled if that loop runs, run now if it is idle."""
+def _close_elsewhere(loop: asyncio.AbstractEventLoop, pool: _Pool) -> bool:
+    """Close ``pool`` on its loop: scheduled if that loop runs, run now if it is idle. False when
+    that cannot be done from here (another loop runs in this thread): the pool must then stay
+    referenced, to be closed when its own loop shuts down."""
     if loop.is_closed():  # ended without shutdown_asyncgens (closed by hand): nothing can run there
-        return
+        return True
     if loop.is_running():
         asyncio.run_coroutine_threadsafe(pool.closer.aclose(), loop)
-    else:
-        loop.run_until_complete(pool.closer.aclose())
+        return True
+    closing = pool.closer.aclose()
+    try:
+        loop.run_until_complete(closing)
+    except RuntimeError:
+        closing.close()
+        return False
+    return True
 
 
 async def post(client: httpx.AsyncClient, url: httpx.URL, content: bytes, headers: Mapping[str, str],
