@@ -9,6 +9,7 @@ from collections import defaultdict
 import pytest
 
 from seeds_nb import (
+    AnthropicClient,
     APIStatusError,
     AuthenticationError,
     BudgetExceeded,
@@ -266,3 +267,31 @@ async def test_gate_pause_holds_every_request_and_buckets_limit_rate() -> None:
     assert slept == [2.0]
     await gate.acquire()  # one over: wait for one token (1 s at 60/min)
     assert slept[-1] == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+async def test_a_429_with_only_rate_limit_reset_headers_waits_until_the_reset(provider: str) -> None:
+    """No retry-after, only "requests used up, resets in 0.3 s" (in each provider's header format):
+    the error carries that wait, and the retry waits it (a whole-client pause), not a short backoff."""
+    with MockServer() as server:
+        def make(retries: int) -> OpenAIClient | AnthropicClient:
+            if provider == "openai":
+                return OpenAIClient("gpt-4.1-mini", base_url=server.url, api_key=TEST_KEY, max_retries=retries)
+            return AnthropicClient("claude-haiku-4-5", base_url=server.anthropic_url, api_key=TEST_KEY,
+                                   max_retries=retries)
+
+        server.add_fault(Fault(status=429, reset_s=0.3, times=1, match="reset me"))
+        once = make(0)
+        with pytest.raises(RateLimitError) as info:
+            await once.agenerate("reset me")
+        assert "retry-after" not in {k.lower() for k in info.value.headers}
+        assert info.value.retry_after is not None and 0.2 < info.value.retry_after <= 0.3
+        assert RetryPolicy().delay(info.value, 1) == info.value.retry_after  # not a jittered backoff
+
+        retrying = make(2)
+        response = await retrying.agenerate("reset me too")
+        arrivals = arrivals_by_prompt(server)["reset me too"]
+        assert response.attempts == 2 and retrying.gate.pauses >= 1
+        assert arrivals[1] - arrivals[0] >= 0.2  # the wait the headers asked for, not a 0-0.5 s jitter
+        await once.aclose()
+        await retrying.aclose()

@@ -20,7 +20,7 @@ import httpx
 from .batch import BatchRun, ProgressCallback
 from .batch_api import BatchAPIMixin
 from .cache import ResponseCache, cache_key
-from .exceptions import APIStatusError, ConfigurationError, ResponseParseError
+from .exceptions import APIStatusError, ConfigurationError, RateLimitError, ResponseParseError
 from .http import LoopPools, make_http_client, map_transport_errors, post
 from .ratelimit import RateGate
 from .result import BatchResult
@@ -293,7 +293,10 @@ class BaseClient(BatchAPIMixin):
         latency = time.perf_counter() - started
         body = http_response.content
         if http_response.status_code >= 400:
-            raise self._error_for_status(http_response.status_code, body, http_response.headers, str(url))
+            error = self._error_for_status(http_response.status_code, body, http_response.headers, str(url))
+            if isinstance(error, RateLimitError) and error.retry_after is None and not error.quota_exhausted:
+                error.retry_after = self._reset_wait(http_response.headers, exhausted_only=False)
+            raise error
         self._observe_headers(http_response.headers)
         try:
             response = self._parse_response(body, http_response.headers, params)
@@ -309,7 +312,24 @@ class BaseClient(BatchAPIMixin):
         return response
 
     def _observe_headers(self, headers: httpx.Headers) -> None:
-        """Feed ``x-ratelimit-remaining-*: 0`` into the gate (pause until the reset)."""
+        """A success that used up a rate limit pauses the whole client until that limit resets."""
+        wait = self._reset_wait(headers, exhausted_only=True)
+        if wait:
+            self.gate.pause(min(wait, self.retry.max_wait_s))
+
+    def _reset_wait(self, headers: httpx.Headers, *, exhausted_only: bool) -> float | None:
+        """Seconds until the rate limits the headers report as used up reset (the longest); on a 429
+        that names none as used up (``exhausted_only=False``), until the last one resets."""
+        resets = self._rate_limit_resets(headers, exhausted_only)
+        waits = [wait for exhausted, wait in resets if exhausted]
+        if not waits and not exhausted_only:
+            waits = [wait for _, wait in resets]
+        return max(waits) if waits else None
+
+    def _rate_limit_resets(self, headers: httpx.Headers, exhausted_only: bool) -> list[tuple[bool, float]]:
+        """(used up?, seconds until it resets) for each rate limit in the provider's headers (only the
+        used-up ones if ``exhausted_only``: a success path reads no dates it does not need)."""
+        return []
 
     # -- cache entries -------------------------------------------------------------------------
     def _to_cache(self, response: Response) -> dict[str, Any]:

@@ -61,6 +61,10 @@ class Dialect:
     def exhausted(self, kind: str) -> dict[str, str]:
         return {f"x-ratelimit-remaining-{kind}": "0"}
 
+    def exhausted_until(self, kind: str, wait_s: float, now_epoch: float) -> dict[str, str]:
+        """The limit ``kind`` is used up and resets in ``wait_s`` (a 429 with only these headers)."""
+        return {**self.exhausted(kind), f"x-ratelimit-reset-{kind}": go_duration(wait_s)}
+
     def rate_limited(self, model: str, kind: str, limit: int | None, used: int, asked: int, wait: float,
                      request_id: str) -> dict[str, Any]:
         label = "requests per min (RPM)" if kind == "requests" else "tokens per min (TPM)"
@@ -114,6 +118,9 @@ class AnthropicDialect(Dialect):
 
     def exhausted(self, kind: str) -> dict[str, str]:
         return {f"anthropic-ratelimit-{kind}-remaining": "0"}
+
+    def exhausted_until(self, kind: str, wait_s: float, now_epoch: float) -> dict[str, str]:
+        return {**self.exhausted(kind), f"anthropic-ratelimit-{kind}-reset": anth.rfc3339(now_epoch + wait_s)}
 
     def rate_limited(self, model: str, kind: str, limit: int | None, used: int, asked: int, wait: float,
                      request_id: str) -> dict[str, Any]:

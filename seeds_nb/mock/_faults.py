@@ -33,6 +33,8 @@ class Fault:
     ``rate`` hits that fraction of matching requests, chosen by hashing (identity, fault index, attempt);
     ``times`` caps fires per distinct request, so ``times=1`` means "first attempt fails, retry succeeds".
     ``match`` restricts it to requests whose message text contains the substring.
+    ``reset_s`` (a "status" fault, e.g. a 429): the rate-limit headers say the request limit is used
+    up and resets in that many seconds, as providers do (with or without ``retry-after``).
     """
 
     kind: Literal["status", "slow", "drop", "malformed", "expire"] = "status"
@@ -43,6 +45,7 @@ class Fault:
     retry_after: float | None = None
     retry_after_ms: int | None = None
     delay_s: float = 0.0
+    reset_s: float | None = None
     code: str | None = None
     body: str | None = None
 

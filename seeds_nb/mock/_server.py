@@ -321,6 +321,8 @@ class MockServer:
                 headers["retry-after"] = header_seconds(fault.retry_after)
             if fault.retry_after_ms is not None:
                 headers["retry-after-ms"] = str(fault.retry_after_ms)
+            if fault.reset_s is not None:
+                headers.update(dialect.exhausted_until("requests", fault.reset_s, time.time()))
             if fault.kind == "status":
                 payload = fault.body if fault.body is not None else dialect.fault_body(fault, request_id)
                 return self._respond(entry, fault.status, payload, headers, started, dialect, limits_added=True)

@@ -174,12 +174,15 @@ class AnthropicClient(BaseClient):
                 response.parsed = call.get("input")
         return response
 
-    def _observe_headers(self, headers: httpx.Headers) -> None:
+    def _rate_limit_resets(self, headers: httpx.Headers, exhausted_only: bool) -> list[tuple[bool, float]]:
+        resets = []
         for kind in _LIMITS:
-            if headers.get(f"anthropic-ratelimit-{kind}-remaining") == "0":
-                wait = seconds_until(headers.get(f"anthropic-ratelimit-{kind}-reset", ""))
-                if wait:
-                    self.gate.pause(min(wait, self.retry.max_wait_s))
+            exhausted = headers.get(f"anthropic-ratelimit-{kind}-remaining") == "0"
+            if exhausted or not exhausted_only:
+                wait = seconds_until(headers.get(f"anthropic-ratelimit-{kind}-reset", ""))  # RFC 3339 time
+                if wait is not None:
+                    resets.append((exhausted, wait))
+        return resets
 
     def _error_for_status(self, status: int, body: bytes, headers: httpx.Headers, url: str) -> APIStatusError:
         text = body.decode("utf-8", "replace")

@@ -124,12 +124,15 @@ class OpenAIClient(BaseClient):
                 ) from None
         return response
 
-    def _observe_headers(self, headers: httpx.Headers) -> None:
+    def _rate_limit_resets(self, headers: httpx.Headers, exhausted_only: bool) -> list[tuple[bool, float]]:
+        resets = []
         for kind in ("requests", "tokens"):
-            if headers.get(f"x-ratelimit-remaining-{kind}") == "0":
-                reset = parse_duration(headers.get(f"x-ratelimit-reset-{kind}", "") or "")
-                if reset:
-                    self.gate.pause(min(reset, self.retry.max_wait_s))
+            exhausted = headers.get(f"x-ratelimit-remaining-{kind}") == "0"
+            if exhausted or not exhausted_only:
+                wait = parse_duration(headers.get(f"x-ratelimit-reset-{kind}") or "")  # Go duration: "6m0s"
+                if wait is not None:
+                    resets.append((exhausted, wait))
+        return resets
 
     def _error_for_status(self, status: int, body: bytes, headers: httpx.Headers, url: str) -> APIStatusError:
         text = body.decode("utf-8", "replace")
