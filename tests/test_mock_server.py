@@ -11,7 +11,9 @@ import select
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -415,3 +417,32 @@ def test_cli_prints_url_and_serves() -> None:
         if proc.stdout is not None:
             proc.stdout.close()
     assert code == 0  # SIGTERM is handled as a clean shutdown
+
+
+def test_a_short_rate_window_scales_the_per_minute_limit() -> None:
+    """400 rpm over a 3 s window: 20 requests pass, the 21st (well within the 3 s) gets a 429 saying
+    how long until a slot frees (< 3 s), and the headers report what is left in the window."""
+    with MockServer(rpm_limit=400, rate_window_s=3.0) as srv:
+        answers = [post(srv, body_for(f"q{i}")) for i in range(21)]
+        assert [r.status_code for r in answers[:20]] == [200] * 20
+        assert answers[19].headers["x-ratelimit-limit-requests"] == "400"
+        assert answers[19].headers["x-ratelimit-remaining-requests"] == "0"
+        refused = answers[20]
+        assert refused.status_code == 429 and 0 < int(refused.headers["retry-after-ms"]) <= 3000
+    with pytest.raises(ValueError, match="rate_window_s"):
+        MockServer(rate_window_s=0)
+
+
+def test_reset_s_fault_reports_a_used_up_limit_in_each_protocol(server: MockServer) -> None:
+    server.add_fault(Fault(status=429, reset_s=1.5))
+    openai_style = post(server, body_for("hi"))
+    assert openai_style.status_code == 429 and "retry-after" not in openai_style.headers
+    assert openai_style.headers["x-ratelimit-remaining-requests"] == "0"
+    assert openai_style.headers["x-ratelimit-reset-requests"] == "1.5s"
+    anthropic_style = httpx.post(f"{server.anthropic_url}/v1/messages", headers={"anthropic-version": "2023-06-01"},
+                                 json={"model": "claude-haiku-4-5", "max_tokens": 10,
+                                       "messages": [{"role": "user", "content": "hi"}]})
+    assert anthropic_style.status_code == 429
+    assert anthropic_style.headers["anthropic-ratelimit-requests-remaining"] == "0"
+    reset = datetime.fromisoformat(anthropic_style.headers["anthropic-ratelimit-requests-reset"])
+    assert 1.0 < reset.timestamp() - time.time() <= 1.5

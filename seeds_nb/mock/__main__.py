@@ -26,6 +26,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY'")
     parser.add_argument("--rpm", type=int, default=None, help="requests-per-minute limit (429 beyond)")
     parser.add_argument("--tpm", type=int, default=None, help="tokens-per-minute limit (429 beyond)")
+    parser.add_argument("--rate-window", type=float, default=60.0,
+                        help="seconds the --rpm/--tpm limits are enforced over, scaled (1: per second)")
     parser.add_argument("--batch-duration", type=float, default=2.0,
                         help="seconds a Batch API job takes (the providers' 24 h window, compressed)")
     args = parser.parse_args(argv)
@@ -42,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         latency_jitter_s=args.latency_jitter,
         tpm_limit=args.tpm,
         batch_duration_s=args.batch_duration,
+        rate_window_s=args.rate_window,
     ).start()
     print(f"seeds_nb mock server on {server.url}", flush=True)
     try:

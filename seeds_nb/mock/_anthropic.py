@@ -76,8 +76,8 @@ def limit_headers(rpm: RateWindow, tpm: RateWindow, default_rpm: int, default_tp
     headers: dict[str, str] = {}
     for kind, window, default in (("requests", rpm, default_rpm), ("tokens", tpm, default_tpm)):
         limit = window.limit if window.limit is not None else default
-        reset = window.events[0][0] + 60.0 - now_mono if window.events else 0.0
-        values = {"limit": str(limit), "remaining": str(max(limit - window.used, 0)),
+        reset = window.events[0][0] + window.window_s - now_mono if window.events else 0.0
+        values = {"limit": str(limit), "remaining": str(window.remaining(default)),
                   "reset": rfc3339(now_epoch + max(reset, 0.0))}
         for name in ((kind,) if kind == "requests" else ("tokens", "input-tokens", "output-tokens")):
             for key, value in values.items():

@@ -89,38 +89,51 @@ def status_error_body(fault: Fault) -> dict[str, Any]:
 
 
 class RateWindow:
-    """Sliding 60 s window of (time, amount) used for the rpm/tpm limits."""
+    """A sliding window of (time, amount) for a per-minute limit (rpm or tpm).
 
-    def __init__(self, limit: int | None) -> None:
+    ``window_s`` (default 60) is the window the limit is enforced over, with the limit scaled to it:
+    1,200 rpm over a 1 s window allows 20 per second. Providers also enforce per-minute limits over
+    shorter periods; a short window lets a demo reach the steady state in seconds, not minutes.
+    """
+
+    def __init__(self, limit: int | None, window_s: float = WINDOW_S) -> None:
         self.limit = limit
+        self.window_s = window_s
+        self.capacity = limit * window_s / WINDOW_S if limit is not None else None
         self.events: deque[tuple[float, int]] = deque()
         self.used = 0
 
     def expire(self, now: float) -> None:
-        while self.events and self.events[0][0] <= now - WINDOW_S:
+        while self.events and self.events[0][0] <= now - self.window_s:
             self.used -= self.events.popleft()[1]
 
     def wait_for(self, now: float, amount: int) -> float:
         """Seconds until ``amount`` more fits (0.0 if it fits now)."""
-        if self.limit is None or self.used + amount <= self.limit:
+        if self.capacity is None or self.used + amount <= self.capacity:
             return 0.0
         freed = self.used
         for t, n in self.events:
             freed -= n
-            if freed + amount <= self.limit:
-                return t + WINDOW_S - now
-        return WINDOW_S
+            if freed + amount <= self.capacity:
+                return t + self.window_s - now
+        return self.window_s
 
     def add(self, now: float, amount: int) -> None:
         if self.limit is not None:
             self.events.append((now, amount))
             self.used += amount
 
+    def remaining(self, default: int) -> int:
+        """What is left in the current window (the per-minute ``default`` when there is no limit)."""
+        if self.capacity is None:
+            return max(default - self.used, 0)
+        return max(int(self.capacity - self.used), 0)
+
     def headers(self, kind: str, default: int, now: float) -> dict[str, str]:
         limit = self.limit if self.limit is not None else default
-        reset = self.events[0][0] + WINDOW_S - now if self.events else 0.0
+        reset = self.events[0][0] + self.window_s - now if self.events else 0.0
         return {
             f"x-ratelimit-limit-{kind}": str(limit),
-            f"x-ratelimit-remaining-{kind}": str(max(limit - self.used, 0)),
+            f"x-ratelimit-remaining-{kind}": str(self.remaining(default)),
             f"x-ratelimit-reset-{kind}": go_duration(max(reset, 0.0)),
         }

@@ -52,6 +52,9 @@ class MockServer:
 
     ``batch_duration_s`` is how long a batch job takes on the server's ``clock`` (a provider's
     "up to 24 h"); pass ``clock`` (epoch seconds) to drive batch states by hand in tests.
+    ``rpm_limit`` / ``tpm_limit`` are enforced over a sliding ``rate_window_s`` (default 60 s),
+    scaled to it: ``rate_window_s=1`` turns 1,200 rpm into 20 requests in any second, so a rate
+    limit shows its steady state in seconds.
     """
 
     def __init__(
@@ -66,8 +69,11 @@ class MockServer:
         latency_jitter_s: float = 0.0,
         tpm_limit: int | None = None,
         batch_duration_s: float = 2.0,
+        rate_window_s: float = 60.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if rate_window_s <= 0:
+            raise ValueError(f"rate_window_s must be > 0 seconds; got {rate_window_s!r}")
         self.latency_s = latency_s
         self.batch_duration_s = batch_duration_s
         """Seconds of ``clock`` a batch job takes from creation to its end (read when a batch is created)."""
@@ -78,6 +84,7 @@ class MockServer:
         self._bind_port = port  # a restart binds this again (0 = a fresh free port)
         self._api_key = api_key
         self._rpm_limit, self._tpm_limit = rpm_limit, tpm_limit
+        self._rate_window_s = rate_window_s
         self._lock = threading.Lock()
         self._faults: tuple[Fault, ...] = tuple(faults)
         self._thread: threading.Thread | None = None
@@ -184,8 +191,8 @@ class MockServer:
         self._log: deque[dict[str, Any]] = deque(maxlen=LOG_MAXLEN)
         self._attempts: dict[str, int] = {}
         self._fires: dict[tuple[str, int], int] = {}
-        self._rpm = RateWindow(self._rpm_limit)
-        self._tpm = RateWindow(self._tpm_limit)
+        self._rpm = RateWindow(self._rpm_limit, self._rate_window_s)
+        self._tpm = RateWindow(self._tpm_limit, self._rate_window_s)
         self._req_ids = itertools.count(1)
 
     def _run(self, ready: threading.Event) -> None:
