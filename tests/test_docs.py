@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-KERNEL_ONLY = {"magic.md", "widgets.md"}  # their blocks are IPython cells: run in tests/notebooks
+# Their blocks are notebook cells (top-level await, magics): run in a kernel by
+# tests/test_magic_kernel.py::test_docs_magic_page_runs_as_notebook_cells and
+# tests/test_widgets_kernel.py::test_docs_page_runs_as_notebook_cells.
+KERNEL_ONLY = {"magic.md", "widgets.md"}
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 

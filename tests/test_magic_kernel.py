@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,8 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager, start_new_kernel
 from nbclient import NotebookClient
 
+from seeds_nb import MockServer
+
 pytestmark = pytest.mark.slow
 
 FAST = "%load_ext seeds_nb\n%config SeedsBatch.mock_latency_s = 0.02"
@@ -29,18 +32,20 @@ def kernel_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_"))}
 
 
-def execute_notebook(cells: list[str], cwd: Path, *, allow_errors: bool = False) -> Any:
+def execute_notebook(cells: list[str], cwd: Path, *, allow_errors: bool = False,
+                     env: dict[str, str] | None = None) -> Any:
     """Execute a notebook of code cells in a fresh kernel; return the executed notebook."""
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
     client = NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=allow_errors,
                             resources={"metadata": {"path": str(cwd)}})
-    client.execute(env=kernel_env())
+    client.execute(env={**kernel_env(), **(env or {})})
     return nb
 
 
-def run_notebook(cells: list[str], cwd: Path, *, allow_errors: bool = False) -> list[Any]:
+def run_notebook(cells: list[str], cwd: Path, *, allow_errors: bool = False,
+                 env: dict[str, str] | None = None) -> list[Any]:
     """Execute a notebook of code cells in a fresh kernel; return its executed cells."""
-    return list(execute_notebook(cells, cwd, allow_errors=allow_errors).cells)
+    return list(execute_notebook(cells, cwd, allow_errors=allow_errors, env=env).cells)
 
 
 def text_of(cell: Any, *names: str) -> str:
@@ -320,3 +325,56 @@ def test_submit_interrupt_stops_only_the_watching_then_cancel_ends_the_job(sessi
             "cancelled cancelled 2"
     finally:
         session.execute("%config SeedsBatch.mock_batch_duration_s = 2.0")
+
+
+# -- docs/magic.md, run as notebook cells -------------------------------------------------------------
+MAGIC_PAGE = Path(__file__).resolve().parent.parent / "docs" / "magic.md"
+# What a reader would have defined before the page's examples (names the examples use).
+MAGIC_PAGE_SETUP = """\
+import os
+import pandas as pd
+topic, book, language = "rivers", "Dune", "French"
+abstracts = ["We measure river meanders.", "We model tides.", "We count trees."]
+papers = pd.DataFrame({"abstract": abstracts})
+many_prompts = [f"Name a colour, {i}." for i in range(8)]
+sentences = ["Good morning.", "The river is wide."]
+documents = ["Title: Rivers. Body: ...", "Title: Tides. Body: ..."]
+os.environ["ANTHROPIC_BASE_URL"] = "{anthropic_url}"  # --provider anthropic without --base-url
+"""
+
+
+def magic_page_cells() -> list[str]:
+    """The page's cells in order: ```python blocks, and unlabeled blocks that are cells (start with %);
+    the other unlabeled blocks are sample output (a notice, a UsageError line)."""
+    cells = []
+    for lang, body in re.findall(r"```(\w*)\n(.*?)```", MAGIC_PAGE.read_text(encoding="utf-8"), re.S):
+        if lang == "python" or (not lang and body.startswith("%")):
+            cells.append(body)
+    return cells
+
+
+def test_docs_magic_page_runs_as_notebook_cells(tmp_path: Path) -> None:
+    """Every cell of docs/magic.md runs, in order, in one kernel without keys (test_docs skips the page).
+
+    As written, except: the two example servers (Ollama's port, a local Anthropic proxy) are this
+    test's mock server, and ``--poll-interval 60`` polls every 0.05 s (the mock's job takes 0.2 s).
+    """
+    cells = magic_page_cells()
+    assert len(cells) >= 25
+    with MockServer() as server:
+        edited = [cell.replace("http://localhost:11434/v1", server.url)
+                  .replace("http://127.0.0.1:8765", server.anthropic_url)
+                  .replace("--poll-interval 60", "--poll-interval 0.05") for cell in cells]
+        assert sum(a != b for a, b in zip(cells, edited, strict=True)) == 3
+        setup = ["%load_ext seeds_nb\n%config SeedsBatch.mock_latency_s = 0.0\n"
+                 "%config SeedsBatch.mock_batch_duration_s = 0.2",
+                 MAGIC_PAGE_SETUP.replace("{anthropic_url}", server.anthropic_url)]
+        check = ("print(summaries.successful_count, bios.successful_count, overnight_run.result(timeout=60).provider,"
+                 " seeds_result.model)")
+        (tmp_path / "work").mkdir()
+        executed = run_notebook([*setup, *edited, check], tmp_path / "work", env={"HOME": str(tmp_path / "home")})
+        assert {r["path"] for r in server.requests} >= {"/v1/chat/completions", "/v1/messages"}
+    # A magic's UsageError is a line on stderr, not an error output: look for it in every cell.
+    assert [c.source[:60] for c in executed if "UsageError" in text_of(c, "stderr")] == []
+    assert text_of(executed[-1], "stdout").split() == ["3", "2", "anthropic", "gpt-4.1-mini"]
+    assert (tmp_path / "home" / "llm-cache").is_dir()  # --cache-dir ~/llm-cache, under this test's HOME
