@@ -378,3 +378,19 @@ def test_docs_magic_page_runs_as_notebook_cells(tmp_path: Path) -> None:
     assert [c.source[:60] for c in executed if "UsageError" in text_of(c, "stderr")] == []
     assert text_of(executed[-1], "stdout").split() == ["3", "2", "anthropic", "gpt-4.1-mini"]
     assert (tmp_path / "home" / "llm-cache").is_dir()  # --cache-dir ~/llm-cache, under this test's HOME
+
+
+def test_docs_quickstart_page_runs_as_notebook_cells(tmp_path: Path) -> None:
+    """docs/quickstart.md as a notebook: its Python cells, then `run_batch` and the magic, in order
+    (test_docs runs the Python blocks as a script; the script section's ``asyncio.run`` is left
+    to it, since a kernel's loop is already running)."""
+    page = MAGIC_PAGE.parent / "quickstart.md"
+    cells = [body for lang, body in re.findall(r"```(\w*)\n(.*?)```", page.read_text(encoding="utf-8"), re.S)
+             if (lang == "python" and "asyncio.run(" not in body)
+             or (not lang and (body.startswith("%") or "await run_batch(" in body))]
+    assert any("await run_batch(" in c for c in cells) and any(c.startswith("%%seeds_batch") for c in cells)
+    executed = run_notebook([*cells, "print(result.successful_count, seeds_result.successful_count)"], tmp_path)
+    assert [c.source[:60] for c in executed if "UsageError" in text_of(c, "stderr")] == []
+    assert any(o.output_type == "display_data" and "application/vnd.plotly.v1+json" in o.data
+               for c in executed for o in c.outputs)  # result.plot()
+    assert text_of(executed[-1], "stdout").split() == ["4", "2"]
