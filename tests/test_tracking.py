@@ -28,9 +28,11 @@ def test_impacts_match_ecologits_at_random_points(model: str, zone: str) -> None
         theirs = llm_impacts(provider="openai", model_name=model, output_token_count=tokens,
                              request_latency=latency, electricity_mix_zone=zone)
         for lo, hi, field in ((ours.energy_kwh_min, ours.energy_kwh_max, theirs.energy.value),
-                              (ours.gwp_kgco2eq_min, ours.gwp_kgco2eq_max, theirs.gwp.value)):
-            assert lo == pytest.approx(field.min, rel=1e-9, abs=1e-18)
-            assert hi == pytest.approx(field.max, rel=1e-9, abs=1e-18)
+                              (ours.gwp_kgco2eq_min, ours.gwp_kgco2eq_max, theirs.gwp.value),
+                              (ours.adpe_kgsbeq_min, ours.adpe_kgsbeq_max, theirs.adpe.value),
+                              (ours.pe_mj_min, ours.pe_mj_max, theirs.pe.value)):
+            assert lo == pytest.approx(field.min, rel=1e-9, abs=1e-24)
+            assert hi == pytest.approx(field.max, rel=1e-9, abs=1e-24)
         assert ours.adpe_kgsbeq == pytest.approx(theirs.adpe.value.mean, rel=1e-9, abs=1e-24)
         assert ours.pe_mj == pytest.approx(theirs.pe.value.mean, rel=1e-9, abs=1e-18)
 
@@ -89,9 +91,15 @@ async def test_batch_totals_are_sums_of_responses(make_client) -> None:
     assert result.total_gwp_kgco2eq == pytest.approx(sum(r.tracking.gwp_kgco2eq for r in result.responses))
     lo, hi = result.total_gwp_kgco2eq_range
     assert lo < result.total_gwp_kgco2eq < hi
+    for total, (low, high), field in ((result.total_adpe_kgsbeq, result.total_adpe_kgsbeq_range, "adpe_kgsbeq"),
+                                      (result.total_pe_mj, result.total_pe_mj_range, "pe_mj")):
+        assert total == pytest.approx(sum(getattr(r.tracking, field) for r in result.responses))
+        assert low == pytest.approx(sum(getattr(r.tracking, f"{field}_min") for r in result.responses))
+        assert 0 < low < total < high
     assert result.total_tokens == result.total_prompt_tokens + result.total_completion_tokens
     frame = result.to_pandas()
     assert len(frame) == 20 and frame["cost_usd"].sum() == pytest.approx(result.total_cost_usd)
+    assert frame["pe_mj_max"].sum() == pytest.approx(result.total_pe_mj_range[1])
     assert list(result.to_jsonl().splitlines()).__len__() == 20
 
 

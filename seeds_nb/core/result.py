@@ -115,6 +115,26 @@ class BatchResult:
                 _sum(r.tracking.gwp_kgco2eq_max for r in self._live()))
 
     @property
+    def total_adpe_kgsbeq(self) -> float:
+        """Abiotic resource depletion (kg Sb eq), mostly from making the hardware."""
+        return _sum(r.tracking.adpe_kgsbeq for r in self._live())
+
+    @property
+    def total_adpe_kgsbeq_range(self) -> tuple[float, float]:
+        return (_sum(r.tracking.adpe_kgsbeq_min for r in self._live()),
+                _sum(r.tracking.adpe_kgsbeq_max for r in self._live()))
+
+    @property
+    def total_pe_mj(self) -> float:
+        """Primary energy (MJ): the energy taken from nature to supply the electricity and hardware."""
+        return _sum(r.tracking.pe_mj for r in self._live())
+
+    @property
+    def total_pe_mj_range(self) -> tuple[float, float]:
+        return (_sum(r.tracking.pe_mj_min for r in self._live()),
+                _sum(r.tracking.pe_mj_max for r in self._live()))
+
+    @property
     def unknown_cost_count(self) -> int:
         return sum(1 for r in self._live() if r.tracking.cost_usd is None)
 
@@ -184,8 +204,7 @@ class BatchResult:
                  "cache_write_tokens", "reasoning_tokens"), 0)
             row.update(usage)
             tracking = response.tracking.to_dict() if response is not None else {}
-            for key in ("cost_usd", "energy_kwh", "energy_kwh_min", "energy_kwh_max", "gwp_kgco2eq",
-                        "gwp_kgco2eq_min", "gwp_kgco2eq_max", "adpe_kgsbeq", "pe_mj"):
+            for key in _TRACKING_COLUMNS:
                 row[key] = tracking.get(key)
             row["electricity_mix_zone"] = tracking.get("electricity_mix_zone", self.electricity_mix_zone)
             rows.append(row)
@@ -270,22 +289,23 @@ def _padded(values: list[float], n: int) -> Any:
     return out
 
 
+_TRACKING_COLUMNS = ("cost_usd", "energy_kwh", "energy_kwh_min", "energy_kwh_max", "gwp_kgco2eq",
+                     "gwp_kgco2eq_min", "gwp_kgco2eq_max", "adpe_kgsbeq", "adpe_kgsbeq_min", "adpe_kgsbeq_max",
+                     "pe_mj", "pe_mj_min", "pe_mj_max")
+
 # (column, attribute path on Response, kind) for the columns read straight off a response.
 _RESPONSE_FIELDS: list[tuple[str, str, str]] = [
     ("content", "content", "object"), ("model", "model", "object"), ("finish_reason", "finish_reason", "object"),
     ("cached", "cached", "bool"), ("attempts", "attempts", "float"), ("latency_s", "latency_s", "float"),
     *[(k, f"usage.{k}", "int") for k in ("prompt_tokens", "completion_tokens", "cached_tokens",
                                          "cache_write_tokens", "reasoning_tokens")],
-    *[(k, f"tracking.{k}", "float") for k in ("cost_usd", "energy_kwh", "energy_kwh_min", "energy_kwh_max",
-                                              "gwp_kgco2eq", "gwp_kgco2eq_min", "gwp_kgco2eq_max",
-                                              "adpe_kgsbeq", "pe_mj")],
+    *[(k, f"tracking.{k}", "float") for k in _TRACKING_COLUMNS],
     ("electricity_mix_zone", "tracking.electricity_mix_zone", "object"),
 ]
 
 _COLUMNS = [
     "index", "prompt", "status", "content", "error_type", "error", "model", "finish_reason", "cached",
     "attempts", "started_s", "finished_s", "latency_s", "prompt_tokens", "completion_tokens",
-    "total_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd", "energy_kwh",
-    "energy_kwh_min", "energy_kwh_max", "gwp_kgco2eq", "gwp_kgco2eq_min", "gwp_kgco2eq_max",
-    "adpe_kgsbeq", "pe_mj", "electricity_mix_zone",
+    "total_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", *_TRACKING_COLUMNS,
+    "electricity_mix_zone",
 ]

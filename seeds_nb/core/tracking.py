@@ -228,7 +228,9 @@ class Tracker:
             tracking.energy_kwh = (lo[0] + hi[0]) / 2
             tracking.gwp_kgco2eq_min, tracking.gwp_kgco2eq_max = lo[1], hi[1]
             tracking.gwp_kgco2eq = (lo[1] + hi[1]) / 2
+            tracking.adpe_kgsbeq_min, tracking.adpe_kgsbeq_max = lo[2], hi[2]
             tracking.adpe_kgsbeq = (lo[2] + hi[2]) / 2
+            tracking.pe_mj_min, tracking.pe_mj_max = lo[3], hi[3]
             tracking.pe_mj = (lo[3] + hi[3]) / 2
             notes.extend(calib.warnings)
         tracking.warnings = tuple(notes)

@@ -149,7 +149,11 @@ class Tracking:
     gwp_kgco2eq_min: float | None = None
     gwp_kgco2eq_max: float | None = None
     adpe_kgsbeq: float | None = None
+    adpe_kgsbeq_min: float | None = None
+    adpe_kgsbeq_max: float | None = None
     pe_mj: float | None = None
+    pe_mj_min: float | None = None
+    pe_mj_max: float | None = None
     electricity_mix_zone: str | None = None
     warnings: tuple[str, ...] = ()
 
