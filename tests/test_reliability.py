@@ -295,3 +295,45 @@ async def test_a_429_with_only_rate_limit_reset_headers_waits_until_the_reset(pr
         assert arrivals[1] - arrivals[0] >= 0.2  # the wait the headers asked for, not a 0-0.5 s jitter
         await once.aclose()
         await retrying.aclose()
+
+
+@pytest.mark.parametrize(("status", "error_type"), [(400, "BadRequestError"), (403, "AuthenticationError"),
+                                                     (404, "NotFoundError"), (422, "APIStatusError")])
+async def test_client_errors_fail_at_once_with_a_typed_error(make_client, server: MockServer, status: int,
+                                                             error_type: str) -> None:
+    server.add_fault(Fault(status=status, match="refuse"))
+    with pytest.raises(APIStatusError) as info:
+        await make_client().agenerate("refuse this")
+    assert type(info.value).__name__ == error_type and info.value.status_code == status
+    assert not info.value.retryable and server.request_count == 1
+    assert f"{status} from openai server at {server.url}" in str(info.value)
+
+
+@pytest.mark.parametrize("status", [408, 409, 500, 502, 503])
+async def test_timeouts_conflicts_and_server_errors_are_retried(make_client, server: MockServer, status: int) -> None:
+    server.add_fault(Fault(status=status, times=1, match="flaky"))
+    client = make_client()
+    client.retry = RetryPolicy(max_retries=2, base_delay_s=0.01)
+    response = await client.agenerate("flaky once")
+    assert response.attempts == 2 and [e["status"] for e in server.requests] == [status, 200]
+
+
+async def test_requests_per_minute_paces_the_whole_client_over_http(server: MockServer) -> None:
+    """600 requests/min = 10/s after a burst of five seconds' worth (50): 60 prompts need >= ~1 s."""
+    client = OpenAIClient("gpt-4.1-mini", base_url=server.url, api_key=TEST_KEY, requests_per_minute=600)
+    result = await client.batch_generate([f"paced {i}" for i in range(60)], max_concurrent=32)
+    arrivals = sorted(e["time"] for e in server.requests)
+    assert result.successful_count == 60
+    assert arrivals[-1] - arrivals[0] >= 0.8  # the last ten waited for tokens at 10/s
+    await client.aclose()
+
+
+async def test_tokens_per_minute_paces_by_estimated_tokens_over_http(server: MockServer) -> None:
+    """6,000 tokens/min = 100/s (a burst of 500): a request is estimated at its JSON bytes / 4 plus
+    max_tokens (~75 here), so about six fit the burst and the rest wait for tokens."""
+    client = OpenAIClient("gpt-4.1-mini", base_url=server.url, api_key=TEST_KEY, tokens_per_minute=6000)
+    result = await client.batch_generate([f"tokens {i}" for i in range(12)], max_concurrent=12, max_tokens=50)
+    arrivals = sorted(e["time"] for e in server.requests)
+    assert result.successful_count == 12
+    assert arrivals[-1] - arrivals[0] >= 1.0
+    await client.aclose()
