@@ -1,12 +1,13 @@
-"""120,000 prompts through the OpenAI Batch API on the mock: split into three input files, run on
-a fake clock (no chat request, no sleeping), results aligned by custom_id across the files."""
+"""120,000 prompts through the Batch APIs on the mock, without one chat request. OpenAI: split into
+three input files, run on a fake clock (no sleeping), with a refused and an expired line; Anthropic:
+two batches on a compressed real clock, waited for; results aligned by custom_id across the parts."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from seeds_nb import BadRequestError, BatchExpired, Fault, MockServer, OpenAIClient
+from seeds_nb import AnthropicClient, BadRequestError, BatchExpired, Fault, MockServer, OpenAIClient
 
 from _support import TEST_KEY
 
@@ -43,4 +44,23 @@ async def test_120k_prompts_split_across_files_and_aligned(tmp_path: Path) -> No
             assert f"'Summarise abstract {i}'" in result.contents[i]
         assert all(f"abstract {i}'" in text for i, text in enumerate(result.contents) if text is not None)
         assert result.total_cost_usd > 0 and server.request_count == 0  # no chat request was sent
+        await client.aclose()
+
+
+async def test_120k_prompts_through_anthropic_on_a_time_scale(tmp_path: Path) -> None:
+    """The same size through Anthropic's Message Batches (100,000 requests per batch), on the mock's
+    real clock compressed so "up to 24 h" takes 1 s: waited for, ended cleanly, every line aligned."""
+    with MockServer(batch_duration_s=1.0) as server:
+        client = AnthropicClient("claude-haiku-4-5", base_url=server.anthropic_url, api_key=TEST_KEY)
+        prompts = [f"Summarise abstract {i}" for i in range(N)]
+        job = await client.submit_batch(prompts, jobs_dir=tmp_path, max_tokens=50)
+        assert [b.count for b in job.batches] == [100_000, 20_000]
+        await job.wait(poll_interval=0.2, timeout=120)
+        assert job.status == "completed" and job.raw_status == "ended" and job.counts.succeeded == N
+        result = await job.results()
+        assert len(result) == N and result.successful_count == N and not result.errors
+        for i in (0, 99_999, 100_000, N - 1):  # the batch boundary
+            assert f"'Summarise abstract {i}'" in result.contents[i]
+        assert all(f"abstract {i}'" in text for i, text in enumerate(result.contents))
+        assert result.provider == "anthropic" and server.request_count == 0  # no Messages request was sent
         await client.aclose()
