@@ -18,10 +18,13 @@ QUICKSTART = ROOT / "notebooks" / "01_quickstart.ipynb"
 
 
 def run_lab(port: int) -> int:
+    # The lab's default URL is the quickstart, so the URL Jupyter prints (with its token) opens it;
+    # a file argument alone only reaches a browser that Jupyter opens itself, and it opens none here.
+    notebook = QUICKSTART.relative_to(ROOT).as_posix()
     args = [
-        sys.executable, "-m", "jupyterlab", str(QUICKSTART.relative_to(ROOT)),
+        sys.executable, "-m", "jupyterlab",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.open_browser=False",
-        f"--ServerApp.root_dir={ROOT}", "--LabApp.news_url=None",
+        f"--ServerApp.root_dir={ROOT}", f"--LabApp.default_url=/lab/tree/{notebook}", "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
