@@ -573,3 +573,23 @@ def test_missing_ipywidgets_names_the_install_command() -> None:
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert 'pip install "seeds_nb[notebook]"' in out.stdout
+
+
+async def test_the_api_key_never_reaches_a_widget(comm_log: CommLog) -> None:
+    """Nothing the panel and grid send to the frontend, nor their text/plain, holds the key, even
+    when a request fails with an authentication error (whose message names the key variable)."""
+    key = "sk-proj-VERYSECRETkey0123456789abcdefXYZ"
+    with MockServer(api_key=key) as srv:
+        good = OpenAIClient("gpt-4.1-mini", base_url=srv.url, api_key=key)
+        bad = OpenAIClient("gpt-4.1-mini", base_url=srv.url, api_key=key[:-3] + "ABC", max_retries=0)
+        try:
+            ok = await run_batch(good, prompts(30), max_concurrent=4, show=False)
+            failed = await run_batch(bad, prompts(3), max_concurrent=2, show=False)
+        finally:
+            await good.aclose()
+            await bad.aclose()
+    assert ok.successful_count == 30 and failed.failed_count == 3
+    sent = repr(comm_log.messages) + repr(good.last_run) + repr(ok) + repr(failed.errors)
+    assert "AuthenticationError" in repr(comm_log.messages)  # the failure itself was drawn
+    for secret in (key, key[:-3] + "ABC", key[8:-4]):
+        assert secret not in sent
