@@ -279,3 +279,17 @@ def test_dry_run_of_a_submit_prices_at_the_batch_rate(ip: InteractiveShell, caps
     out = capsys.readouterr().out
     assert "1 prompt to claude-haiku-4-5 (anthropic at api.anthropic.com)" in out and "batch rate" in out
     assert "unknown for this model" not in out
+
+
+def test_no_grid_shows_the_panel_only_and_the_mock_is_started_once(ip: InteractiveShell,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert ip.run_cell("%%seeds_batch --out r_grid\nwith a grid\n").success
+    first_server = _magics._mock_server
+    with_grid = capsys.readouterr().out
+    assert ip.run_cell("%%seeds_batch --no-grid --out r_nogrid\nwithout a grid\n").success
+    without_grid = capsys.readouterr().out
+    assert "BatchProgress" in with_grid and "ResultsGrid" in with_grid
+    assert "BatchProgress" in without_grid and "ResultsGrid" not in without_grid
+    assert _magics._mock_server is first_server  # one embedded server per kernel, reused
+    asked = [r["body"]["messages"][-1]["content"] for r in mock_requests()]
+    assert "with a grid" in asked and "without a grid" in asked
