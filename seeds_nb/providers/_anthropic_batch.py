@@ -43,6 +43,7 @@ class AnthropicBatchAPI(ProviderBatchAPI):
 
     max_requests = 100_000
     max_bytes = 256_000_000 - _ENVELOPE
+    batches_path = _PATH
 
     def encode(self, custom_id: str, path: str, body: dict[str, Any]) -> bytes:
         return _dumps({"custom_id": custom_id, "params": body})
@@ -53,12 +54,6 @@ class AnthropicBatchAPI(ProviderBatchAPI):
         batch = ProviderBatch(id=data["id"])
         self._update(batch, data)
         return batch
-
-    async def retrieve(self, batch: ProviderBatch) -> None:
-        self._update(batch, (await self.client._api_request("GET", f"{_PATH}/{batch.id}")).json())
-
-    async def cancel(self, batch: ProviderBatch) -> None:
-        self._update(batch, (await self.client._api_request("POST", f"{_PATH}/{batch.id}/cancel")).json())
 
     @staticmethod
     def _update(batch: ProviderBatch, data: dict[str, Any]) -> None:

@@ -40,6 +40,8 @@ class ProviderBatchAPI:
 
     max_requests: ClassVar[int]
     max_bytes: ClassVar[int]
+    #: the provider's batches endpoint, relative to the client's base URL
+    batches_path: ClassVar[str]
     #: bytes added per line when lines are joined (a newline, a comma)
     separator_bytes: ClassVar[int] = 1
 
@@ -55,9 +57,14 @@ class ProviderBatchAPI:
 
     async def retrieve(self, batch: ProviderBatch) -> None:
         """Update ``batch`` in place from the provider."""
-        raise NotImplementedError
+        self._update(batch, (await self.client._api_request("GET", f"{self.batches_path}/{batch.id}")).json())
 
     async def cancel(self, batch: ProviderBatch) -> None:
+        self._update(batch, (await self.client._api_request("POST", f"{self.batches_path}/{batch.id}/cancel")).json())
+
+    @staticmethod
+    def _update(batch: ProviderBatch, data: dict[str, Any]) -> None:
+        """Set ``batch``'s status and counts from the provider's batch object."""
         raise NotImplementedError
 
     def results(self, batch: ProviderBatch, params: Mapping[str, Any]) -> AsyncIterator[tuple[str, Any]]:

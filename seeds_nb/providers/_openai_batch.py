@@ -32,6 +32,7 @@ class OpenAIBatchAPI(ProviderBatchAPI):
 
     max_requests = 50_000
     max_bytes = 200_000_000
+    batches_path = "/batches"
 
     def encode(self, custom_id: str, path: str, body: dict[str, Any]) -> bytes:
         return _dumps({"custom_id": custom_id, "method": "POST", "url": "/v1" + path, "body": body})
@@ -42,7 +43,7 @@ class OpenAIBatchAPI(ProviderBatchAPI):
         upload = await api("POST", "/files", files={"file": (f"{job_id}_{part}.jsonl", content, "application/jsonl")},
                            data={"purpose": "batch"}, timeout_s=_TRANSFER_TIMEOUT_S)
         file_id = upload.json()["id"]
-        created = await api("POST", "/batches", json={
+        created = await api("POST", self.batches_path, json={
             "input_file_id": file_id, "endpoint": ENDPOINT, "completion_window": "24h",
             "metadata": {"seeds_nb_job": job_id, "seeds_nb_part": part},
         })
@@ -50,12 +51,6 @@ class OpenAIBatchAPI(ProviderBatchAPI):
         batch = ProviderBatch(id=data["id"], extra={"input_file_id": file_id})
         self._update(batch, data)
         return batch
-
-    async def retrieve(self, batch: ProviderBatch) -> None:
-        self._update(batch, (await self.client._api_request("GET", f"/batches/{batch.id}")).json())
-
-    async def cancel(self, batch: ProviderBatch) -> None:
-        self._update(batch, (await self.client._api_request("POST", f"/batches/{batch.id}/cancel")).json())
 
     @staticmethod
     def _update(batch: ProviderBatch, data: dict[str, Any]) -> None:
