@@ -330,3 +330,14 @@ def test_background_plot_failure_is_reported_in_the_output_area(monkeypatch: pyt
     handle.finished.set()
     BackgroundBatch(handle, ns, "r", plot_area=area).result()
     assert area.stderr == ["seeds_nb: --plot failed: ValueError: no data\n"]
+
+
+def test_check_name_refuses_bound_names_that_would_break_the_notebook() -> None:
+    for name in ("__builtins__", "__name__", "____", "print", "len", "In", "Out", "_", "_i7", "_12", "None"):
+        with pytest.raises(UsageError, match=f"--out '{name}': .*; choose another name"):
+            check_name(name, "--out")
+    for name in ("seeds_result", "_private", "__private", "result__", "print_run", "In_job", "match", "_i7x"):
+        check_name(name, "--out")
+    check_name("list", "--over", bound=False)  # --over only reads a variable: any name the user defined works
+    with pytest.raises(UsageError, match="keyword"):
+        check_name("class", "--over", bound=False)

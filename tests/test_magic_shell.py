@@ -293,3 +293,75 @@ def test_no_grid_shows_the_panel_only_and_the_mock_is_started_once(ip: Interacti
     assert _magics._mock_server is first_server  # one embedded server per kernel, reused
     asked = [r["body"]["messages"][-1]["content"] for r in mock_requests()]
     assert "with a grid" in asked and "without a grid" in asked
+
+
+# -- options that would poison the batch or the notebook -----------------------------------------------
+@pytest.fixture
+def untouched(ip: InteractiveShell) -> Iterator[dict[str, Any]]:
+    """A snapshot of the user namespace, restored afterwards (so a failure cannot break later tests)."""
+    before = dict(ip.user_ns)
+    yield before
+    ip.user_ns.clear()
+    ip.user_ns.update(before)
+    ip.run_line_magic("config", "SeedsBatch.out = 'seeds_result'")
+
+
+@pytest.mark.parametrize(("line", "needle"), [
+    ("--temperature nan", "--temperature must be >= 0 and finite (a number such as 0.7); got nan"),
+    ("--temperature inf", "--temperature must be >= 0 and finite (a number such as 0.7); got inf"),
+    ("--temperature=-inf", "--temperature must be >= 0 and finite (a number such as 0.7); got -inf"),
+    ("--temperature 1e999", "got inf"),
+    ("--budget-usd nan", "--budget-usd must be a positive amount (a finite number such as 0.50); got nan"),
+    ("--budget-usd inf", "--budget-usd must be a positive amount (a finite number such as 0.50); got inf"),
+    ("--submit --poll-interval nan",
+     "--poll-interval must be a positive number of seconds (finite, such as 30); got nan"),
+    ("--submit --poll-interval inf",
+     "--poll-interval must be a positive number of seconds (finite, such as 30); got inf"),
+    ("--max-tokens nan", "invalid int value: 'nan'"),
+    ("--max-concurrent inf", "invalid int value: 'inf'"),
+])
+def test_non_finite_numbers_are_refused_before_anything_is_sent(ip: InteractiveShell, untouched: dict[str, Any],
+                                                                line: str, needle: str) -> None:
+    sent = len(mock_requests())
+    with pytest.raises(UsageError) as info:
+        ip.run_cell_magic("seeds_batch", f"{line} --out r_nan --no-cache", "hi")
+    assert needle in str(info.value)
+    assert ip.user_ns == untouched and len(mock_requests()) == sent
+
+
+@pytest.mark.parametrize(("name", "needle"), [
+    ("__builtins__", "'__builtins__': names like __x__ belong to Python"),
+    ("__name__", "'__name__': names like __x__ belong to Python"),
+    ("__seeds__", "'__seeds__': names like __x__ belong to Python"),
+    ("print", "'print': that is a Python builtin"),
+    ("list", "'list': that is a Python builtin"),
+    ("len", "'len': that is a Python builtin"),
+    ("class", "'class': that is a Python keyword"),
+    ("None", "'None': that is a Python keyword"),
+    ("In", "'In': IPython keeps its own data there"),
+    ("_", "'_': IPython keeps its own data there"),
+    ("_i3", "'_i3': IPython keeps its own data there"),
+    ("get_ipython", "'get_ipython'"),
+])
+@pytest.mark.parametrize("extra", ["", "--background", "--submit"])
+def test_out_refuses_names_that_would_break_the_notebook(ip: InteractiveShell, untouched: dict[str, Any],
+                                                         name: str, needle: str, extra: str) -> None:
+    with pytest.raises(UsageError) as info:
+        ip.run_cell_magic("seeds_batch", f"--out {name} --no-cache {extra}", "hi")
+    message = str(info.value)
+    assert message.startswith(f"--out {name!r}") and needle in message and "choose another name" in message
+    assert ip.user_ns == untouched  # nothing bound: not the result, not <out>_run, not <out>_job
+
+
+def test_a_configured_out_is_checked_too_and_the_shell_still_works(ip: InteractiveShell,
+                                                                   untouched: dict[str, Any],
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    ip.run_line_magic("config", "SeedsBatch.out = '__builtins__'")
+    result = ip.run_cell("%%seeds_batch --no-cache\nhi\n")
+    assert isinstance(result.error_in_exec, UsageError)
+    err = capsys.readouterr().err
+    assert "--out '__builtins__'" in err and "Traceback" not in err and err.count("\n") == 1, err
+    assert ip.user_ns["__builtins__"] is untouched["__builtins__"]
+    ip.run_line_magic("config", "SeedsBatch.out = 'seeds_result'")
+    assert ip.run_cell("x_after = len([1, 2])").success and ip.user_ns["x_after"] == 2
+    ip.user_ns.pop("x_after")

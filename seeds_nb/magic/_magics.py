@@ -22,6 +22,7 @@ care; the blocking path uses its own fresh loop).
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shlex
 import threading
@@ -203,8 +204,10 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
                                  "API job's requests")
         elif args.poll_interval is not None:
             raise UsageError("--poll-interval applies to --submit only")
-        if args.poll_interval is not None and not args.poll_interval > 0:
-            raise UsageError(f"--poll-interval must be a positive number of seconds; got {args.poll_interval:g}")
+        # math.isfinite too: argparse's float() takes nan, inf and 1e999, and nan passes every comparison.
+        if args.poll_interval is not None and not (args.poll_interval > 0 and math.isfinite(args.poll_interval)):
+            raise UsageError("--poll-interval must be a positive number of seconds (finite, such as 30); "
+                             f"got {args.poll_interval:g}")
         if args.model is None:
             args.model = self.model or DEFAULT_MODELS[self.choose_provider(args)]
         args.max_concurrent = args.max_concurrent if args.max_concurrent is not None else self.max_concurrent
@@ -213,15 +216,18 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
             raise UsageError("--model: expected a model name such as gpt-4.1-mini")
         if args.max_concurrent < 1:
             raise UsageError(f"--max-concurrent must be at least 1; got {args.max_concurrent}")
-        if args.temperature is not None and args.temperature < 0:
-            raise UsageError(f"--temperature must be >= 0; got {args.temperature:g}")
+        if args.temperature is not None and not (args.temperature >= 0 and math.isfinite(args.temperature)):
+            raise UsageError(f"--temperature must be >= 0 and finite (a number such as 0.7); got {args.temperature:g}")
         if args.max_tokens is not None and args.max_tokens < 1:
             raise UsageError(f"--max-tokens must be at least 1; got {args.max_tokens}")
-        if args.budget_usd is not None and not args.budget_usd > 0:
-            raise UsageError(f"--budget-usd must be a positive amount; got {args.budget_usd:g}")
+        if args.budget_usd is not None and not (args.budget_usd > 0 and math.isfinite(args.budget_usd)):
+            raise UsageError("--budget-usd must be a positive amount (a finite number such as 0.50); "
+                             f"got {args.budget_usd:g}")
         if args.no_cache and args.cache_dir is not None:
             raise UsageError("--no-cache and --cache-dir contradict each other; pass one of them")
         check_name(args.out, "--out")
+        for bound in (f"{args.out}_run", f"{args.out}_job"):  # --background's handle, --submit's job
+            check_name(bound, f"--out {args.out} would bind")
         if args.provider == "mock" and args.base_url:
             raise UsageError("--base-url does not apply to --provider mock (the embedded server has its own URL)")
         if args.background and args.dry_run:

@@ -8,6 +8,7 @@ through our internals.
 
 from __future__ import annotations
 
+import builtins
 import keyword
 import re
 import textwrap
@@ -157,10 +158,33 @@ def over_rows(value: Any, var: str) -> list[dict[str, Any]]:
     return rows
 
 
-def check_name(name: str, option: str) -> None:
-    """A ``--out``/``--over`` value must be a plain Python variable name."""
-    if not name.isidentifier() or keyword.iskeyword(name):
+_IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "_ih", "_oh", "_dh", "_i", "_ii", "_iii",
+                            "_", "__", "___"})
+_IPYTHON_NUMBERED = re.compile(r"_i?\d+")  # _i3 (input 3), _3 (output 3)
+
+
+def check_name(name: str, option: str, *, bound: bool = True) -> None:
+    """A ``--out``/``--over`` value must be a plain Python variable name.
+
+    A name the magic binds (``bound``: ``--out`` and its ``<out>_run``/``<out>_job``) must also not be a
+    dunder, a builtin or one of IPython's own names: binding ``__builtins__`` breaks the shell, and
+    binding ``print`` or ``Out`` hides what the notebook relies on.
+    """
+    if not name.isidentifier():
         raise UsageError(f"{option} {name!r}: expected a Python variable name such as seeds_result")
+    if keyword.iskeyword(name):
+        problem = "that is a Python keyword, not a variable name"
+    elif not bound:
+        return
+    elif len(name) >= 4 and name.startswith("__") and name.endswith("__"):
+        problem = "names like __x__ belong to Python and IPython"
+    elif name in vars(builtins):
+        problem = "that is a Python builtin, and binding it would hide it in the notebook"
+    elif name in _IPYTHON_NAMES or _IPYTHON_NUMBERED.fullmatch(name):
+        problem = "IPython keeps its own data there (input and output history, the shell)"
+    else:
+        return
+    raise UsageError(f"{option} {name!r}: {problem}; choose another name, such as seeds_result")
 
 
 def build_prompts(cell: str, user_ns: Mapping[str, Any], *, over: str | None = None,
@@ -175,7 +199,7 @@ def build_prompts(cell: str, user_ns: Mapping[str, Any], *, over: str | None = N
     if over is None:
         rows: list[dict[str, Any]] = [{}]
     else:
-        check_name(over, "--over")
+        check_name(over, "--over", bound=False)  # read, not bound
         if over not in user_ns:
             raise UsageError(f"--over {over}: no variable named {over!r} in the notebook")
         rows = over_rows(user_ns[over], over)
