@@ -331,3 +331,98 @@ def test_split_member_keeps_a_body_raw_and_falls_back_on_other_layouts() -> None
     odd = b'{"error":{"body":1},"response":{"body":{"a":2}}}'
     data, raw = split_member(odd, "body", lambda d: d.get("response"))
     assert raw is None and data == {"error": {"body": 1}, "response": {"body": {"a": 2}}}
+
+
+# -- damaged job files ------------------------------------------------------------------------------
+def _damage(which: str, change: Callable[[dict], object], *, replace: bool = False) -> Callable[[Path, Path], Path]:
+    """Edit the job file or its sidecar in place (or, with ``replace``, write what ``change`` returns)."""
+    def damage(job_file: Path, sidecar: Path) -> Path:
+        path = job_file if which == "job" else sidecar
+        data = json.loads(path.read_text())
+        replaced = change(data)
+        path.write_text(json.dumps(replaced if replace else data))
+        return path
+    return damage
+
+
+def _truncate(job_file: Path, sidecar: Path) -> Path:
+    job_file.write_text(job_file.read_text()[:40])
+    return job_file
+
+
+def _not_utf8(job_file: Path, sidecar: Path) -> Path:
+    job_file.write_bytes(b"\xff\xfe{}")
+    return job_file
+
+
+def _lose_cache_keys(job_file: Path, sidecar: Path) -> Path:
+    _damage("job", lambda m: m.update(cached=[[0, 2]]))(job_file, sidecar)  # two prompts answered from the cache
+    return _damage("sidecar", lambda s: s.update(keys=s["keys"][:1]))(job_file, sidecar)  # but one key left
+
+
+DAMAGES = {
+    "not JSON": _truncate,
+    "not UTF-8": _not_utf8,
+    "a list, not an object": _damage("job", lambda m: [m], replace=True),
+    "no provider": _damage("job", lambda m: m.pop("provider")),
+    "no id": _damage("job", lambda m: m.pop("id")),
+    "id of another file": _damage("job", lambda m: m.update(id="job_other")),
+    "model is a number": _damage("job", lambda m: m.update(model=4)),
+    "created_at is text": _damage("job", lambda m: m.update(created_at="yesterday")),
+    "size is negative": _damage("job", lambda m: m.update(size=-1)),
+    "params is a list": _damage("job", lambda m: m.update(params=[])),
+    "batches is a dict": _damage("job", lambda m: m.update(batches={"id": "b"})),
+    "a batch that is only a bogus field": _damage("job", lambda m: m.update(batches=[{"bogus": 1}])),
+    "a batch with an unknown field": _damage("job", lambda m: m["batches"][0].update(bogus=1)),
+    "a batch without id": _damage("job", lambda m: m["batches"][0].pop("id")),
+    "a batch that is a string": _damage("job", lambda m: m.update(batches=["batch_1"])),
+    "batch ranges are not pairs": _damage("job", lambda m: m["batches"][0].update(ranges=[[0]])),
+    "batch ranges past the end": _damage("job", lambda m: m["batches"][0].update(ranges=[[0, 99]])),
+    "batch counts of an unknown kind": _damage("job", lambda m: m["batches"][0].update(counts={"won": 1})),
+    "batch count is text": _damage("job", lambda m: m["batches"][0].update(count="3")),
+    "batch errors is text": _damage("job", lambda m: m["batches"][0].update(errors="boom")),
+    "cached is not pairs": _damage("job", lambda m: m.update(cached=[[1]])),
+    "cached holds text": _damage("job", lambda m: m.update(cached=[["a", "b"]])),
+    "errors key is not an index": _damage("job", lambda m: m.update(errors={"x": ["prompt", "bad"]})),
+    "errors value is not a pair": _damage("job", lambda m: m.update(errors={"1": "bad"})),
+    "errors is a list": _damage("job", lambda m: m.update(errors=[["prompt", "bad"]])),
+    "sidecar is a list": _damage("sidecar", lambda s: [s], replace=True),
+    "sidecar prompts is text": _damage("sidecar", lambda s: s.update(prompts="one two")),
+    "sidecar prompts hold numbers": _damage("sidecar", lambda s: s.update(prompts=[1, 2, 3])),
+    "sidecar keys is a dict": _damage("sidecar", lambda s: s.update(keys={"a": "b"})),
+    "sidecar keys hold null": _damage("sidecar", lambda s: s.update(keys=[None, None, None])),
+    "sidecar longer than the job": _damage("sidecar", lambda s: s.update(prompts=s["prompts"] * 3)),
+    "sidecar lost cache keys": _lose_cache_keys,
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES), ids=list(DAMAGES))
+async def test_a_damaged_job_file_is_a_configuration_error_naming_it(make, tmp_path: Path, damage: str) -> None:
+    client = make("openai")
+    job = await client.submit_batch(["one", "two", "three"], jobs_dir=tmp_path / "jobs")
+    job_file = job.path
+    sidecar = job_file.with_name(f"{job.id}.prompts.json")
+    assert sidecar.is_file()
+    client.load_batch(job.id, jobs_dir=tmp_path / "jobs")  # intact: loads
+    damaged = DAMAGES[damage](job_file, sidecar)
+    with pytest.raises(ConfigurationError) as info:
+        client.load_batch(job.id, jobs_dir=tmp_path / "jobs")
+    message = str(info.value)
+    assert str(damaged) in message and "is damaged" in message, message
+    assert "move it away and submit the prompts again" in message, message
+
+
+async def test_a_damaged_unrelated_job_file_does_not_stop_a_search_by_batch_id(make, tmp_path: Path) -> None:
+    client = make("anthropic")
+    jobs = tmp_path / "jobs"
+    job = await client.submit_batch(["find me"], jobs_dir=jobs)
+    for name, text in (("job_00000000_000000_aaaaaa.json", '{"batches": 5}'),  # sorted before the real one
+                       ("job_00000000_000000_bbbbbb.json", '{"batches": [1, "x", {"id": 2}]'),  # not JSON
+                       ("job_00000000_000000_cccccc.json", "[]"),
+                       ("job_00000000_000000_dddddd.json", '{"batches": [["id"]]}')):
+        (jobs / name).write_text(text)
+    found = client.load_batch(job.batches[0].id, jobs_dir=jobs)
+    assert found.id == job.id and found.batches[0].id == job.batches[0].id
+    with pytest.raises(ConfigurationError, match="no saved batch job 'msgbatch_nowhere'") as info:
+        client.load_batch("msgbatch_nowhere", jobs_dir=jobs)
+    assert "4 damaged job files were skipped" in str(info.value)

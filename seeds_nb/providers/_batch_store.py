@@ -8,6 +8,7 @@ cache keys so answers can be written to the response cache) is written once, at 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -132,15 +133,21 @@ class JobStore:
     @classmethod
     def open(cls, directory: Path, job_id: str, client: BaseClient) -> JobStore:
         path = directory / f"{job_id}.json"
+        skipped: list[Path] = []
         if not path.is_file():  # maybe a provider batch id: find the job that holds it
-            path = next((p for p in sorted(directory.glob("job_*.json")) if not p.name.endswith(".prompts.json")
-                         and any(b.get("id") == job_id for b in _read(p).get("batches", []))), path)
+            path = _find_batch(directory, job_id, skipped) or path
         if not path.is_file():
-            raise ConfigurationError(f"no saved batch job {job_id!r} in {str(directory)!r}; pass jobs_dir= "
+            damaged = ""
+            if skipped:
+                names = ", ".join(p.name for p in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+                were = "s were" if len(skipped) > 1 else " was"
+                damaged = f" ({len(skipped)} damaged job file{were} skipped: {names})"
+            raise ConfigurationError(f"no saved batch job {job_id!r} in {str(directory)!r}{damaged}; pass jobs_dir= "
                                      "where it was saved (the default is <cache_dir>/batch_jobs)")
         meta = _read(path)
         if meta.get("format") != FORMAT:
             raise ConfigurationError(f"{path} has an unknown batch job format {meta.get('format')!r}")
+        _check_meta(meta, path)
         if meta["provider"] != client.provider or meta["base_url"] != client.base_url:
             raise ConfigurationError(f"batch job {meta['id']} was submitted to {meta['provider']} at "
                                      f"{meta['base_url']}; load it with a client for that provider and base_url")
@@ -148,6 +155,7 @@ class JobStore:
         if store.prompts_path.is_file():
             side = _read(store.prompts_path)
             store.prompts, store.keys = side.get("prompts", []), side.get("keys", [])
+            _check_sidecar(store, store.prompts_path)
         return store
 
     def refresh_summary(self) -> None:
@@ -171,9 +179,128 @@ class JobStore:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigurationError(f"cannot read saved batch job {path}: {exc}") from None
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read saved batch job {path}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise _damaged(path, f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise _damaged(path, f"a JSON {type(data).__name__} where an object was expected")
+    return data
+
+
+def _damaged(path: Path, reason: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"saved batch job file {path} is damaged ({reason}); restore it from a backup, or move it away and submit "
+        "the prompts again (a provider batch it started can still be looked up by its id at the provider)")
+
+
+def _find_batch(directory: Path, batch_id: str, skipped: list[Path]) -> Path | None:
+    """The job file holding provider batch ``batch_id``; damaged job files are skipped (and listed)."""
+    for path in sorted(directory.glob("job_*.json")):
+        if path.name.endswith(".prompts.json"):
+            continue
+        try:
+            batches = _read(path).get("batches", [])
+        except ConfigurationError:  # unreadable, not JSON, not an object
+            skipped.append(path)
+            continue
+        if not (isinstance(batches, list) and all(isinstance(b, dict) for b in batches)):
+            skipped.append(path)
+        elif any(b.get("id") == batch_id for b in batches):
+            return path
+    return None
+
+
+def _is(value: Any, kinds: type | tuple[type, ...]) -> bool:
+    """``isinstance``, except that a JSON ``true`` is not a number."""
+    return isinstance(value, kinds) and (not isinstance(value, bool) or kinds is bool)
+
+
+_NUMBER = (int, float)
+_META: dict[str, Any] = {"id": str, "provider": str, "model": str, "base_url": (str, type(None)),
+                         "created_at": _NUMBER}
+_META_OPTIONAL: dict[str, Any] = {"size": int, "status": str, "params": dict, "batches": list, "cached": list,
+                                  "errors": dict}
+_BATCH: dict[str, Any] = {"id": str, "status": str, "raw_status": str, "count": int, "ranges": list, "counts": dict,
+                          "created_at": (*_NUMBER, type(None)), "ended_at": (*_NUMBER, type(None)),
+                          "has_results": bool, "errors": list, "extra": dict}
+_COUNTS = frozenset({"succeeded", "failed", "cancelled", "expired"})
+
+
+def _check_meta(meta: dict[str, Any], path: Path) -> None:
+    """Raise a ``ConfigurationError`` naming ``path`` unless ``meta`` has the shape ``JobStore.save`` writes.
+
+    Linear in the file, with plain type checks only: cheap next to reading and parsing it.
+    """
+    def damaged(reason: str) -> ConfigurationError:
+        return _damaged(path, reason)
+
+    for key, kinds in _META.items():
+        if key not in meta:
+            raise damaged(f"no {key!r}")
+        if not _is(meta[key], kinds):
+            raise damaged(f"{key!r} is {_show(meta[key])}")
+    for key, kinds in _META_OPTIONAL.items():
+        if key in meta and not _is(meta[key], kinds):
+            raise damaged(f"{key!r} is {_show(meta[key])}")
+    if meta["id"] != path.stem:
+        raise damaged(f"it holds job {meta['id']!r}, not {path.stem!r}")
+    size = meta.get("size", 0)
+    if size < 0:
+        raise damaged(f"'size' is {size}")
+
+    def check_ranges(ranges: list[Any], where: str) -> None:
+        for run in ranges:
+            if not (isinstance(run, list) and len(run) == 2 and _is(run[0], int) and _is(run[1], int)
+                    and 0 <= run[0] < run[1] <= size):
+                raise damaged(f"{where} holds {_show(run)}, not a [start, stop) run of prompt indices below {size}")
+
+    fields = {f.name for f in dataclasses.fields(ProviderBatch)}
+    for n, batch in enumerate(meta.get("batches", [])):
+        where = f"provider batch {n + 1}"
+        if not isinstance(batch, dict):
+            raise damaged(f"{where} is {_show(batch)}")
+        if "id" not in batch:
+            raise damaged(f"{where} has no 'id'")
+        unknown = sorted(set(batch) - fields)
+        if unknown:
+            raise damaged(f"{where} has unknown field(s) {', '.join(map(repr, unknown))}")
+        for key, value in batch.items():
+            if key in _BATCH and not _is(value, _BATCH[key]):
+                raise damaged(f"{where}: {key!r} is {_show(value)}")
+        check_ranges(batch.get("ranges", []), f"{where}: 'ranges'")
+        counts = batch.get("counts", {})
+        if not (set(counts) <= _COUNTS and all(_is(v, int) for v in counts.values())):
+            raise damaged(f"{where}: 'counts' is {_show(counts)}")
+        if not all(isinstance(e, str) for e in batch.get("errors", [])):
+            raise damaged(f"{where}: 'errors' is not a list of texts")
+    check_ranges(meta.get("cached", []), "'cached'")
+    for key, value in meta.get("errors", {}).items():
+        if not key.isdecimal():
+            raise damaged(f"'errors' has the key {key!r}, not a prompt index")
+        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
+            raise damaged(f"'errors' of prompt {key} is {_show(value)}, not [kind, message]")
+
+
+def _check_sidecar(store: JobStore, path: Path) -> None:
+    """The sidecar's ``prompts`` and ``keys`` are lists of texts, no longer than the job."""
+    for name, value in (("prompts", store.prompts), ("keys", store.keys)):
+        if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise _damaged(path, f"{name!r} is not a list of texts")
+        if len(value) > store.size:
+            raise _damaged(path, f"{len(value):,} {name} for a job of {store.size:,} prompts")
+    if store.cached and max(store.cached) >= len(store.keys):
+        raise _damaged(path, f"only {len(store.keys):,} cache key(s), but prompt {max(store.cached)} was answered "
+                             "from the cache at submission")
+
+
+def _show(value: Any) -> str:
+    """A short description of a wrong value, for a damaged-file message."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:39] + '…'}"
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
