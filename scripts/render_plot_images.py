@@ -11,7 +11,8 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from seeds_nb import Fault, MockServer, OpenAIClient, plots
+from seeds_nb import MockServer, OpenAIClient, plots
+from seeds_nb.mock import Fault
 
 OUT = Path("docs/img")
 

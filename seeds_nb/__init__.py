@@ -1,14 +1,41 @@
 """seeds_nb: run batches of LLM requests from a notebook and see them run.
 
 The core (``seeds_nb.core``) is a plain async library; widgets, plots and the
-``%%seeds_batch`` magic sit on top and are imported only when used.
+``%%seeds_batch`` magic sit on top and are imported only when used. ``MockServer`` is here because
+it is what a newcomer without an API key starts with; its knobs (``Fault``...) are in
+``seeds_nb.mock``.
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .core import *  # noqa: F403
-from .core import __all__ as _core_all
-from .mock import Fault, MockServer
+from .core.batch import BatchRun, BatchStream, CallbackWarning
+from .core.client import BaseClient
+from .core.compare import compare_models
+from .core.exceptions import (
+    APIError,
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    BudgetExceeded,
+    CacheError,
+    CacheWarning,
+    Cancelled,
+    ConfigurationError,
+    NotFoundError,
+    PromptError,
+    RateLimitError,
+    RequestTimeout,
+    ResponseParseError,
+    SeedsError,
+    ServerError,
+    TransportError,
+)
+from .core.ledger import Ledger
+from .core.log import configure_logging
+from .core.result import BatchResult
+from .core.tracking import TrackingWarning
+from .core.types import Message, Response, Tracking, Usage
+from .mock import MockServer
 from .providers import AnthropicClient, BatchCounts, BatchExpired, BatchJob, BatchNotReady, OpenAIClient
 
 try:
@@ -16,8 +43,21 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0"
 
-__all__ = sorted([*_core_all, "AnthropicClient", "BatchCounts", "BatchExpired", "BatchJob", "BatchNotReady",
-                  "Fault", "MockServer", "OpenAIClient", "load_ipython_extension"])
+# Written out, and pinned by tests/test_layers.py: adding a name here is an API decision.
+__all__ = [
+    # clients and the embedded server
+    "AnthropicClient", "BaseClient", "MockServer", "OpenAIClient",
+    # what a run gives back
+    "BatchCounts", "BatchJob", "BatchResult", "BatchRun", "BatchStream", "Ledger", "Message", "Response",
+    "Tracking", "Usage",
+    # errors and warnings
+    "APIError", "APIStatusError", "AuthenticationError", "BadRequestError", "BatchExpired", "BatchNotReady",
+    "BudgetExceeded", "CacheError", "CacheWarning", "CallbackWarning", "Cancelled", "ConfigurationError",
+    "NotFoundError", "PromptError", "RateLimitError", "RequestTimeout", "ResponseParseError", "SeedsError",
+    "ServerError", "TrackingWarning", "TransportError",
+    # functions
+    "compare_models", "configure_logging", "load_ipython_extension", "unload_ipython_extension",
+]
 
 
 def load_ipython_extension(ipython: object) -> None:

@@ -14,7 +14,6 @@ from seeds_nb import (
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
-    Fault,
     Message,
     MockServer,
     OpenAIClient,
@@ -24,7 +23,7 @@ from seeds_nb import (
 )
 from seeds_nb.core.retry import RetryPolicy
 from seeds_nb.core.types import Usage
-from seeds_nb.mock import mock_completion
+from seeds_nb.mock import Fault, mock_completion
 from seeds_nb.providers.anthropic import seconds_until
 
 from _support import TEST_KEY
@@ -91,7 +90,7 @@ def test_usage_maps_cache_tokens_so_genai_prices_prices_them() -> None:
     body = (b'{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5",'
             b'"content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn","usage":{"input_tokens":200,'
             b'"cache_creation_input_tokens":300,"cache_read_input_tokens":500,"output_tokens":200}}')
-    response = client._parse_response(body, httpx.Headers(), {})
+    response = client.pipeline.codec.parse_response(body, httpx.Headers(), {})
     assert response.usage == Usage(prompt_tokens=1000, completion_tokens=200, cached_tokens=500,
                                    cache_write_tokens=300)
     cost = client.tracker.track(response.model, response.usage, 1.0).cost_usd
@@ -184,14 +183,16 @@ async def test_401_and_403_fail_fast_naming_the_variable() -> None:
         await ok.aclose()
 
 
-def test_ratelimit_remaining_zero_pauses_the_gate_until_the_rfc3339_reset() -> None:
+def test_rate_limit_headers_are_read_with_rfc3339_resets() -> None:
     client = AnthropicClient("claude-sonnet-4-5", base_url="http://127.0.0.1:9")
     reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 30))
-    client._observe_headers(httpx.Headers({"anthropic-ratelimit-tokens-remaining": "0",
-                                           "anthropic-ratelimit-tokens-reset": reset}))
-    assert client.gate.pauses == 1 and 25 < client.gate.paused_until - time.monotonic() <= 31
-    client._observe_headers(httpx.Headers({"anthropic-ratelimit-requests-remaining": "7"}))
-    assert client.gate.pauses == 1
+    codec = client.pipeline.codec
+    (used_up,) = codec.rate_limits(httpx.Headers({"anthropic-ratelimit-tokens-remaining": "0",
+                                                  "anthropic-ratelimit-tokens-reset": reset}), exhausted_only=True)
+    assert used_up.kind == "tokens" and used_up.remaining == 0 and 25 < used_up.reset_s <= 31
+    assert codec.rate_limits(httpx.Headers({"anthropic-ratelimit-requests-remaining": "7"}), exhausted_only=True) == []
+    (room,) = codec.rate_limits(httpx.Headers({"anthropic-ratelimit-requests-remaining": "7"}), exhausted_only=False)
+    assert room.remaining == 7 and room.reset_s is None
     assert seconds_until("not a date") is None and seconds_until("2000-01-01T00:00:00Z") == 0.0
 
 

@@ -23,14 +23,13 @@ from seeds_nb import (
     BatchNotReady,
     Cancelled,
     ConfigurationError,
-    Fault,
     MockServer,
     OpenAIClient,
     PromptError,
     ServerError,
 )
 from seeds_nb.core.batch import CallbackWarning
-from seeds_nb.mock import mock_completion
+from seeds_nb.mock import Fault, mock_completion
 from seeds_nb.providers._anthropic_batch import AnthropicBatchAPI
 from seeds_nb.providers._batch_results import split_member
 from seeds_nb.providers._openai_batch import OpenAIBatchAPI
@@ -316,8 +315,8 @@ async def test_wait_timeout_a_raising_callback_and_repr(make) -> None:
 
 
 async def test_a_client_without_batch_api_says_so() -> None:
-    class Local(BaseClient):
-        provider = "local"
+    class Local(OpenAIClient):
+        batch_api_class = None  # an OpenAI-compatible local server: no Batch API
 
     client = Local("m", api_key=None, base_url="http://127.0.0.1:9")
     with pytest.raises(ConfigurationError, match="no server-side Batch API"):

@@ -7,7 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from seeds_nb import AnthropicClient, BadRequestError, BatchExpired, Fault, MockServer, OpenAIClient
+from seeds_nb import AnthropicClient, BadRequestError, BatchExpired, MockServer, OpenAIClient
+from seeds_nb.mock import Fault
 
 from _support import TEST_KEY
 

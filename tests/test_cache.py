@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from seeds_nb import CacheError, Fault, MockServer, OpenAIClient, ResponseCache
-from seeds_nb.core.cache import FILENAME
+from seeds_nb import CacheError, MockServer, OpenAIClient
+from seeds_nb.core.cache import FILENAME, ResponseCache
+from seeds_nb.mock import Fault
 
 from _support import TEST_KEY
 

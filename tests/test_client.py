@@ -13,7 +13,6 @@ from pydantic import BaseModel
 from seeds_nb import (
     BatchResult,
     ConfigurationError,
-    Fault,
     Message,
     MockServer,
     OpenAIClient,
@@ -22,7 +21,7 @@ from seeds_nb import (
     ServerError,
 )
 from seeds_nb.core.batch import CallbackWarning
-from seeds_nb.mock import mock_completion
+from seeds_nb.mock import Fault, mock_completion
 
 from _support import TEST_KEY, leftover_tasks
 
@@ -113,9 +112,9 @@ async def test_bad_prompts(make_client) -> None:
         await client.agenerate("   ")
     with pytest.raises(PromptError, match="a prompt must be a string or a list of Message"):
         await client.agenerate(42)
-    with pytest.raises(TypeError, match="prompts must be an iterable of prompts.*got int"):
+    with pytest.raises(PromptError, match="prompts must be an iterable of prompts.*got int"):
         await client.batch_generate(42)
-    with pytest.raises(TypeError, match="wrap a single prompt in a list"):
+    with pytest.raises(PromptError, match="wrap a single prompt in a list"):
         await client.batch_generate("just one prompt")
     with pytest.raises(ConfigurationError, match="max_concurrent must be an integer >= 1; got 0"):
         await client.batch_generate(["a"], max_concurrent=0)
@@ -156,11 +155,11 @@ async def test_a_worker_threads_loop_gets_its_own_pool_and_the_main_one_is_kept(
     client = OpenAIClient("gpt-4.1-mini", base_url=server.url, api_key=TEST_KEY)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        main_pool = client._http_client()
+        main_pool = client.pipeline.pool()
         assert (await client.agenerate("Count to 1")).content == "1"
         in_thread = await asyncio.to_thread(asyncio.run, client.agenerate("Count to 2"))
         assert in_thread.content == "1, 2"
-        assert client._http_client() is main_pool and not main_pool.is_closed
+        assert client.pipeline.pool() is main_pool and not main_pool.is_closed
         await client.aclose()
         gc.collect()
     assert main_pool.is_closed
@@ -284,8 +283,8 @@ async def test_breaking_out_of_iter_cancels_in_flight_requests() -> None:
         assert leftover_tasks() - before == set()
         run = client.last_run
         assert run is not None and run.done and run.result.stop_reason == "cancelled"
-        assert run.stats.completed == 40  # every index accounted for (as counts: iter keeps nothing)
-        assert run.stats.succeeded + run.stats.failed == 40 and run.stats.failed >= 35
+        assert run.ledger.completed == 40  # every index accounted for (as counts: iter keeps nothing)
+        assert run.ledger.succeeded + run.ledger.failed == 40 and run.ledger.cancelled >= 35
         assert len(run.result) == 0
         assert sent <= 6 + 5  # nothing new started after the break
         await client.aclose()

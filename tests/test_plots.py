@@ -52,9 +52,7 @@ def make_result(n: int = 40, *, seed: int = 0, cached: float = 0.2, failed: floa
             error = Cancelled()
         else:
             error = BudgetExceeded("max_cost_usd", 0.01, 0.0101)
-        result.responses.append(response)
-        if error is not None:
-            result.errors[i] = error
+        result.record(i, response if response is not None else error)
         result.prompts.append(prompt)
         sent = kind in ("ok", "cached", "failed")
         result.started_s.append(start if sent else nan)
@@ -291,10 +289,8 @@ def test_single_request(fn) -> None:
 def test_missing_values_are_not_errors() -> None:
     result = make_result(20, cached=0.1, failed=0.1)
     # an answer whose cost and carbon are unknown (default Tracking: all None)
-    result.responses[0] = Response(content="x", model="mock-1", usage=Usage(10, 5), latency_s=0.3)
-    result.responses[1] = None
-    result.errors.pop(1, None)
-    result.errors[1] = ServerError("boom", status_code=502)
+    result.record(0, Response(content="x", model="mock-1", usage=Usage(10, 5), latency_s=0.3))
+    result.record(1, ServerError("boom", status_code=502))
     result.finished_s[2] = float("nan")
     result.prompts[3] = "line one\nline two " * 20
     for fn in (plots.summary, *INDIVIDUAL):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from seeds_nb import MockServer, OpenAIClient, ResponseCache
+from seeds_nb import MockServer, OpenAIClient
+from seeds_nb.core.cache import ResponseCache
 
 from _support import TEST_KEY
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import defaultdict
 
 import pytest
@@ -14,7 +15,6 @@ from seeds_nb import (
     AuthenticationError,
     BudgetExceeded,
     Cancelled,
-    Fault,
     MockServer,
     OpenAIClient,
     RateLimitError,
@@ -25,6 +25,7 @@ from seeds_nb import (
 )
 from seeds_nb.core.ratelimit import RateGate
 from seeds_nb.core.retry import RetryPolicy, parse_duration, retry_after_from_headers
+from seeds_nb.mock import Fault
 
 from _support import TEST_KEY, leftover_tasks
 
@@ -151,9 +152,9 @@ async def test_cancel_mid_batch_keeps_results_and_leaks_nothing() -> None:
         assert 20 <= result.successful_count < 30
         assert all(isinstance(result.errors[i], Cancelled) for i in result.errors)
         assert leftover_tasks() - before == set()
-        sent = server.request_count
-        await asyncio.sleep(0.2)  # nothing keeps sending in the background
-        assert server.request_count == sent
+        started = sum(1 for s in result.started_s if not math.isnan(s))  # requests begun before the cancel
+        await asyncio.sleep(0.2)  # a request already on the wire may still land; nothing new is sent
+        assert server.request_count <= started < 30
         await client.aclose()
 
 
@@ -260,8 +261,9 @@ async def test_gate_pause_holds_every_request_and_buckets_limit_rate() -> None:
 
     gate = RateGate(requests_per_minute=60, clock=lambda: now[0], sleep=fake_sleep)
     gate.pause(2.0)
-    await gate.acquire()
+    assert await gate.acquire() is True  # after the pause, a probe goes first
     assert slept == [2.0]
+    gate.probe_answered(remaining=500, reset_s=60.0)  # plenty of room: recovery ends
     for _ in range(4):  # the rest of the burst: 5 seconds' worth at 60/min
         await gate.acquire()
     assert slept == [2.0]

@@ -11,7 +11,8 @@ from ecologits.tracers.utils import llm_impacts
 from genai_prices import Usage as GPUsage
 from genai_prices import calc_price
 
-from seeds_nb import MockServer, OpenAIClient, Tracker, TrackingWarning, Usage
+from seeds_nb import MockServer, OpenAIClient, TrackingWarning, Usage
+from seeds_nb.core.tracking import Tracker
 
 from _support import TEST_KEY
 

@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 
-from seeds_nb import Fault, MockServer, OpenAIClient
-from seeds_nb.core.batch import BatchStats
+from seeds_nb import MockServer, OpenAIClient
 from seeds_nb.core.exceptions import BudgetExceeded, Cancelled, ServerError
+from seeds_nb.core.ledger import Ledger
 from seeds_nb.core.result import BatchResult
 from seeds_nb.core.types import Response, Tracking, Usage
+from seeds_nb.mock import Fault
 from seeds_nb.widgets import FILTERS, BatchProgress, ResultsGrid, Throttle, run_batch
 
 from _support import CommLog, FakeClock, leftover_tasks, record_comms
@@ -51,13 +52,11 @@ def make_result(n: int, *, failed: set[int] = frozenset(), cancelled: set[int] =
     for i in range(n):
         result.prompts.append(f"prompt {i}")
         if i in failed:
-            result.responses.append(None)
-            result.errors[i] = server_error(f"boom {i}")
+            result.record(i, server_error(f"boom {i}"))
         elif i in cancelled:
-            result.responses.append(None)
-            result.errors[i] = Cancelled()
+            result.record(i, Cancelled())
         else:
-            result.responses.append(response(i, cached=i in cached))
+            result.record(i, response(i, cached=i in cached))
     result.stop_reason = stop_reason
     result.total_duration_seconds = 1.0
     return result
@@ -119,15 +118,11 @@ def test_throttle_due_and_mark() -> None:
 
 
 # -- BatchProgress ----------------------------------------------------------------------------------
-def simulate(progress: BatchProgress, grid: ResultsGrid | None, clock: FakeClock, n: int, dt: float) -> BatchStats:
-    stats = BatchStats(total=n, started=clock.now)
+def simulate(progress: BatchProgress, grid: ResultsGrid | None, clock: FakeClock, n: int, dt: float) -> Ledger:
+    stats = Ledger(total=n, started=clock.now)
     for i in range(n):
         clock.advance(dt)
-        stats.completed += 1
-        stats.succeeded += 1
-        stats.tokens += 30
-        stats.cost_usd += 1e-5
-        stats.gwp_kgco2eq += 1e-6
+        stats.add(response(i))  # 30 tokens, $1e-5, 1e-6 kgCO2eq
         if grid is not None:
             grid.add(i, response(i), f"prompt {i}")
             grid.refresh()
@@ -161,7 +156,7 @@ def test_hold_sync_groups_bar_changes(comm_log: CommLog) -> None:
     clock = FakeClock()
     progress = BatchProgress(10, throttle=Throttle(0.2, clock), clock=clock)
     comm_log.clear()
-    stats = BatchStats(total=10, completed=3, succeeded=3, started=clock.now)
+    stats = Ledger(total=10, completed=3, succeeded=3, started=clock.now)
     assert progress.update(stats)
     assert comm_log.count("comm_msg") == 2
 
@@ -170,7 +165,7 @@ def test_final_state_drawn_even_when_throttled() -> None:
     """``finish`` ignores the throttle, and later updates never overwrite the final state."""
     clock = FakeClock()
     progress = BatchProgress(5, throttle=Throttle(10.0, clock), clock=clock)
-    stats = BatchStats(total=5, started=clock.now)
+    stats = Ledger(total=5, started=clock.now)
     stats.completed = stats.succeeded = 1
     assert progress.update(stats)
     stats.completed = stats.succeeded = 5
@@ -178,7 +173,7 @@ def test_final_state_drawn_even_when_throttled() -> None:
     progress.finish(make_result(5))
     assert progress.bar.value == 5 and progress.bar.bar_style == "success"
     assert progress.state == "success" and progress.finished
-    assert not progress.update(BatchStats(total=5), force=True)
+    assert not progress.update(Ledger(total=5), force=True)
     assert progress.bar.value == 5
     assert progress.cancel_button.disabled
 
@@ -201,8 +196,7 @@ def test_final_states_and_colours(kwargs: dict[str, Any], state: str, style: str
 def test_budget_stop_and_error_states() -> None:
     """A budget stop reads 'stopped'; a crashed run reads 'error' with its (escaped) message."""
     result = make_result(3)
-    result.responses[2] = None
-    result.errors[2] = BudgetExceeded("max_cost_usd", 0.1, 0.2)
+    result.record(2, BudgetExceeded("max_cost_usd", 0.1, 0.2))
     result.stop_reason = "max_cost_usd"
     progress = BatchProgress(3)
     progress.finish(result)
@@ -234,7 +228,7 @@ def test_ticks_redraw_between_events_within_the_throttle() -> None:
     clock = FakeClock()
     progress = BatchProgress(10, throttle=Throttle(0.2, clock), clock=clock)
     grid = ResultsGrid(throttle=Throttle(0.5, clock))
-    stats = BatchStats(total=10, completed=1, succeeded=1, started=clock.now)
+    stats = Ledger(total=10, completed=1, succeeded=1, started=clock.now)
     assert progress.tick(stats)
     assert not progress.tick(stats)
     clock.advance(65)
@@ -249,7 +243,7 @@ def test_unknown_total_shows_question_mark() -> None:
     """A generator batch shows done/? while running, then the real total."""
     clock = FakeClock()
     progress = BatchProgress(None, throttle=Throttle(0.2, clock), clock=clock)
-    stats = BatchStats(total=None, completed=7, succeeded=7, started=clock.now)
+    stats = Ledger(total=None, completed=7, succeeded=7, started=clock.now)
     progress.update(stats)
     assert progress.bar.description == "7/? done"
     progress.finish(make_result(9))
@@ -469,8 +463,9 @@ async def test_run_batch_cancel_returns_partial_result() -> None:
         await pending
 
 
-async def test_run_batch_task_cancel_is_an_interrupt_returning_partial_result() -> None:
-    """Cancelling the awaiting task (what a kernel interrupt does) returns the partial result."""
+async def test_run_batch_task_cancel_is_an_interrupt_that_propagates_with_the_partial_result() -> None:
+    """Cancelling the awaiting task (what a kernel interrupt does) stops the batch and propagates: a
+    library that swallowed it would break its caller's timeouts; the partial result rides along."""
     slow = MockServer(latency_s=0.02).start()
     client = OpenAIClient("gpt-4.1-mini", base_url=slow.url, api_key="sk-test")
     reached = asyncio.Event()
@@ -485,19 +480,37 @@ async def test_run_batch_task_cancel_is_an_interrupt_returning_partial_result() 
                                                on_progress=on_progress))
         await asyncio.wait_for(reached.wait(), 10)
         task.cancel()
-        result = await task
+        with pytest.raises(asyncio.CancelledError) as info:
+            await task
     finally:
         await client.aclose()
         slow.stop()
-    assert not task.cancelled()
-    assert result.stop_reason == "cancelled"
+    assert task.cancelled()
+    result = info.value.partial_result
+    assert result is client.last_run.result and result.stop_reason == "cancelled"
     assert 8 <= result.successful_count < 200
     assert result.successful_count + result.failed_count == 200
     assert leftover_tasks() - before - {task} == set()
 
 
-async def test_awaiting_a_background_handle_then_cancelling_returns_partial_result() -> None:
-    """Cancelling a task that awaits a background handle (an interrupt) cancels the batch, keeps results."""
+async def test_run_batch_inside_a_timeout_raises_timeout_error() -> None:
+    """``asyncio.timeout`` around ``run_batch`` works: the cancellation is not swallowed."""
+    slow = MockServer(latency_s=0.05).start()
+    client = OpenAIClient("gpt-4.1-mini", base_url=slow.url, api_key="sk-test")
+    try:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                await run_batch(client, prompts(400), max_concurrent=2, show=False)
+    finally:
+        await client.aclose()
+        slow.stop()
+    result = client.last_run.result
+    assert result.stop_reason == "cancelled" and result.successful_count + result.failed_count == 400
+
+
+async def test_awaiting_a_background_handle_then_cancelling_cancels_the_batch() -> None:
+    """Cancelling a task that awaits a background handle (an interrupt) cancels the batch, keeps its
+    results (on the error and the handle), and propagates."""
     slow = MockServer(latency_s=0.02).start()
     client = OpenAIClient("gpt-4.1-mini", base_url=slow.url, api_key="sk-test")
     reached = threading.Event()  # set on the batch's thread
@@ -512,10 +525,13 @@ async def test_awaiting_a_background_handle_then_cancelling_returns_partial_resu
         waiter = asyncio.ensure_future(handle)
         assert await asyncio.to_thread(reached.wait, 10)
         waiter.cancel()
-        result = await waiter
+        with pytest.raises(asyncio.CancelledError) as info:
+            await waiter
     finally:
         await client.aclose()
         slow.stop()
+    result = info.value.partial_result
+    assert result is handle.outcome()
     assert result.stop_reason == "cancelled" and 8 <= result.successful_count < 300
     assert handle.done() and handle.progress.state == "cancelled"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +17,11 @@ from typing import Any
 
 import pytest
 
-from seeds_nb import AnthropicClient, BatchCounts, BatchResult, Cancelled, Fault, MockServer, OpenAIClient
+from seeds_nb import AnthropicClient, BatchCounts, BatchResult, Cancelled, MockServer, OpenAIClient
 from seeds_nb.core.exceptions import ServerError
+from seeds_nb.core.ledger import Ledger
 from seeds_nb.core.types import Response, Tracking, Usage
-from seeds_nb.mock import mock_completion
+from seeds_nb.mock import Fault, mock_completion
 from seeds_nb.providers import BatchExpired
 from seeds_nb.widgets import JOB_FINAL_STATES, BatchJobMonitor, CompareGrid, Throttle, compare_batch, watch_job
 
@@ -81,9 +83,7 @@ def result_of(n: int, *, failed: set[int] = frozenset(), cancelled: set[int] = f
         result.prompts.append(f"prompt {i}")
         error: Exception | None = (ServerError(f"boom {i}", status_code=500) if i in failed else
                                    Cancelled() if i in cancelled else BatchExpired("late") if i in expired else None)
-        result.responses.append(None if error else answer(i, latency=math.nan))
-        if error:
-            result.errors[i] = error
+        result.record(i, error if error else answer(i, latency=math.nan))
     result.stop_reason = stop_reason
     return result
 
@@ -191,12 +191,11 @@ def compare_results(n: int = 25) -> dict[str, BatchResult]:
     left = BatchResult(model="a", provider="openai", prompts=[f"p{i} {XSS}" for i in range(n)])
     right = BatchResult(model="b", provider="anthropic", prompts=list(left.prompts))
     for i in range(n):
-        left.responses.append(answer(i, content=f"left {i} <b>bold</b>", cached=i == 0))
+        left.record(i, answer(i, content=f"left {i} <b>bold</b>", cached=i == 0))
         if i % 10 == 3:
-            right.responses.append(None)
-            right.errors[i] = ServerError(f"HTTP 500 <i>{i}</i>", status_code=500)
+            right.record(i, ServerError(f"HTTP 500 <i>{i}</i>", status_code=500))
         else:
-            right.responses.append(answer(i, content=f"right {i}", latency=1.5))
+            right.record(i, answer(i, content=f"right {i}", latency=1.5))
     return {"gpt <b>": left, "claude": right}
 
 
@@ -233,11 +232,16 @@ def test_compare_grid_pages_a_bounded_window() -> None:
 def test_compare_grid_progress_lines_are_throttled(comm_log: CommLog) -> None:
     clock = FakeClock()
     grid = CompareGrid(["a", "b"], [f"q{i}" for i in range(5000)], throttle=Throttle(0.5, clock))
+    runs = {name: types.SimpleNamespace(ledger=Ledger(total=5000)) for name in "ab"}  # what each run keeps
+    for name, run in runs.items():
+        grid.attach(name, run)  # type: ignore[arg-type]
     comm_log.clear()
     drawn = 0
     for i in range(5000):  # both clients, 10,000 events over 10 s
         clock.advance(0.002)
+        runs["a"].ledger.add(answer(i))
         drawn += grid.record("a", i + 1, 5000, answer(i))
+        runs["b"].ledger.add(ServerError("boom", status_code=500) if i % 2 else answer(i))
         drawn += grid.record("b", i + 1, 5000, None if i % 2 else answer(i))
     assert drawn <= 21 and comm_log.count("comm_msg") == 2 * drawn  # per redraw: the lines and the table
     assert "running" in grid.progress_html.value
@@ -249,10 +253,15 @@ def test_compare_grid_progress_lines_are_throttled(comm_log: CommLog) -> None:
 def test_compare_grid_fills_cells_live_with_throttled_redraws(comm_log: CommLog) -> None:
     clock = FakeClock()
     grid = CompareGrid(["a", "b"], [f"q{i}" for i in range(50)], page_size=10, throttle=Throttle(0.5, clock))
+    runs = {name: types.SimpleNamespace(ledger=Ledger(total=50)) for name in "ab"}
+    for name, run in runs.items():
+        grid.attach(name, run)  # type: ignore[arg-type]
     table_id = grid.table_html.model_id
     comm_log.clear()
     grid.record_result("a", 3, answer(3, content="three <i>live</i>"))
+    runs["a"].ledger.add(answer(3))
     grid.record_result("b", 3, ServerError("HTTP 500 boom", status_code=500))
+    runs["b"].ledger.add(ServerError("HTTP 500 boom", status_code=500))
     clock.advance(1.0)
     assert grid.record("a", 1, 50, answer(3)) and grid.record("b", 1, 50, None) is False  # throttled
     assert len(comm_log.updates(table_id)) == 1
@@ -260,6 +269,7 @@ def test_compare_grid_fills_cells_live_with_throttled_redraws(comm_log: CommLog)
     assert "three &lt;i&gt;live&lt;/i&gt;" in table and "ServerError: HTTP 500 boom" in table
     assert table.count("…") == 2 * 10 - 2  # the cells still waiting
     grid.record_result("a", 40, answer(40, content="forty"))  # outside the window: not drawn
+    runs["a"].ledger.add(answer(40))
     clock.advance(1.0)
     assert grid.record("a", 2, 50, answer(40))
     assert len(comm_log.updates(table_id)) == 2 and "forty" not in grid.table_html.value

@@ -27,7 +27,8 @@ Msg = dict[str, Any]
 
 SETUP = """\
 import asyncio, time
-from seeds_nb import Fault, MockServer, OpenAIClient
+from seeds_nb import MockServer, OpenAIClient
+from seeds_nb.mock import Fault
 from seeds_nb.widgets import run_batch
 fast_server = MockServer(latency_s=0.0).start()
 slow_server = MockServer(latency_s=0.05).start()
@@ -179,8 +180,10 @@ def test_cancel_click_stops_the_batch(kernel: Kernel) -> None:
     assert kernel.problems(start) == []
 
 
-def test_interrupt_returns_partial_result_and_kernel_stays_healthy(kernel: Kernel) -> None:
-    """A kernel interrupt mid-run returns the partial result (no traceback); the kernel goes on."""
+def test_interrupt_stops_the_batch_keeps_the_partial_result_and_the_kernel_stays_healthy(kernel: Kernel) -> None:
+    """A kernel interrupt mid-run stops the batch and interrupts the cell (the cancellation is not
+    swallowed by the library); the partial result is on the client, every index accounted for, and
+    the kernel goes on."""
     base = kernel.run("pass", tasks="len(asyncio.all_tasks())")["tasks"]
     start = len(kernel.iopub)
     msg_id = kernel.execute("result = await run_batch(slow, prompts, max_concurrent=4)")
@@ -188,15 +191,15 @@ def test_interrupt_returns_partial_result_and_kernel_stays_healthy(kernel: Kerne
     kernel.wait_value(bar, 20, start)
     kernel.km.interrupt_kernel()
     reply = kernel.reply(msg_id, timeout=30)
-    assert reply["content"]["status"] == "ok"
-    got = kernel.run("pass", **RESULT)
+    assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "CancelledError"
+    got = kernel.run("result = slow.last_run.result", **RESULT)
     assert got["stop"] == "cancelled"
     assert 20 <= got["ok"] < 400
     assert got["ok"] + got["failed"] == 400
     assert got["tasks"] == base
     assert kernel.run("x = 1 + 1", x="x")["x"] == 2
     assert kernel.state(bar, start)["bar_style"] == "danger"
-    assert kernel.problems(start) == []
+    assert [m["content"]["ename"] for _, m in kernel.iopub[start:] if m["msg_type"] == "error"] == ["CancelledError"]
 
 
 def test_background_run_updates_while_a_cell_blocks(kernel: Kernel) -> None:
@@ -237,7 +240,7 @@ def test_nbclient_saves_final_widget_state(tmp_path: Path) -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_code_cell(
-            "from seeds_nb import Fault, MockServer, OpenAIClient\n"
+            "from seeds_nb import MockServer, OpenAIClient\nfrom seeds_nb.mock import Fault\n"
             "from seeds_nb.widgets import run_batch\n"
             "server = MockServer(latency_s=0.0).start()\n"
             "server.add_fault(Fault(kind='status', status=400, match='question 17 '))\n"

@@ -1,11 +1,14 @@
-"""The pure-library core: types, errors, the client base, the batch engine, cache and tracking.
+"""The pure-library core: types, errors, the client base, the request pipeline, the batch engine, the
+cache, tracking, the ledger and the thread runner.
 
-It never imports ipywidgets, plotly or IPython, so it works in a plain script.
+It never imports ipywidgets, plotly, IPython or another seeds_nb layer (a test walks the imports),
+so it works in a plain script. The one exception is the lazy ``BatchResult.plot()`` accessor.
 """
 
-from .batch import BatchRun, BatchStats, CallbackWarning, ProgressCallback
+from .batch import BatchRun, BatchStream, CallbackWarning, ProgressCallback
 from .cache import CacheStats, ResponseCache
-from .client import BaseClient, mask_secret
+from .client import BaseClient
+from .codec import Codec, RateLimit
 from .compare import compare_models
 from .exceptions import (
     APIError,
@@ -14,6 +17,7 @@ from .exceptions import (
     BadRequestError,
     BudgetExceeded,
     CacheError,
+    CacheWarning,
     Cancelled,
     ConfigurationError,
     NotFoundError,
@@ -25,17 +29,22 @@ from .exceptions import (
     ServerError,
     TransportError,
 )
+from .ledger import Ledger
+from .log import configure_logging
+from .pipeline import Pipeline, Prepared
 from .result import BatchResult
 from .retry import RetryPolicy
-from .sync import run_sync
+from .runner import Running, run_sync, start_thread
+from .secrets import Secret, SecretHeaders, mask_secret
 from .tracking import Tracker, TrackingWarning
 from .types import Message, Response, Tracking, Usage
 
 __all__ = [
     "APIError", "APIStatusError", "AuthenticationError", "BadRequestError", "BaseClient", "BatchResult",
-    "BatchRun", "BatchStats", "BudgetExceeded", "CacheError", "CacheStats", "CallbackWarning", "Cancelled",
-    "ConfigurationError", "Message", "NotFoundError", "ProgressCallback", "PromptError", "RateLimitError",
-    "RequestTimeout", "Response", "ResponseCache", "ResponseParseError", "RetryPolicy", "SeedsError",
+    "BatchRun", "BatchStream", "BudgetExceeded", "CacheError", "CacheStats", "CacheWarning", "CallbackWarning",
+    "Cancelled", "Codec", "ConfigurationError", "Ledger", "Message", "NotFoundError", "Pipeline", "Prepared",
+    "ProgressCallback", "PromptError", "RateLimit", "RateLimitError", "RequestTimeout", "Response",
+    "ResponseCache", "ResponseParseError", "RetryPolicy", "Running", "Secret", "SecretHeaders", "SeedsError",
     "ServerError", "Tracker", "Tracking", "TrackingWarning", "TransportError", "Usage", "compare_models",
-    "mask_secret", "run_sync",
+    "configure_logging", "mask_secret", "run_sync", "start_thread",
 ]

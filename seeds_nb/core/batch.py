@@ -3,12 +3,23 @@ and accounts for every prompt index exactly once (a response, or an error).
 
 Why a hand-rolled loop over plain tasks instead of ``asyncio.wait``/a task group: ``asyncio.wait``
 re-registers callbacks on every pending task per completion (O(concurrency) each time), and a
-task group would surface an ``ExceptionGroup``; here each task's done-callback appends to a deque,
-so the per-request cost is constant and errors stay per item.
+task group would surface an ``ExceptionGroup``; here each task appends its outcome to a deque and
+sets one event, so the per-request cost is constant and errors stay per item.
 
-A run stops early when ``cancel()`` is called (the rest become ``Cancelled``), when a budget is
-spent (the rest become ``BudgetExceeded``), or when its task is cancelled (then the
-``CancelledError`` carries ``.partial_result``, and ``run.result`` has it too).
+What happens to a prompt (all through the client's ``Pipeline``): it is prepared (a prompt that
+cannot be sent ends as its ``PromptError``); a cache hit is answered inline, without a task; an
+identical prompt already in flight waits for that one's answer (sent once); otherwise a task sends
+it. A fresh answer frees its concurrency slot at once, and is *reported* (yielded, counted,
+``on_progress``) once its cache write has committed: so nothing reported can be lost by a crash,
+and the commit's latency does not hold back the next request. A write that fails still reports the
+answer (it was paid for), counted in ``ledger.cache_write_failures``.
+
+A run stops early when ``cancel()`` is called (in-flight requests are cancelled; they and the rest
+end as ``Cancelled``), when a budget is spent or cannot be enforced (no new request starts; those in
+flight finish; the rest end as ``BudgetExceeded``), after an ``AuthenticationError`` (the rest end
+as that error without being sent), or when its task is cancelled (the ``CancelledError`` carries
+``.partial_result``). A stream consumed to its end yields every index; one left early accounts for
+the rest in ``run.result`` / ``run.ledger`` without yielding them.
 """
 
 from __future__ import annotations
@@ -19,72 +30,55 @@ import math
 import time
 import warnings
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterable, Mapping
+from concurrent.futures import Future
+from typing import Any
 
-from .exceptions import BudgetExceeded, Cancelled, ConfigurationError, SeedsError
+from .exceptions import AuthenticationError, BudgetExceeded, Cancelled, ConfigurationError, SeedsError
+from .ledger import Ledger
+from .log import logger
+from .pipeline import Pipeline, Prepared
 from .result import BatchResult
-from .types import Response, normalize_prompt, prompt_text
+from .types import Response, check_prompts, prompt_text
 
-if TYPE_CHECKING:
-    from .client import BaseClient
+__all__ = ["BatchRun", "BatchStream", "CallbackWarning", "ProgressCallback", "ResultCallback", "RetryCallback"]
 
-__all__ = ["BatchRun", "BatchStats", "CallbackWarning", "ProgressCallback", "ResultCallback", "RetryCallback"]
-
+Item = Response | Exception
 ProgressCallback = Callable[[int, int | None, Response | None], Any]
 RetryCallback = Callable[[int, Exception, float], Any]
 """``on_retry(index, error, wait_s)``: prompt ``index`` failed with a retryable ``error`` and is
 retried after ``wait_s`` seconds (progress widgets show it as 'retrying')."""
-ResultCallback = Callable[[int, Response | Exception], Any]
+ResultCallback = Callable[[int, Item], Any]
 """``on_result(index, response_or_error)``: prompt ``index`` ended, just before ``on_progress`` (a
 consumer that fills a table by prompt needs the index, which ``on_progress`` does not give)."""
 _NAN = math.nan
+COMMIT_WAIT_S = 60.0
+"""At the end of a stopped run, how long answers wait for their cache writes (then they are reported
+anyway, counted as not stored): a batch never waits forever on the cache."""
 
 
 class CallbackWarning(UserWarning):
     """An ``on_progress`` / ``on_result`` / ``on_retry`` callback raised; the batch went on without it."""
 
 
-@dataclass(slots=True)
-class BatchStats:
-    """Live counters of a run, read by progress widgets (no locking: one loop writes them)."""
-
-    total: int | None = None
-    completed: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    cached: int = 0
-    retrying: int = 0
-    in_flight: int = 0
-    tokens: int = 0
-    cost_usd: float = 0.0
-    gwp_kgco2eq: float = 0.0
-    energy_kwh: float = 0.0
-    avoided_cost_usd: float = 0.0
-    avoided_gwp_kgco2eq: float = 0.0
-    started: float = 0.0
-    """``time.monotonic()`` at the start of the run."""
+def _check_budget(name: str, value: float | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                              or not math.isfinite(value) or value < 0):
+        raise ConfigurationError(f"{name} must be a finite number >= 0 (or None for no budget); got {value!r}")
 
 
 class BatchRun:
     """One batch in progress. Create it with ``client.batch(...)``."""
 
-    def __init__(self, client: BaseClient, prompts: Iterable[Any], *, max_concurrent: int,
+    def __init__(self, pipeline: Pipeline, prompts: Iterable[Any], *, max_concurrent: int,
                  on_progress: ProgressCallback | None, max_cost_usd: float | None,
                  max_gwp_kgco2eq: float | None, params: Mapping[str, Any], keep_results: bool = True) -> None:
-        if isinstance(prompts, str | bytes) or not isinstance(prompts, Iterable):
-            raise TypeError(
-                f"prompts must be an iterable of prompts (a list of strings, or of Message lists); "
-                f"got {type(prompts).__name__}" + (" - wrap a single prompt in a list" if isinstance(
-                    prompts, str) else "")
-            )
+        check_prompts(prompts)
         if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
             raise ConfigurationError(f"max_concurrent must be an integer >= 1; got {max_concurrent!r}")
-        for name, value in (("max_cost_usd", max_cost_usd), ("max_gwp_kgco2eq", max_gwp_kgco2eq)):
-            if value is not None and (not isinstance(value, int | float) or value < 0):
-                raise ConfigurationError(f"{name} must be a number >= 0; got {value!r}")
-        self.client = client
+        _check_budget("max_cost_usd", max_cost_usd)
+        _check_budget("max_gwp_kgco2eq", max_gwp_kgco2eq)
+        self.pipeline = pipeline
         self._prompts = prompts
         self.max_concurrent = max_concurrent
         self.on_progress = on_progress
@@ -97,16 +91,22 @@ class BatchRun:
         self.max_gwp_kgco2eq = max_gwp_kgco2eq
         self.params = dict(params)
         total = len(prompts) if hasattr(prompts, "__len__") else None  # type: ignore[arg-type]
-        self.stats = BatchStats(total=total)
-        self.result = BatchResult(model=client.model, provider=client.provider,
-                                  electricity_mix_zone=client.tracker.electricity_mix_zone)
+        self.ledger = Ledger(total=total)
+        self.result = BatchResult(model=pipeline.model, provider=pipeline.provider,
+                                  electricity_mix_zone=pipeline.tracker.electricity_mix_zone, ledger=self.ledger)
         self._stop_reason: str | None = None
+        self._stop_cause: BudgetExceeded | AuthenticationError | None = None
         self._cancelled = False
         self._wake: asyncio.Event | None = None
         self._started = False
         self._done = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._callback_warned = False
+        self._finished: deque[tuple[int, Item]] = deque()
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._committing: dict[int, tuple[Response, str]] = {}
+        self._dups: dict[int, asyncio.Future[Response]] = {}
+        self._keys: dict[str, asyncio.Future[Response]] = {}
 
     # -- control -------------------------------------------------------------------------------
     @property
@@ -115,6 +115,7 @@ class BatchRun:
 
     @property
     def stop_reason(self) -> str | None:
+        """'cancelled', 'max_cost_usd', 'max_gwp_kgco2eq', 'authentication', or None."""
         return self._stop_reason
 
     def cancel(self) -> None:
@@ -131,13 +132,19 @@ class BatchRun:
         if running is loop:
             self._request_stop("cancelled")
         else:
-            loop.call_soon_threadsafe(self._request_stop, "cancelled")
+            try:
+                loop.call_soon_threadsafe(self._request_stop, "cancelled")
+            except RuntimeError:  # the loop closed meanwhile: the run is over
+                pass
 
-    def _request_stop(self, reason: str) -> None:
+    def _request_stop(self, reason: str, cause: BudgetExceeded | AuthenticationError | None = None) -> None:
         if reason == "cancelled":
             self._cancelled = True
         if self._stop_reason is None:
             self._stop_reason = reason
+            self._stop_cause = cause
+            if reason != "cancelled":
+                logger.warning("batch stopped (%s): %s", reason, cause)
         if self._wake is not None:
             self._wake.set()
 
@@ -145,8 +152,13 @@ class BatchRun:
     def __await__(self) -> Generator[Any, None, BatchResult]:
         return self._collect().__await__()
 
-    def __aiter__(self) -> AsyncGenerator[tuple[int, Response | Exception], None]:
+    def __aiter__(self) -> BatchStream:
         return self.stream()
+
+    def stream(self) -> BatchStream:
+        """Yield ``(index, Response | Exception)`` in completion order; the result fills as it goes.
+        Use it as ``async with run.stream() as it: async for ...`` to stop what runs when you leave."""
+        return BatchStream(self)
 
     async def _collect(self) -> BatchResult:
         stream = self.stream()
@@ -154,31 +166,33 @@ class BatchRun:
             async for _ in stream:
                 pass
         except asyncio.CancelledError as exc:
-            await stream.aclose()  # make sure every index is accounted for before re-raising
+            await stream.aclose()  # every index is accounted for before re-raising
             exc.partial_result = self.result  # type: ignore[attr-defined]
             raise
         return self.result
 
-    async def stream(self) -> AsyncGenerator[tuple[int, Response | Exception], None]:
-        """Yield ``(index, Response | Exception)`` in completion order; the result fills as it goes."""
+    async def _generate(self) -> AsyncGenerator[tuple[int, Item], None]:
         if self._started:
             raise RuntimeError("a BatchRun can be consumed once; call client.batch(...) again")
         self._started = True
-        self._loop = asyncio.get_running_loop()
-        self._wake = wake = asyncio.Event()
-        await self.client.warm_up()
-        result, stats = self.result, self.stats
-        stats.started = time.monotonic()
+        loop = self._loop = asyncio.get_running_loop()
+        wake = self._wake = asyncio.Event()
+        pipeline, params, ledger, result = self.pipeline, self.params, self.ledger, self.result
+        await pipeline.warm_up()
+        self._check_enforceable()
+        ledger.started = time.monotonic()
         result.started_at = time.time()
         prompts = iter(self._prompts)
-        finished: deque[tuple[int, Response | Exception]] = deque()
-        tasks: dict[int, asyncio.Task[None]] = {}
-        inflight_keys: dict[str, asyncio.Future[Response]] = {}
+        finished, tasks, committing, dups, keys = self._finished, self._tasks, self._committing, self._dups, self._keys
+        keep, limit = self.keep_results, self.max_concurrent
+        commit_limit = 4 * limit + 64  # answers waiting for their write: bounded too
         exhausted = False
         next_index = 0
+        clean = False
         try:
             while True:
-                while not exhausted and self._stop_reason is None and len(tasks) < self.max_concurrent:
+                while not exhausted and self._stop_reason is None and len(tasks) < limit \
+                        and len(committing) < commit_limit:
                     try:
                         prompt = next(prompts)
                     except StopIteration:
@@ -186,32 +200,178 @@ class BatchRun:
                         break
                     index = next_index
                     next_index += 1
-                    if self.keep_results:
+                    if keep:
                         self._grow(index)
                     try:
-                        messages = normalize_prompt(prompt)
+                        prepared = pipeline.prepare(prompt, params)
                     except SeedsError as exc:
                         finished.append((index, exc))
                         continue
-                    if self.keep_results:
-                        result.prompts[index] = prompt_text(messages)
-                    tasks[index] = self._spawn(index, messages, finished, tasks, inflight_keys)
+                    if keep:
+                        result.prompts[index] = prompt_text(prepared.messages)
+                    key = prepared.key
+                    if key is not None:
+                        hit = pipeline.lookup(prepared, params)
+                        if hit is not None:
+                            if keep:
+                                result.started_s[index] = result.finished_s[index] = time.monotonic() - ledger.started
+                            finished.append((index, hit))
+                            continue
+                        shared = keys.get(key)
+                        if shared is not None:  # an identical prompt is in flight: send it once
+                            dups[index] = shared
+                            shared.add_done_callback(lambda fut, i=index: self._dup_done(i, fut))
+                            continue
+                        keys[key] = loop.create_future()
+                    tasks[index] = loop.create_task(self._one(index, prepared))
                 if not finished:
-                    if not tasks or self._cancelled:
+                    if self._cancelled or not (tasks or committing or dups):
                         break
                     wake.clear()
-                    await wake.wait()
-                    if self._cancelled and not finished:
-                        break
+                    await wake.wait()  # then hand out what finished before starting more (backpressure)
                 while finished:
                     index, item = finished.popleft()
                     self._record(index, item)
                     yield index, item
                     await self._notify(index, item)
+            # The run ended, or stopped: settle what still runs, then hand out every index left.
+            await self._settle()
+            while finished:
+                index, item = finished.popleft()
+                self._record(index, item)
+                yield index, item
+                await self._notify(index, item)
+            total = self._total(next_index, exhausted)
+            if total > next_index:
+                error = self._stop_error()
+                for index in range(next_index, total):
+                    if keep:
+                        self._grow(index)
+                    self._record(index, error)
+                    yield index, error
+                    await self._notify(index, error)
+            clean = True
         finally:
-            await self._finish(tasks, finished, prompts if not exhausted else None, next_index)
+            if not clean:  # left early, cancelled, or a callback raised: account quietly for the rest
+                await self._abandon(self._total(next_index, exhausted), next_index)
+            result.stop_reason = self._stop_reason
+            result.total_duration_seconds = time.monotonic() - ledger.started if ledger.started else 0.0
+            self._done = True
 
-    # -- internals -----------------------------------------------------------------------------
+    def _total(self, next_index: int, exhausted: bool) -> int:
+        """How many indices the run has: the input's length, else what was pulled (a generator is not
+        drained after a stop: its unpulled prompts never got an index)."""
+        total = self.ledger.total
+        if total is None or exhausted:
+            return next_index if total is None else max(total, next_index)
+        return total
+
+    # -- one prompt ----------------------------------------------------------------------------
+    async def _one(self, index: int, prepared: Prepared) -> None:
+        ledger, result, pipeline = self.ledger, self.result, self.pipeline
+        started = time.monotonic() - ledger.started
+        ledger.in_flight += 1
+        key = prepared.key
+        item: Item
+        try:
+            item = await pipeline.send(prepared, self.params, self._retry_hook(index))
+        except asyncio.CancelledError:
+            if key is not None:
+                self._release_key(key, Cancelled())
+            raise
+        except Exception as exc:
+            item = exc
+        finally:
+            ledger.in_flight -= 1
+            if self.keep_results:
+                result.started_s[index] = started
+                result.finished_s[index] = time.monotonic() - ledger.started
+            del self._tasks[index]  # here, not in a done-callback: the slot must be free on wake-up
+        if key is not None:
+            if isinstance(item, Response):
+                write = pipeline.store(key, item)
+                if write is not None:
+                    self._committing[index] = (item, key)
+                    write.add_done_callback(lambda fut: self._from_writer(index, fut))
+                    return
+            else:
+                self._release_key(key, item)
+        self._finished.append((index, item))
+        assert self._wake is not None
+        self._wake.set()
+
+    def _retry_hook(self, index: int) -> Callable[[int, Exception, float], None]:
+        ledger = self.ledger
+
+        def on_retry(delta: int, error: Exception, wait: float) -> None:
+            ledger.retrying += delta
+            if delta > 0 and self.on_retry is not None:
+                try:
+                    self.on_retry(index, error, wait)
+                except Exception as exc:  # a broken hook must not break the request
+                    self._warn_callback("on_retry", exc)
+
+        return on_retry
+
+    def _release_key(self, key: str, outcome: Response | BaseException) -> None:
+        """Resolve the in-flight marker of ``key``, so identical prompts waiting on it end too."""
+        shared = self._keys.pop(key, None)
+        if shared is None or shared.done():
+            return
+        if isinstance(outcome, Response):
+            shared.set_result(outcome)
+        else:
+            shared.set_exception(outcome)
+            shared.exception()  # retrieved: there may be no duplicate waiting
+
+    def _from_writer(self, index: int, write: Future[None]) -> None:
+        """On the cache's writer thread (or inline): hand the commit back to the run's loop."""
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            if loop.is_closed():
+                return
+            loop.call_soon_threadsafe(self._committed, index, write)
+        except RuntimeError:  # the loop closed: the run was abandoned
+            pass
+
+    def _committed(self, index: int, write: Future[None] | None) -> None:
+        entry = self._committing.pop(index, None)
+        if entry is None:  # already reported (the run stopped waiting)
+            return
+        response, key = entry
+        error = write.exception() if write is not None else None
+        if error is not None or write is None:
+            self.ledger.cache_write_failures += 1
+            self.pipeline.write_failed(error or "the write did not finish in time")
+        self._release_key(key, response)
+        self._finished.append((index, response))
+        if self._wake is not None:
+            self._wake.set()
+
+    def _dup_done(self, index: int, shared: asyncio.Future[Response]) -> None:
+        if self._dups.pop(index, None) is None:  # the run already accounted for it
+            return
+        item: Item
+        if shared.cancelled():
+            item = Cancelled()
+        elif shared.exception() is not None:
+            error = shared.exception()
+            item = error if isinstance(error, Exception) else Cancelled()
+        else:
+            try:
+                item = self.pipeline.duplicate(shared.result(), self.params)
+            except SeedsError as exc:
+                item = exc
+        if self.keep_results:
+            now = time.monotonic() - self.ledger.started
+            self.result.started_s[index] = self.result.finished_s[index] = now
+        self._finished.append((index, item))
+        if self._wake is not None:
+            self._wake.set()
+
+    # -- accounting ----------------------------------------------------------------------------
     def _grow(self, index: int) -> None:
         result = self.result
         if index >= len(result.responses):
@@ -221,91 +381,56 @@ class BatchRun:
             result.started_s.extend([_NAN] * add)
             result.finished_s.extend([_NAN] * add)
 
-    def _spawn(self, index: int, messages: Any, finished: deque[tuple[int, Response | Exception]],
-               tasks: dict[int, asyncio.Task[None]],
-               inflight_keys: dict[str, asyncio.Future[Response]]) -> asyncio.Task[None]:
-        client, stats, result, wake = self.client, self.stats, self.result, self._wake
-        assert wake is not None
-
-        def on_retry(delta: int, error: Exception, wait: float) -> None:
-            stats.retrying += delta
-            if delta > 0 and self.on_retry is not None:
-                try:
-                    self.on_retry(index, error, wait)
-                except Exception as exc:  # a broken hook must not break the request
-                    self._warn_callback("on_retry", exc)
-
-        async def one() -> None:
-            started = time.monotonic() - stats.started
-            stats.in_flight += 1
-            key = client._key(messages, self.params) if client.cache is not None else None
-            shared = inflight_keys.get(key) if key is not None else None
-            try:
-                if shared is not None:  # an identical prompt is in flight: send it once
-                    original = await asyncio.shield(shared)
-                    item: Response | Exception = client._from_cache(client._to_cache(original))
-                else:
-                    future: asyncio.Future[Response] | None = None
-                    if key is not None:
-                        future = asyncio.get_running_loop().create_future()
-                        inflight_keys[key] = future
-                    try:
-                        item = await client._generate(messages, self.params, key=key, on_retry=on_retry)
-                        if future is not None:
-                            future.set_result(item)
-                    except BaseException as exc:
-                        if future is not None:
-                            future.set_exception(exc if isinstance(exc, Exception) else Cancelled())
-                            future.exception()  # mark retrieved: duplicates may not exist
-                        raise
-                    finally:
-                        if key is not None:
-                            inflight_keys.pop(key, None)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                item = exc
-            finally:
-                stats.in_flight -= 1
-                if self.keep_results:
-                    result.started_s[index] = started
-                    result.finished_s[index] = time.monotonic() - stats.started
-                tasks.pop(index, None)  # here, not in a done-callback: the slot must be free on wake-up
-            finished.append((index, item))
-            wake.set()
-
-        return asyncio.get_running_loop().create_task(one())
-
-    def _record(self, index: int, item: Response | Exception) -> None:
-        stats, result = self.stats, self.result
-        stats.completed += 1
-        if isinstance(item, Response):
-            if self.keep_results:
-                result.responses[index] = item
-            stats.succeeded += 1
-            stats.tokens += item.usage.total_tokens
-            tracking = item.tracking
-            if item.cached:
-                stats.cached += 1
-                stats.avoided_cost_usd += tracking.cost_usd or 0.0
-                stats.avoided_gwp_kgco2eq += tracking.gwp_kgco2eq or 0.0
-            else:
-                stats.cost_usd += tracking.cost_usd or 0.0
-                stats.gwp_kgco2eq += tracking.gwp_kgco2eq or 0.0
-                stats.energy_kwh += tracking.energy_kwh or 0.0
-                self._check_budget()
+    def _record(self, index: int, item: Item) -> None:
+        if self.keep_results:
+            self.result.record(index, item)
         else:
-            if self.keep_results:
-                result.errors[index] = item
-            stats.failed += 1
+            self.ledger.add(item)
+        if isinstance(item, Response):
+            if not item.cached and (self.max_cost_usd is not None or self.max_gwp_kgco2eq is not None):
+                self._check_budgets(item)
+        elif isinstance(item, AuthenticationError) and self._stop_reason is None:
+            self._request_stop("authentication", item)  # a wrong key is not sent N times
 
-    def _check_budget(self) -> None:
-        if self.max_cost_usd is not None and self.stats.cost_usd >= self.max_cost_usd:
-            self._request_stop("max_cost_usd")
-        elif self.max_gwp_kgco2eq is not None and self.stats.gwp_kgco2eq >= self.max_gwp_kgco2eq:
-            self._request_stop("max_gwp_kgco2eq")
+    def _check_budgets(self, item: Response) -> None:
+        ledger, tracking = self.ledger, item.tracking
+        if self.max_cost_usd is not None:
+            if tracking.cost_usd is None:
+                why = "; ".join(w for w in tracking.warnings if "cost" in w or "usage" in w) or "no price"
+                self._request_stop("max_cost_usd", BudgetExceeded(
+                    "max_cost_usd", self.max_cost_usd, None, f"the cost of an answer is unknown ({why})"))
+                return
+            if ledger.cost_usd >= self.max_cost_usd:
+                self._request_stop("max_cost_usd", BudgetExceeded("max_cost_usd", self.max_cost_usd, ledger.cost_usd))
+                return
+        if self.max_gwp_kgco2eq is not None:
+            if tracking.gwp_kgco2eq is None:
+                why = "; ".join(w for w in tracking.warnings if "carbon" in w or "usage" in w) or "no estimate"
+                self._request_stop("max_gwp_kgco2eq", BudgetExceeded(
+                    "max_gwp_kgco2eq", self.max_gwp_kgco2eq, None, f"the carbon of an answer is unknown ({why})"))
+            elif ledger.gwp_kgco2eq >= self.max_gwp_kgco2eq:
+                self._request_stop("max_gwp_kgco2eq", BudgetExceeded("max_gwp_kgco2eq", self.max_gwp_kgco2eq,
+                                                                     ledger.gwp_kgco2eq))
 
-    async def _notify(self, index: int, item: Response | Exception) -> None:
+    def _check_enforceable(self) -> None:
+        """Refuse up front a budget on a figure known to be missing (an unpriced model)."""
+        tracker, model = self.pipeline.tracker, self.pipeline.model
+        if self.max_cost_usd is not None and not tracker.price_known(model):
+            raise ConfigurationError(
+                f"max_cost_usd is set but model {model!r} has no known price, so the budget cannot be "
+                "enforced; pass price_model='<a priced model>' to the client to price it as that model, "
+                "or drop max_cost_usd")
+        if self.max_gwp_kgco2eq is not None and not tracker.impacts_known(model):
+            raise ConfigurationError(
+                f"max_gwp_kgco2eq is set but EcoLogits cannot estimate model {model!r}, so the budget cannot "
+                "be enforced; pass impacts_model='<a known model>' to the client, or drop max_gwp_kgco2eq")
+
+    def _stop_error(self) -> Exception:
+        if self._stop_cause is not None:
+            return self._stop_cause
+        return Cancelled()
+
+    async def _notify(self, index: int, item: Item) -> None:
         if self.on_result is not None:
             try:
                 out = self.on_result(index, item)
@@ -316,7 +441,7 @@ class BatchRun:
         if self.on_progress is None:
             return
         try:
-            out = self.on_progress(self.stats.completed, self.stats.total,
+            out = self.on_progress(self.ledger.completed, self.ledger.total,
                                    item if isinstance(item, Response) else None)
             if inspect.isawaitable(out):
                 await out
@@ -329,46 +454,93 @@ class BatchRun:
             warnings.warn(f"{name} raised {type(exc).__name__}: {exc}; the batch goes on without "
                           "reporting further callback errors", CallbackWarning, stacklevel=3)
 
-    def _stop_error(self) -> Exception:
-        reason = self._stop_reason
-        if reason == "max_cost_usd":
-            return BudgetExceeded(reason, float(self.max_cost_usd or 0), self.stats.cost_usd)
-        if reason == "max_gwp_kgco2eq":
-            return BudgetExceeded(reason, float(self.max_gwp_kgco2eq or 0), self.stats.gwp_kgco2eq)
-        return Cancelled()
-
-    async def _finish(self, tasks: dict[int, asyncio.Task[None]],
-                      finished: deque[tuple[int, Response | Exception]], prompts: Iterator[Any] | None,
-                      next_index: int) -> None:
-        """Account for every index not yet answered: keep what finished, cancel what runs, mark
-        what never started; leave no task behind."""
-        if tasks or (self._stop_reason is None and prompts is not None):
-            self._stop_reason = self._stop_reason or "cancelled"
-        pending = list(tasks.values())
-        for task in pending:
-            task.cancel()
-        if pending:
+    # -- ending --------------------------------------------------------------------------------
+    async def _stop_running(self) -> None:
+        """Cancel what is in flight (a cancel), wait for it, and for answers still being written."""
+        tasks, finished = self._tasks, self._finished
+        if tasks:
+            pending = dict(tasks)
+            for task in pending.values():
+                task.cancel()
+            await asyncio.gather(*pending.values(), return_exceptions=True)
+            error = self._stop_error()
+            for index, task in pending.items():
+                if task.cancelled():  # cancelled before an answer arrived (maybe before it started)
+                    tasks.pop(index, None)
+                    finished.append((index, error))
+        for key in list(self._keys):  # originals that will never answer
+            self._release_key(key, Cancelled())
+        for index in list(self._dups):  # waiting on a cancelled original
+            del self._dups[index]
+            finished.append((index, self._stop_error()))
+        deadline = time.monotonic() + COMMIT_WAIT_S
+        wake = self._wake
+        while self._committing and wake is not None and time.monotonic() < deadline:
+            wake.clear()
             try:
-                await asyncio.gather(*pending, return_exceptions=True)
-            except BaseException:  # cancelled again while unwinding: the tasks are cancelled anyway
-                pass
-        while finished:  # completed but not yet handed out (the consumer left early)
-            self._record(*finished.popleft())
-        result, stats = self.result, self.stats
-        error = self._stop_error() if self._stop_reason else None
-        total = stats.total if stats.total is not None else next_index
-        if not self.keep_results:  # only counts: every index not yielded ends as a failure
-            unfinished = max(0, total - stats.completed)
-            stats.failed += unfinished
-            stats.completed += unfinished
-        elif total:
-            self._grow(total - 1)
-        if error is not None and self.keep_results:
-            for index in range(total):
-                if result.responses[index] is None and index not in result.errors:
-                    result.errors[index] = error
-                    stats.failed += 1
-                    stats.completed += 1
-        result.stop_reason = self._stop_reason
-        result.total_duration_seconds = time.monotonic() - stats.started
-        self._done = True
+                await asyncio.wait_for(wake.wait(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                break
+        for index in list(self._committing):  # never wait forever on the cache
+            self._committed(index, None)
+
+    async def _settle(self) -> None:
+        if self._tasks or self._dups or self._committing:
+            if self._stop_reason is None:
+                self._stop_reason = "cancelled"
+            await self._stop_running()
+
+    async def _abandon(self, total: int, next_index: int) -> None:
+        """The consumer left (or the task was cancelled): stop, then count every index not handed out."""
+        if self._stop_reason is None and (self._tasks or self._dups or self._committing or next_index < total
+                                          or self._finished):
+            self._stop_reason = "cancelled"
+        try:
+            await self._stop_running()
+        except BaseException:  # cancelled again while unwinding: the tasks are cancelled anyway
+            for index in list(self._committing):
+                self._committed(index, None)
+        while self._finished:
+            self._record(*self._finished.popleft())
+        if total > next_index:
+            error = self._stop_error()
+            if self.keep_results:
+                self._grow(total - 1)
+                for index in range(next_index, total):
+                    self.result.record(index, error)
+            else:
+                self.ledger.add_many(error, total - next_index)
+
+
+class BatchStream:
+    """What ``batch_generate_iter`` returns: an async iterator of ``(index, Response | Exception)``, and an
+    async context manager that stops the run when the block is left.
+
+    Why both: Python tells an iterator nothing when a loop ``break``s, so requests still in flight
+    would run on until the iterator is garbage-collected. ``async with`` (or
+    ``contextlib.aclosing``) closes it at once: in-flight requests are cancelled and every index is
+    accounted for in ``run.result``. A consumer that merely stops pulling stops new requests after
+    one window (``max_concurrent``): prompts are sent only as results are taken.
+    """
+
+    __slots__ = ("_gen", "run")
+
+    def __init__(self, run: BatchRun) -> None:
+        self.run = run
+        self._gen = run._generate()
+
+    def __aiter__(self) -> BatchStream:
+        return self
+
+    def __anext__(self) -> Awaitable[tuple[int, Item]]:
+        return self._gen.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop the run: cancel what is in flight; finished answers stay in ``run.result``."""
+        await self._gen.aclose()
+
+    async def __aenter__(self) -> BatchStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

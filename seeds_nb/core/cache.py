@@ -2,9 +2,21 @@
 
 Why this shape (measured in shared/notes/dependencies.md): sqlite in WAL with
 ``synchronous=NORMAL`` survived every SIGKILL and two processes writing one directory; point
-reads take ~10 µs, so they run inline; writes are committed by one writer thread that groups
-whatever is queued into one transaction (20k+/s). ``await cache.aset()`` returns only once the
-entry is committed, so anything a batch has reported is on disk.
+reads take ~10 µs, so they run inline, from any thread; writes go to one writer thread that groups
+whatever is queued into one transaction (20k+/s) and resolves each write's future once committed.
+
+What it promises:
+
+* Durability: a write's future resolves only after its transaction committed. With WAL and
+  ``synchronous=NORMAL`` a committed transaction survives the process being killed (it may be
+  lost only if the whole machine loses power before the next checkpoint).
+* Nothing waits forever on it: the writer thread never dies of a caller's cancel or a failed write
+  (a failed transaction is rolled back and its writes fail; later writes go on), futures cannot be
+  cancelled by an awaiting task, and a writer that died anyway is restarted.
+* A cache that cannot be written (read-only file or directory, disk full) still serves reads; each
+  failed write fails its future with a ``CacheError`` (callers keep the answer and say so).
+* A damaged file (pages corrupted mid-file): an unreadable entry is a miss, and the user is told once
+  how to repair or move the file.
 
 Only successful responses are stored; keys never include the API key.
 """
@@ -19,12 +31,14 @@ import queue
 import sqlite3
 import threading
 import time
+import warnings
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .exceptions import CacheError
+from .exceptions import CacheError, CacheWarning
+from .log import logger
 
 __all__ = ["CacheStats", "ResponseCache", "cache_key"]
 
@@ -36,12 +50,14 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS seeds_cache (key TEXT PRIMARY KEY, value BLOB NOT NULL, created REAL NOT NULL)",
 )
 _OPEN_TIMEOUT_S = 30.0
+_GROUP_MAX = 500
+_Item = tuple[str | None, bytes, "Future[None]"]
 
 
 def cache_key(identity: dict[str, Any]) -> str:
     """A content address over everything that changes the output (never the API key)."""
     blob = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +68,33 @@ class CacheStats:
     misses: int
     writes: int
     path: str
+    write_failures: int = 0
+    read_only: bool = False
+
+
+def _settle(fut: Future[None], error: BaseException | None = None) -> None:
+    """Resolve a write's future unless it already is (it never raises: the writer must not die)."""
+    if fut.done():
+        return
+    try:
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(error)
+    except Exception:
+        pass
+
+
+def _new_future() -> Future[None]:
+    fut: Future[None] = Future()
+    # Running from the start, so an awaiting task that is cancelled cannot cancel it (wrap_future
+    # forwards cancellation): a cancelled future is what once made the writer thread die.
+    fut.set_running_or_notify_cancel()
+    return fut
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
 
 
 class ResponseCache:
@@ -61,11 +104,13 @@ class ResponseCache:
         self.directory = Path(directory).expanduser()
         self.path = self.directory / FILENAME
         self.ttl_s = ttl_s
-        self.hits = self.misses = self.writes = 0
+        self.hits = self.misses = self.writes = self.write_failures = 0
+        self.read_only = False
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[tuple[str | None, bytes, Future[None]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._closed = False
+        self._warned: set[str] = set()
         if self.directory.exists() and not self.directory.is_dir():
             raise CacheError(f"cache_dir {str(self.directory)!r} is a file, not a directory; "
                              "pass a directory path (it is created if missing)")
@@ -76,7 +121,15 @@ class ResponseCache:
         self._reader = self._connect()
 
     def __repr__(self) -> str:
-        return f"ResponseCache({str(self.directory)!r})"
+        flag = ", read_only=True" if self.read_only else ""
+        return f"ResponseCache({str(self.directory)!r}{flag})"
+
+    def _warn_once(self, kind: str, message: str) -> None:
+        if kind in self._warned:
+            return
+        self._warned.add(kind)
+        logger.warning(message)
+        warnings.warn(message, CacheWarning, stacklevel=4)
 
     # -- connections -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -85,20 +138,59 @@ class ResponseCache:
         Why the retry: sqlite answers "database is locked" at once, without waiting, when two
         connections both hold a read lock and want to write (it would deadlock), which is what
         two kernels opening a new cache_dir together do while switching it to WAL.
+        A file that cannot be written is opened read-only (see ``_open_read_only``).
         """
         deadline = time.monotonic() + _OPEN_TIMEOUT_S
         while True:
             try:
                 return self._open()
             except sqlite3.OperationalError as exc:
-                busy = "locked" in str(exc) or "busy" in str(exc)
+                text = str(exc)
+                if ("readonly" in text or "unable to open" in text) and self.path.is_file():
+                    return self._open_read_only(exc)
+                busy = "locked" in text or "busy" in text
                 if not busy or time.monotonic() > deadline:
-                    raise CacheError(f"cache file {self.path} is not a usable seeds_nb cache ({exc}); "
-                                     "move it away or choose another cache_dir") from None
+                    raise self._unusable(exc) from None
                 time.sleep(0.02)  # another process is creating or converting the file
             except sqlite3.DatabaseError as exc:
-                raise CacheError(f"cache file {self.path} is not a usable seeds_nb cache ({exc}); "
-                                 "move it away or choose another cache_dir") from None
+                raise self._unusable(exc) from None
+
+    def _unusable(self, exc: BaseException) -> CacheError:
+        return CacheError(f"cache file {self.path} is not a usable seeds_nb cache ({exc}); "
+                          "move it away or choose another cache_dir")
+
+    def _open_read_only(self, cause: BaseException) -> sqlite3.Connection:
+        """Serve reads from a cache we may not write (a shared, read-only copy; wrong permissions).
+
+        WAL needs a writable ``-shm`` file beside the database; when even that cannot be made, the
+        file is opened ``immutable`` (no locking: fine for a file nobody can write).
+        """
+        last: BaseException = cause
+        for query in ("mode=ro", "immutable=1"):
+            try:
+                conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?{query}", uri=True,
+                                       timeout=_OPEN_TIMEOUT_S, check_same_thread=False, isolation_level=None)
+            except sqlite3.Error as exc:
+                last = exc
+                continue
+            try:
+                meta = self._meta(conn)
+                if meta is None or meta.get("app") != _APP_ID or meta.get("schema") != _SCHEMA_VERSION:
+                    raise CacheError(f"{self.path} has an unknown cache format {meta}; choose another cache_dir")
+            except sqlite3.Error as exc:
+                conn.close()
+                last = exc
+                continue
+            except BaseException:
+                conn.close()
+                raise
+            self.read_only = True
+            self._warn_once("read_only", (
+                f"cache file {self.path} cannot be written ({cause}): answers are read from it but new ones "
+                f"are not stored. Check the permissions of the file and of {self.directory} (they must be "
+                "writable by this user, e.g. chmod u+w), or choose another cache_dir"))
+            return conn
+        raise self._unusable(last)
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=_OPEN_TIMEOUT_S, check_same_thread=False, isolation_level=None)
@@ -140,90 +232,147 @@ class ResponseCache:
                              f"(tables: {', '.join(sorted(tables))}); choose another cache_dir")
         return dict(conn.execute("SELECT name, value FROM seeds_meta"))
 
-    # -- reads (inline: a hot point read is ~10 µs) ------------------------------------------
+    # -- reads (inline from any thread: a hot point read is ~10 µs) --------------------------
     def get(self, key: str) -> dict[str, Any] | None:
+        """The entry for ``key``, or None (absent, expired, or unreadable: a damaged page is a miss)."""
         try:
             with self._lock:
                 row = self._reader.execute("SELECT value, created FROM seeds_cache WHERE key=?", (key,)).fetchone()
-        except sqlite3.Error as exc:
+        except sqlite3.ProgrammingError as exc:  # closed
             raise CacheError(f"cannot read cache {self.path}: {exc}") from None
+        except sqlite3.Error as exc:
+            self._damaged(exc)
+            row = None
         if row is None or (self.ttl_s is not None and time.time() - row[1] > self.ttl_s):
             self.misses += 1
             return None
         try:
             value = json.loads(row[0])
-        except ValueError:
+        except ValueError as exc:
+            self._damaged(exc)
             self.misses += 1  # a damaged entry is a miss; the fresh answer overwrites it
             return None
         self.hits += 1
-        return value
+        return value  # type: ignore[no-any-return]
+
+    def _damaged(self, exc: BaseException) -> None:
+        self._warn_once("damaged", (
+            f"cache file {self.path} is damaged ({_describe(exc)}): unreadable entries are fetched again. "
+            f"To repair it, close the clients using it and run `sqlite3 {self.path} \".recover\" | sqlite3 "
+            f"repaired.sqlite3`, then move repaired.sqlite3 in its place; or move the file away to start afresh"))
 
     # -- writes (one writer thread, grouped commits) -----------------------------------------
     def set_nowait(self, key: str, value: dict[str, Any]) -> Future[None]:
-        """Queue a write; the future resolves once it is committed."""
+        """Queue a write; the future resolves once it is committed, or fails with ``CacheError``."""
         if self._closed:
             raise CacheError("the cache is closed")
-        fut: Future[None] = Future()
-        blob = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        fut = _new_future()
+        if self.read_only:
+            self.write_failures += 1
+            fut.set_exception(CacheError(f"cache file {self.path} is read-only; the answer was not stored"))
+            return fut
+        blob = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
         self._queue.put((key, blob, fut))
-        if self._writer is None:
-            with self._lock:
-                if self._writer is None:
-                    self._writer = threading.Thread(target=self._write_loop, name="seeds_nb-cache", daemon=True)
-                    self._writer.start()
+        self._ensure_writer()
         return fut
 
+    def _ensure_writer(self) -> None:
+        writer = self._writer
+        if writer is not None and writer.is_alive():
+            return
+        with self._lock:
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._write_loop, name="seeds_nb-cache", daemon=True)
+                self._writer.start()
+
     async def aset(self, key: str, value: dict[str, Any]) -> None:
-        await asyncio.wrap_future(self.set_nowait(key, value))
+        """Write and wait for the commit; cancelling the wait never cancels the write."""
+        await asyncio.shield(asyncio.wrap_future(self.set_nowait(key, value)))
 
     def set(self, key: str, value: dict[str, Any]) -> None:
         self.set_nowait(key, value).result()
 
     def _write_loop(self) -> None:
         conn: sqlite3.Connection | None = None
-        while True:
-            item = self._queue.get()
-            if item is None:
-                break
-            batch = [item]
-            stop = False
-            while len(batch) < 500:
+        batch: list[_Item] = []
+        try:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    break
+                batch = [item]
+                stop = False
+                while len(batch) < _GROUP_MAX:
+                    try:
+                        more = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        stop = True
+                        break
+                    batch.append(more)
+                rows = [(k, v) for k, v, _ in batch if k is not None]
                 try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
+                    if conn is None:
+                        conn = self._connect()
+                    if rows:
+                        self._commit(conn, rows)
+                except Exception as exc:  # the writer outlives any failed write
+                    self._failed(exc, batch)
+                else:
+                    self.writes += len(rows)
+                    for _, _, fut in batch:
+                        _settle(fut)
+                batch = []
+                if stop:
                     break
-                if more is None:
-                    stop = True
-                    break
-                batch.append(more)
-            try:
-                if conn is None:
-                    conn = self._connect()
-                now = time.time()
-                conn.execute("BEGIN IMMEDIATE")
-                conn.executemany("INSERT OR REPLACE INTO seeds_cache VALUES (?, ?, ?)",
-                                 [(k, v, now) for k, v, _ in batch if k is not None])
-                conn.execute("COMMIT")
-            except (sqlite3.Error, CacheError) as exc:
-                error = exc if isinstance(exc, CacheError) else CacheError(f"cannot write cache {self.path}: {exc}")
-                for _, _, fut in batch:
-                    fut.set_exception(error)
-            else:
-                self.writes += sum(1 for k, _, _ in batch if k is not None)
-                for _, _, fut in batch:
-                    fut.set_result(None)
-            if stop:
-                break
-        if conn is not None:
-            conn.close()
+        finally:
+            for _, _, fut in batch:  # only if the loop itself broke: nobody may wait on these
+                _settle(fut, CacheError(f"the cache writer of {self.path} stopped"))
+            if conn is not None:
+                conn.close()
+
+    @staticmethod
+    def _commit(conn: sqlite3.Connection, rows: list[tuple[str | None, bytes]]) -> None:
+        now = time.time()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany("INSERT OR REPLACE INTO seeds_cache VALUES (?, ?, ?)", [(k, v, now) for k, v in rows])
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:  # else later writes fail with "cannot start a transaction within a transaction"
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            raise
+
+    def _failed(self, exc: BaseException, batch: list[_Item]) -> None:
+        writes = sum(1 for k, _, _ in batch if k is not None)
+        self.write_failures += writes
+        text = _describe(exc)
+        hint = ("the disk is full: free some space" if "full" in text
+                else "check that the file and its directory are writable" if "readonly" in text or "permission" in text
+                else "the file may be damaged: move it away or choose another cache_dir")
+        error = exc if isinstance(exc, CacheError) else CacheError(
+            f"cannot write cache {self.path}: {text} ({hint}); the answer was returned but not stored")
+        if writes:
+            logger.warning("cache write of %d answer(s) failed: %s", writes, error)
+        for _, _, fut in batch:
+            _settle(fut, error)
 
     # -- management --------------------------------------------------------------------------
-    def flush(self) -> None:
-        """Block until every queued write is committed."""
-        if self._writer is not None and self._writer.is_alive():
-            fut: Future[None] = Future()
-            self._queue.put((None, b"", fut))  # a marker: resolved once everything before it is committed
-            fut.result()
+    def flush(self, timeout: float | None = None) -> None:
+        """Block until every queued write is committed (or has failed); at most ``timeout`` s."""
+        writer = self._writer
+        if writer is None or not writer.is_alive():
+            return
+        fut = _new_future()
+        self._queue.put((None, b"", fut))  # a marker: resolved once everything before it is done
+        try:
+            fut.result(timeout)
+        except CacheError:
+            pass
 
     def __len__(self) -> int:
         with self._lock:
@@ -231,6 +380,8 @@ class ResponseCache:
 
     def clear(self) -> int:
         """Delete every entry; returns how many there were."""
+        if self.read_only:
+            raise CacheError(f"cache file {self.path} is read-only; it cannot be cleared")
         self.flush()
         with self._lock:
             count = int(self._reader.execute("SELECT COUNT(*) FROM seeds_cache").fetchone()[0])
@@ -240,15 +391,17 @@ class ResponseCache:
 
     def stats(self) -> CacheStats:
         size = sum(p.stat().st_size for p in self.directory.glob(FILENAME + "*") if p.is_file())
-        return CacheStats(len(self), size, self.hits, self.misses, self.writes, str(self.path))
+        return CacheStats(len(self), size, self.hits, self.misses, self.writes, str(self.path),
+                          self.write_failures, self.read_only)
 
     def close(self) -> None:
         """Commit what is queued and close; idempotent."""
         if self._closed:
             return
         self._closed = True
-        if self._writer is not None:
+        writer = self._writer
+        if writer is not None and writer.is_alive():
             self._queue.put(None)
-            self._writer.join()
+            writer.join()
         with self._lock:
             self._reader.close()

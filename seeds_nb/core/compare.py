@@ -9,24 +9,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .batch import BatchRun
+from .client import BaseClient
 from .exceptions import ConfigurationError
 from .result import BatchResult
 from .types import Response
-
-if TYPE_CHECKING:
-    from .client import BaseClient
 
 __all__ = ["compare_models"]
 
 CompareProgress = Callable[[str, int, "int | None", "Response | None"], Any]
 CompareResult = Callable[[str, int, "Response | Exception"], Any]
+CompareRun = Callable[[str, BatchRun], Any]
 
 
 async def compare_models(prompts: Iterable[Any], clients: Mapping[str, BaseClient], max_concurrent: int = 5,
                          on_progress: CompareProgress | None = None, on_result: CompareResult | None = None,
-                         **params: Any) -> dict[str, BatchResult]:
+                         on_run: CompareRun | None = None, **params: Any) -> dict[str, BatchResult]:
     """Send every prompt to every client concurrently; results keep the order of ``clients``.
 
     Args:
@@ -36,6 +36,8 @@ async def compare_models(prompts: Iterable[Any], clients: Mapping[str, BaseClien
         on_progress: ``on_progress(name, completed, total, response)``, called as each request ends.
         on_result: ``on_result(name, index, response_or_error)``, called as each request ends (before
             ``on_progress``): what a side-by-side table fills its cells from while the runs go on.
+        on_run: ``on_run(name, run)``, called once per client with its ``BatchRun`` before it starts: a
+            display reads each run's live ``run.ledger`` rather than counting answers itself.
         **params: generation parameters for every client (each must know them, e.g. ``max_tokens``).
 
     Cancelling the call cancels every run; each run keeps what finished (see ``BatchRun``).
@@ -44,7 +46,7 @@ async def compare_models(prompts: Iterable[Any], clients: Mapping[str, BaseClien
         raise ConfigurationError("compare_models needs at least one client: clients={'name': client, ...}")
     prompts = list(prompts)
     for client in clients.values():  # fail before anything is sent, not half-way through
-        client._check_params(params)
+        client.pipeline.check_params(params)
 
     # Per client, the callbacks get its name; BatchRun awaits what they return and survives their errors.
     def progress_for(name: str) -> Callable[[int, int | None, Response | None], Any] | None:
@@ -56,6 +58,8 @@ async def compare_models(prompts: Iterable[Any], clients: Mapping[str, BaseClien
     async def run(name: str, client: BaseClient) -> BatchResult:
         batch = client.batch(prompts, max_concurrent, progress_for(name), **params)
         batch.on_result = result_for(name)
+        if on_run is not None:
+            on_run(name, batch)
         return await batch
 
     tasks = {name: asyncio.ensure_future(run(name, client)) for name, client in clients.items()}

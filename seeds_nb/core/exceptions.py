@@ -7,9 +7,10 @@ problem and the fix rather than a traceback from deep inside a dependency.
 * SeedsError
   * ConfigurationError      (also ValueError) bad argument, missing API key, unknown option
   * PromptError             (also ValueError) a prompt that cannot be sent (bad role, empty)
-  * CacheError              the cache directory cannot be opened or read
-  * BudgetExceeded          a batch budget tripped before this prompt was sent
+  * CacheError              the cache directory cannot be opened, read or written
+  * BudgetExceeded          a batch budget tripped (or cannot be enforced) before this prompt was sent
   * Cancelled               the batch was cancelled before this prompt finished
+  * BatchExpired            a provider's Batch API job ran out of time before this prompt ran
   * APIError                anything that went wrong talking to the provider
     * TransportError        connection refused / reset / dropped
       * RequestTimeout      no answer within the timeout
@@ -20,6 +21,9 @@ problem and the fix rather than a traceback from deep inside a dependency.
       * NotFoundError       404
       * RateLimitError      429 (retry_after, quota_exhausted)
       * ServerError         5xx / 529
+
+Warnings (``UserWarning``): ``CacheWarning`` (an answer could not be stored, or the cache file is
+read-only or damaged), plus ``TrackingWarning`` and ``CallbackWarning`` next to what they concern.
 """
 
 from __future__ import annotations
@@ -31,8 +35,10 @@ __all__ = [
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
+    "BatchExpired",
     "BudgetExceeded",
     "CacheError",
+    "CacheWarning",
     "Cancelled",
     "ConfigurationError",
     "NotFoundError",
@@ -64,14 +70,24 @@ class CacheError(SeedsError):
     """The response cache could not be opened, read or written."""
 
 
-class BudgetExceeded(SeedsError):
-    """Not sent: the batch's cost or carbon budget was spent before this prompt's turn."""
+class CacheWarning(UserWarning):
+    """The cache could not store an answer (the answer is still returned), or is read-only or damaged."""
 
-    def __init__(self, limit: str, limit_value: float, spent: float) -> None:
+
+class BudgetExceeded(SeedsError):
+    """Not sent: the batch's cost or carbon budget was spent before this prompt's turn, or it could not
+    be enforced (``spent`` is None: an answer's cost or carbon was unknown)."""
+
+    def __init__(self, limit: str, limit_value: float, spent: float | None, reason: str | None = None) -> None:
         self.limit = limit
         self.limit_value = limit_value
         self.spent = spent
-        super().__init__(f"budget {limit}={limit_value:g} reached (spent {spent:.6g}); prompt not sent")
+        self.reason = reason
+        if reason is not None:
+            text = f"budget {limit}={limit_value:g} cannot be enforced: {reason}; prompt not sent"
+        else:
+            text = f"budget {limit}={limit_value:g} reached (spent {spent or 0.0:.6g}); prompt not sent"
+        super().__init__(text)
 
 
 class Cancelled(SeedsError):
@@ -79,6 +95,11 @@ class Cancelled(SeedsError):
 
     def __init__(self, message: str = "cancelled before this prompt finished") -> None:
         super().__init__(message)
+
+
+class BatchExpired(SeedsError):
+    """The provider's batch ran out of time (24 h) before this prompt was processed; it was not
+    billed. Submit the failed prompts again."""
 
 
 class APIError(SeedsError):
@@ -103,7 +124,10 @@ class RequestTimeout(TransportError):
 
 
 class ResponseParseError(APIError):
-    """The server's answer was not the JSON the protocol promises (names the server)."""
+    """The server's answer was not the JSON the protocol promises (names the server), or did not match
+    the ``response_format``. ``content`` keeps the answer's text when there was one: it was paid for."""
+
+    content: str | None = None
 
 
 class APIStatusError(APIError):

@@ -154,12 +154,14 @@ def map_transport_errors(provider: str, url: str) -> Iterator[None]:
     """Translate httpx/aiohttp/timeout failures into ``TransportError``/``RequestTimeout``.
 
     The aiohttp transport maps most connection failures to ``httpx.ConnectTimeout``; the
-    underlying aiohttp exception (the cause) tells refused, dropped and timed out apart.
+    underlying aiohttp exception (its cause) tells refused, dropped and timed out apart.
     """
     try:
         yield
     except (TimeoutError, httpx.TransportError, aiohttp.ClientError, OSError) as exc:
-        raise _translate(exc, provider, url) from exc
+        # ``from None``: the library's own frames below hold the request's headers (the API key) in
+        # their locals, and a traceback printed with locals would show them; the message names the cause.
+        raise _translate(exc, provider, url) from None
 
 
 def _translate(exc: BaseException, provider: str, url: str) -> TransportError:

@@ -4,11 +4,19 @@ Why one gate per client: a 429 means the *account* is over its limit, so every i
 request of the client must slow down, not only the one that got it. The gate combines optional
 requests/tokens-per-minute buckets with a shared pause set from 429s and from
 ``x-ratelimit-remaining-*: 0`` headers. With no limits and no pause it costs two comparisons.
+
+Why a recovery phase after a pause: when a pause ends, every queued request would fire at once and
+most would meet another 429 (measured: 60 prompts took 105 requests against a 1-second-window
+limiter). So after a pause one request goes first (a *probe*); its answer's rate-limit headers say
+how many more the server accepts before its window resets (``remaining``), and that many go, then
+the next window is probed. A server that sends no such headers gets a doubling allowance per probe
+(slow start). Recovery ends when the server reports plenty of room or a window passes unused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable
 
@@ -18,6 +26,10 @@ __all__ = ["RateGate"]
 BURST_S = 5.0
 """A bucket holds this many seconds' worth of its rate: a minute's worth would let a 3,500 RPM
 client fire 3,500 requests at once and meet a provider's shorter enforcement windows."""
+PLENTY = 64
+"""A probe reporting at least this many requests remaining ends the recovery phase."""
+_PROBE_POLL_S = 0.02
+"""How often a request queued behind an unanswered probe looks again (recovery only)."""
 
 
 class _Bucket:
@@ -54,20 +66,54 @@ class RateGate:
         self.tokens = _Bucket(tokens_per_minute, clock) if tokens_per_minute else None
         self.paused_until = 0.0
         self.pauses = 0
+        #: after a pause, requests go against an allowance learned from a probe's answer
+        self.recovering = False
+        self._allowance = 0
+        self._allowance_until = 0.0
+        self._grant = 0  # the last allowance granted without headers (slow start doubles it)
+        self._probe_out = False
 
     def pause(self, seconds: float) -> None:
-        """Hold every request of the client for ``seconds`` (from a 429 or an exhausted limit)."""
+        """Hold every request of the client for ``seconds`` (from a 429 or an exhausted limit); when
+        it ends, requests are let through in the recovery phase (see the module docstring)."""
         until = self.clock() + seconds
         if until > self.paused_until:
             self.paused_until = until
             self.pauses += 1
+        self.recovering = True
+        self._allowance = 0
+        self._allowance_until = 0.0
+        self._grant = 0
+        self._probe_out = False
 
-    async def acquire(self, estimated_tokens: int = 0) -> None:
+    async def acquire(self, estimated_tokens: int = 0) -> bool:
+        """Wait until a request may be sent; True when it is a recovery probe (report its answer's
+        rate-limit headers with ``probe_answered``)."""
+        probe = False
         while True:
-            wait = self.paused_until - self.clock()
-            if wait <= 0:
+            now = self.clock()
+            wait = self.paused_until - now
+            if wait > 0:
+                await self.sleep(wait)
+                continue
+            if not self.recovering:
                 break
-            await self.sleep(wait)
+            if self._allowance_until and now >= self._allowance_until:  # the allowance's window ended
+                if self._allowance > 0:  # with room to spare: the client is under the limit again
+                    self.recovering = False
+                    break
+                self._allowance_until = 0.0  # used up: probe the next window
+            if self._allowance > 0:
+                self._allowance -= 1
+                break
+            if self._allowance_until:  # this window's allowance is used up: wait for the next
+                await self.sleep(self._allowance_until - now)
+                continue
+            if not self._probe_out:
+                self._probe_out = True
+                probe = True
+                break
+            await self.sleep(_PROBE_POLL_S)  # a probe is out: its answer sets the allowance
         wait = 0.0
         if self.requests is not None:
             wait = self.requests.wait_for(1)
@@ -75,8 +121,34 @@ class RateGate:
             wait = max(wait, self.tokens.wait_for(estimated_tokens))
         if wait > 0:
             await self.sleep(wait)
+        return probe
 
-    def settle(self, estimated_tokens: int, actual_tokens: int) -> None:
-        """Correct the token bucket once the real usage is known."""
-        if self.tokens is not None and estimated_tokens:
+    def probe_answered(self, remaining: int | None = None, reset_s: float | None = None, *,
+                       ok: bool = True) -> None:
+        """The probe's answer arrived: ``remaining`` requests are accepted until ``reset_s`` from now
+        (from its rate-limit headers; None when it had none). ``ok=False``: it failed without telling
+        (another request will probe)."""
+        if not self.recovering:
+            return
+        self._probe_out = False
+        if not ok:
+            return
+        now = self.clock()
+        if remaining is not None and reset_s is not None and math.isfinite(reset_s):
+            if remaining >= PLENTY:
+                self.recovering = False
+                return
+            self._allowance = max(0, remaining)
+            self._allowance_until = now + max(0.0, reset_s)
+            return
+        self._grant = max(1, self._grant * 2)
+        if self._grant >= PLENTY:
+            self.recovering = False
+            return
+        self._allowance = self._grant
+        self._allowance_until = 0.0  # no window known: the next probe waits for an answer
+
+    def settle(self, estimated_tokens: int, actual_tokens: int | None) -> None:
+        """Correct the token bucket once the real usage is known (unknown usage: keep the estimate)."""
+        if self.tokens is not None and estimated_tokens and actual_tokens is not None:
             self.tokens.refund(estimated_tokens - actual_tokens)

@@ -1,35 +1,40 @@
 """``BatchResult``: what a batch produced, aligned with its prompts, with totals and exports.
 
-Totals count what *this run* spent: a cache hit costs nothing now, and its would-be cost and
-carbon are reported as ``avoided_*``. Unknown costs are counted in ``unknown_cost_count``
-rather than added as zero.
+Totals come from the result's ``Ledger`` (the one account the engine, the panel and the grids read),
+updated by ``record``. They count what *this run* spent: a cache hit costs nothing now, and its
+would-be cost and carbon are reported as ``avoided_*``. Unknown costs are counted in
+``unknown_cost_count`` rather than added as zero, and shown as unknown in the repr.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import BudgetExceeded, Cancelled
+from .ledger import Ledger
 from .types import Response
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["BatchResult"]
+__all__ = ["BatchResult", "cost_text"]
 
 
-def _sum(values: Iterator[float | None]) -> float:
-    return float(sum(v for v in values if v is not None))
+def cost_text(cost_usd: float, unknown: int, *, total: int | None = None) -> str:
+    """``$0.0123``, ``$0.0123 + 3 unpriced``, or ``cost unknown`` when nothing was priced."""
+    if unknown and not cost_usd:
+        return "cost unknown"
+    text = f"${cost_usd:.4f}"
+    return f"{text} + {unknown:,} unpriced" if unknown else text
 
 
 @dataclass(eq=False)
 class BatchResult:
     """The outcome of a batch. ``responses[i]`` answers prompt ``i`` (``None`` if it failed, and
-    then ``errors[i]`` says why): every index has exactly one of the two."""
+    then ``errors[i]`` says why): every index has exactly one of the two. Add to it with ``record``."""
 
     responses: list[Response | None] = field(default_factory=list)
     errors: dict[int, Exception] = field(default_factory=dict)
@@ -43,10 +48,40 @@ class BatchResult:
     started_at: float = 0.0
     """Wall-clock (Unix) time the batch started."""
     stop_reason: str | None = None
-    """Why the batch stopped early: 'cancelled', 'max_cost_usd', 'max_gwp_kgco2eq', or None."""
+    """Why the batch stopped early: 'cancelled', 'max_cost_usd', 'max_gwp_kgco2eq', 'authentication', or None."""
     model: str = ""
     provider: str = ""
     electricity_mix_zone: str | None = None
+    ledger: Ledger = None  # type: ignore[assignment]
+    """The running account of counts, tokens, cost and carbon (built from the lists when not given)."""
+
+    def __post_init__(self) -> None:
+        if self.ledger is None:
+            self.ledger = Ledger(total=len(self.responses))
+            for response in self.responses:
+                if response is not None:
+                    self.ledger.add(response)
+            for error in self.errors.values():
+                self.ledger.add(error)
+
+    def record(self, index: int, item: Response | Exception) -> None:
+        """Set prompt ``index``'s outcome (replacing an earlier one) and account for it in the ledger."""
+        responses = self.responses
+        if index >= len(responses):
+            responses.extend([None] * (index + 1 - len(responses)))
+        old: Response | Exception | None = responses[index]
+        if old is None:
+            old = self.errors.get(index)
+        if old is not None:
+            self.ledger.remove(old)
+        if isinstance(item, Response):
+            responses[index] = item
+            if old is not None and not isinstance(old, Response):
+                del self.errors[index]
+        else:
+            self.errors[index] = item
+            responses[index] = None
+        self.ledger.add(item)
 
     # -- counts ----------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -54,102 +89,109 @@ class BatchResult:
 
     @property
     def successful_count(self) -> int:
-        return sum(1 for r in self.responses if r is not None)
+        return self.ledger.succeeded
 
     @property
     def failed_count(self) -> int:
-        return len(self.errors)
+        return self.ledger.failed
 
     @property
     def cached_count(self) -> int:
-        return sum(1 for r in self.responses if r is not None and r.cached)
+        return self.ledger.cached
 
     @property
     def cancelled_count(self) -> int:
-        return sum(1 for e in self.errors.values() if isinstance(e, Cancelled))
+        return self.ledger.cancelled
 
     @property
     def budget_stopped_count(self) -> int:
-        return sum(1 for e in self.errors.values() if isinstance(e, BudgetExceeded))
+        return self.ledger.budget_stopped
 
-    def _live(self) -> Iterator[Response]:
-        return (r for r in self.responses if r is not None and not r.cached)
-
-    def _hits(self) -> Iterator[Response]:
-        return (r for r in self.responses if r is not None and r.cached)
+    @property
+    def cache_write_failures(self) -> int:
+        """Answers returned but not stored in the cache (disk full, read-only file)."""
+        return self.ledger.cache_write_failures
 
     # -- tokens (all responses, cached ones included: they are the batch's answers) ----------
     @property
     def total_prompt_tokens(self) -> int:
-        return sum(r.usage.prompt_tokens for r in self.responses if r is not None)
+        return self.ledger.prompt_tokens
 
     @property
     def total_completion_tokens(self) -> int:
-        return sum(r.usage.completion_tokens for r in self.responses if r is not None)
+        return self.ledger.completion_tokens
 
     @property
     def total_tokens(self) -> int:
-        return self.total_prompt_tokens + self.total_completion_tokens
+        return self.ledger.tokens
+
+    @property
+    def unknown_usage_count(self) -> int:
+        """Answers whose server sent no token usage (not in the token totals)."""
+        return self.ledger.unknown_usage
 
     # -- what this run spent -----------------------------------------------------------------
     @property
     def total_cost_usd(self) -> float:
-        return _sum(r.tracking.cost_usd for r in self._live())
+        """What the fresh answers cost; a lower bound when ``unknown_cost_count`` > 0."""
+        return self.ledger.cost_usd
 
     @property
     def total_energy_kwh(self) -> float:
-        return _sum(r.tracking.energy_kwh for r in self._live())
+        return self.ledger.energy_kwh
 
     @property
     def total_energy_kwh_range(self) -> tuple[float, float]:
-        return (_sum(r.tracking.energy_kwh_min for r in self._live()),
-                _sum(r.tracking.energy_kwh_max for r in self._live()))
+        return (self.ledger.energy_kwh_min, self.ledger.energy_kwh_max)
 
     @property
     def total_gwp_kgco2eq(self) -> float:
-        return _sum(r.tracking.gwp_kgco2eq for r in self._live())
+        return self.ledger.gwp_kgco2eq
 
     @property
     def total_gwp_kgco2eq_range(self) -> tuple[float, float]:
-        return (_sum(r.tracking.gwp_kgco2eq_min for r in self._live()),
-                _sum(r.tracking.gwp_kgco2eq_max for r in self._live()))
+        return (self.ledger.gwp_kgco2eq_min, self.ledger.gwp_kgco2eq_max)
 
     @property
     def total_adpe_kgsbeq(self) -> float:
         """Abiotic resource depletion (kg Sb eq), mostly from making the hardware."""
-        return _sum(r.tracking.adpe_kgsbeq for r in self._live())
+        return self.ledger.adpe_kgsbeq
 
     @property
     def total_adpe_kgsbeq_range(self) -> tuple[float, float]:
-        return (_sum(r.tracking.adpe_kgsbeq_min for r in self._live()),
-                _sum(r.tracking.adpe_kgsbeq_max for r in self._live()))
+        return (self.ledger.adpe_kgsbeq_min, self.ledger.adpe_kgsbeq_max)
 
     @property
     def total_pe_mj(self) -> float:
         """Primary energy (MJ): the energy taken from nature to supply the electricity and hardware."""
-        return _sum(r.tracking.pe_mj for r in self._live())
+        return self.ledger.pe_mj
 
     @property
     def total_pe_mj_range(self) -> tuple[float, float]:
-        return (_sum(r.tracking.pe_mj_min for r in self._live()),
-                _sum(r.tracking.pe_mj_max for r in self._live()))
+        return (self.ledger.pe_mj_min, self.ledger.pe_mj_max)
 
     @property
     def unknown_cost_count(self) -> int:
-        return sum(1 for r in self._live() if r.tracking.cost_usd is None)
+        """Fresh answers whose cost is unknown (an unpriced model, no usage from the server)."""
+        return self.ledger.unknown_cost
+
+    @property
+    def unknown_impacts_count(self) -> int:
+        """Fresh answers whose energy and carbon are unknown."""
+        return self.ledger.unknown_impacts
 
     # -- what the cache saved ----------------------------------------------------------------
     @property
     def avoided_cost_usd(self) -> float:
-        return _sum(r.tracking.cost_usd for r in self._hits())
+        return self.ledger.avoided_cost_usd
 
     @property
     def avoided_energy_kwh(self) -> float:
-        return _sum(r.tracking.energy_kwh for r in self._hits())
+        return self.ledger.avoided_energy_kwh
 
     @property
     def avoided_gwp_kgco2eq(self) -> float:
-        return _sum(r.tracking.gwp_kgco2eq for r in self._hits())
+        return self.ledger.avoided_gwp_kgco2eq
 
     # -- access ------------------------------------------------------------------------------
     @property
@@ -171,10 +213,14 @@ class BatchResult:
 
     def __repr__(self) -> str:
         extra = f", stop_reason={self.stop_reason!r}" if self.stop_reason else ""
+        ledger = self.ledger
+        carbon = f"{ledger.gwp_kgco2eq * 1000:.3g} gCO2eq"
+        if ledger.unknown_impacts:
+            carbon += f" + {ledger.unknown_impacts} unknown"
         return (
-            f"BatchResult({len(self)} prompts: {self.successful_count} ok ({self.cached_count} cached), "
-            f"{self.failed_count} failed, {self.total_tokens} tokens, ${self.total_cost_usd:.4f}, "
-            f"{self.total_gwp_kgco2eq * 1000:.3g} gCO2eq, {self.total_duration_seconds:.2f}s{extra})"
+            f"BatchResult({len(self)} prompts: {ledger.succeeded} ok ({ledger.cached} cached), "
+            f"{ledger.failed} failed, {ledger.tokens} tokens, {cost_text(ledger.cost_usd, ledger.unknown_cost)}, "
+            f"{carbon}, {self.total_duration_seconds:.2f}s{extra})"
         )
 
     # -- export ------------------------------------------------------------------------------
@@ -233,6 +279,10 @@ class BatchResult:
                 arr = np.full(n, np.nan)
                 if len(ok):
                     arr[ok] = np.array(column, dtype=float)
+            elif kind == "int" and None in column:  # a server sent no usage: unknown, not 0
+                values = np.zeros(n, dtype=object)
+                values[ok] = column
+                arr = pd.array(values, dtype="Int64")
             elif kind == "int":
                 arr = np.zeros(n, dtype=np.int64)
                 if len(ok):

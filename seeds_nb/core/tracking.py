@@ -102,6 +102,7 @@ def impacts_calibration(provider: str, model: str, zone: str) -> _Calibration | 
 
 
 _PROVIDER_FOR_PRICES = {"openai": "openai", "anthropic": "anthropic"}
+_NO_USAGE = "the server sent no token usage: cost, energy and carbon are unknown for this answer"
 
 
 PRICE_PERIOD_S = 900
@@ -197,10 +198,22 @@ class Tracker:
         _calibration_for(self.impacts_provider, self.impacts_model or model, self.electricity_mix_zone)
         _price(self.provider, self.price_model or model, 1, 0, 0, 1, False, price_period(self.clock()))
 
+    def price_known(self, model: str) -> bool:
+        """Whether genai-prices can price ``model`` (as ``price_model`` if set)."""
+        return not isinstance(_price(self.provider, self.price_model or model, 1, 0, 0, 1, False,
+                                     price_period(self.clock())), str)
+
+    def impacts_known(self, model: str) -> bool:
+        """Whether EcoLogits can estimate ``model``'s energy and carbon (as ``impacts_model`` if set)."""
+        return not isinstance(_calibration_for(self.impacts_provider, self.impacts_model or model,
+                                               self.electricity_mix_zone), str)
+
     def track(self, model: str, usage: Usage, latency_s: float, *, batch: bool = False) -> Tracking:
         """``latency_s`` NaN or inf means unknown (a Batch API line): EcoLogits' own estimate is used."""
         if latency_s != latency_s:  # NaN
             latency_s = math.inf
+        if usage.prompt_tokens is None or usage.completion_tokens is None:
+            return Tracking(electricity_mix_zone=self.electricity_mix_zone, warnings=(_NO_USAGE,))
         notes: list[str] = []
         price_model = self.price_model or model
         price = _price(self.provider, price_model, usage.prompt_tokens, usage.cached_tokens,

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from .exceptions import PromptError
 
-__all__ = ["Message", "Prompt", "Response", "Tracking", "Usage", "normalize_prompt", "prompt_text"]
+__all__ = ["Message", "Prompt", "Response", "Tracking", "Usage", "check_prompts", "normalize_prompt", "prompt_text"]
 
 Role = Literal["system", "user", "assistant", "developer", "tool"]
 _ROLES = ("system", "user", "assistant", "developer", "tool")
@@ -70,6 +70,8 @@ def normalize_prompt(prompt: Any) -> tuple[Message, ...]:
         return (Message(role="user", content=prompt),)
     if isinstance(prompt, Message):
         return (prompt,)
+    if isinstance(prompt, bytes | bytearray | memoryview):
+        raise PromptError("a prompt must be text (str), not bytes; decode it first, e.g. prompt.decode('utf-8')")
     if isinstance(prompt, dict) or not isinstance(prompt, Iterable):
         raise PromptError(
             f"a prompt must be a string or a list of Message objects; got {type(prompt).__name__}"
@@ -93,6 +95,26 @@ def normalize_prompt(prompt: Any) -> tuple[Message, ...]:
     return tuple(messages)
 
 
+_TABLE_TYPES = ("DataFrame", "LazyFrame", "Series", "Table", "RecordBatch", "Dataset", "DatasetDict", "ndarray")
+
+
+def check_prompts(prompts: Any) -> None:
+    """Refuse what is not an iterable of prompts, before anything is sent: a string (one prompt, not a
+    list), bytes, or a table (iterating a DataFrame yields its column names, not its rows)."""
+    if isinstance(prompts, str):
+        raise PromptError("prompts must be an iterable of prompts, got one string; wrap a single prompt in a "
+                          "list: [prompt]")
+    kind = type(prompts)
+    if kind.__name__ in _TABLE_TYPES and kind.__module__.split(".")[0] in (
+            "pandas", "polars", "pyarrow", "datasets", "numpy"):
+        raise PromptError(f"prompts is a {kind.__module__.split('.')[0]} {kind.__name__}, not a list of prompts "
+                          "(iterating it would send its column names); build the prompts from its rows, e.g. "
+                          "[template.format(**row) for row in df.to_dict('records')], or pass a list of strings")
+    if isinstance(prompts, bytes | bytearray | memoryview) or not isinstance(prompts, Iterable):
+        raise PromptError(f"prompts must be an iterable of prompts (a list of strings, or of Message lists); "
+                          f"got {kind.__name__}")
+
+
 def _first_validation_message(exc: ValidationError) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err.get("loc", ()))
@@ -110,19 +132,33 @@ def prompt_text(messages: Sequence[Message], limit: int = 200) -> str:
 @dataclass(slots=True)
 class Usage:
     """Token counts. ``prompt_tokens`` is the whole input, ``cached_tokens`` and
-    ``cache_write_tokens`` are parts of it (the genai-prices convention)."""
+    ``cache_write_tokens`` are parts of it (the genai-prices convention).
 
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+    ``None`` means unknown (a server that sent no ``usage``): then cost and carbon are unknown too,
+    never a silent 0. ``Usage.unknown()`` builds one.
+    """
+
+    prompt_tokens: int | None = 0
+    completion_tokens: int | None = 0
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
 
+    @classmethod
+    def unknown(cls) -> Usage:
+        return cls(None, None)
+
     @property
-    def total_tokens(self) -> int:
+    def known(self) -> bool:
+        return self.prompt_tokens is not None and self.completion_tokens is not None
+
+    @property
+    def total_tokens(self) -> int | None:
+        if self.prompt_tokens is None or self.completion_tokens is None:
+            return None
         return self.prompt_tokens + self.completion_tokens
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | None]:
         return {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,

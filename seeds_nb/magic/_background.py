@@ -3,14 +3,13 @@
 Why a wrapper around the widgets' ``BatchHandle`` rather than a done-callback alone: a later cell
 typically does ``seeds_result_run.result()`` and reads ``seeds_result`` on the next line; a
 callback racing the waiter could bind it a moment too late. Here ``result()`` and ``await`` bind
-before they return, and a watcher thread covers the user who never waits. The handle is the
-widgets' ``BatchHandle`` (a batch) or ``JobHandle`` (a ``--submit`` job being watched).
+before they return, and the handle's done-callback covers the user who never waits. The handle is
+the widgets' ``BatchHandle`` (a batch) or ``JobHandle`` (a ``--submit`` job being watched).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Generator
 from typing import Any
 
@@ -23,11 +22,9 @@ class BackgroundBatch:
     """The ``<out>_run`` of a ``--background`` cell: the widgets' handle, plus binding ``<out>``.
 
     ``result()`` and ``await`` bind ``<out>`` before they return, so the next line of the cell can
-    read it; a watcher thread binds it too when nobody waits. Everything else (``cancel()``,
+    read it; the handle's done-callback binds it too when nobody waits. Everything else (``cancel()``,
     ``done()``, ``run``, ``progress``, ``grid``) is the handle's.
     """
-
-    _POLL_S = 0.1
 
     def __init__(self, handle: Any, user_ns: dict[str, Any], out: str, plot_area: Any = None) -> None:
         self.handle = handle
@@ -36,12 +33,7 @@ class BackgroundBatch:
         self._plot_area = plot_area
         self._bind_lock = threading.Lock()
         self._bound = False
-        threading.Thread(target=self._watch, name="seeds_nb-bind", daemon=True).start()
-
-    def _watch(self) -> None:
-        while not self.handle.done():
-            time.sleep(self._POLL_S)
-        self._bind()
+        handle.add_done_callback(lambda _: self._bind())  # on the worker thread, as the work ends
 
     def _bind(self) -> None:
         """Bind the final result once (``outcome()`` is the object ``result()`` returns; None when the

@@ -294,7 +294,7 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
         key = (provider, args.model, base_url, cache_dir, hashlib.sha256(secret.encode()).hexdigest()[:16])
         with _state_lock:
             client = _clients.get(key)
-            if client is None or client._closed:
+            if client is None or client.closed:
                 try:
                     # The mock answers the same on any port: keep its cache valid across kernel restarts.
                     scope = "seeds_nb-mock" if provider == "mock" else None

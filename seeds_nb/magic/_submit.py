@@ -13,6 +13,8 @@ import asyncio
 import sys
 from typing import TYPE_CHECKING, Any
 
+from seeds_nb.core.runner import run_sync
+
 from ._spec import BatchInterrupted, CellJob, FlowBase
 
 if TYPE_CHECKING:
@@ -55,18 +57,18 @@ class SubmitMixin(FlowBase):
             task = asyncio.current_task()
             if task is None or not task.cancelling():
                 raise
-            task.uncancel()  # handled: reported as one line, so "Run all" stops here
+            task.uncancel()  # handled here, the outermost layer: reported as one line, so "Run all" stops
             raise BatchInterrupted(f"kernel interrupt - {_detached(job, batch_job)}") from None
         self._finish(job, result)
 
     def submit_blocking(self, job: CellJob) -> None:
         """The sync path: submit and watch on private loops (``client.run_sync``); Ctrl-C stops the watching."""
         client = job.client
-        batch_job = client.run_sync(lambda: client.submit_batch(job.requests, **job.params))
+        batch_job = run_sync(lambda: client.submit_batch(job.requests, **job.params))
         if self._submitted(job, batch_job):
             return
         try:
-            result = client.run_sync(lambda: _watch_job()(batch_job, poll_interval=job.poll_interval))
+            result = run_sync(lambda: _watch_job()(batch_job, poll_interval=job.poll_interval))
         except KeyboardInterrupt:
             print(f"seeds_nb: interrupted - {_detached(job, batch_job)}", file=sys.stderr)
             raise

@@ -26,7 +26,8 @@ class Fault:
     """A failure injected into matching chat requests, decided deterministically per request identity.
 
     ``kind``: "status" (error ``status`` + the protocol's error body), "slow" (``delay_s`` then a normal
-    answer), "drop" (close the connection, send nothing), "malformed" (200 with a truncated JSON body), or
+    answer), "drop" (close the connection, send nothing), "malformed" (200 with a truncated JSON body),
+    "no_usage" (a normal answer without its ``usage`` member, as some self-hosted servers send), or
     "expire" (batch lines only: the line is not processed before the batch's window ends).
     In batch jobs, "status" faults become per-line errors and "expire" faults expired lines; a line is
     judged once (as a first attempt), and "slow"/"drop"/"malformed" do not apply.
@@ -37,7 +38,7 @@ class Fault:
     up and resets in that many seconds, as providers do (with or without ``retry-after``).
     """
 
-    kind: Literal["status", "slow", "drop", "malformed", "expire"] = "status"
+    kind: Literal["status", "slow", "drop", "malformed", "no_usage", "expire"] = "status"
     status: int = 500
     rate: float = 1.0
     match: str | None = None

@@ -341,7 +341,9 @@ class MockServer:
             if fault.kind == "malformed":
                 bad = fault.body if fault.body is not None else dialect.malformed(answer)
                 return self._respond(entry, 200, bad, headers, started, dialect, limits_added=True)
-            if fault.delay_s > 0:  # kind == "slow"
+            if fault.kind == "no_usage":
+                answer = {key: value for key, value in answer.items() if key != "usage"}
+            elif fault.delay_s > 0:  # kind == "slow"
                 await asyncio.sleep(fault.delay_s)
 
         delay = self.latency_s

@@ -15,14 +15,19 @@ from seeds_nb.core.exceptions import Cancelled, ResponseParseError
 from ._batch_jobs import ProviderBatchAPI
 from ._batch_results import BatchExpired, split_member
 from ._batch_store import ProviderBatch
-from .anthropic import ERROR_STATUS
 
-__all__ = ["AnthropicBatchAPI"]
+__all__ = ["ERROR_STATUS", "AnthropicBatchAPI"]
+
+#: Anthropic's error ``type`` -> HTTP status (batch result lines carry the type, not the status).
+ERROR_STATUS = {
+    "invalid_request_error": 400, "authentication_error": 401, "billing_error": 402, "permission_error": 403,
+    "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429, "api_error": 500,
+    "timeout_error": 504, "overloaded_error": 529,
+}
 
 _PATH = "/v1/messages/batches"
 _ENVELOPE = len(b'{"requests":[]}')
 _TRANSFER_TIMEOUT_S = 600.0
-_NO_HEADERS = httpx.Headers()  # result lines have no HTTP headers (the message id is the request id)
 
 
 def _dumps(value: Any) -> bytes:
@@ -50,7 +55,7 @@ class AnthropicBatchAPI(ProviderBatchAPI):
 
     async def create(self, lines: list[bytes], job_id: str, part: str) -> ProviderBatch:
         content = b'{"requests":[' + b",".join(lines) + b"]}"
-        data = (await self.client._api_request("POST", _PATH, content=content, timeout_s=_TRANSFER_TIMEOUT_S)).json()
+        data = (await self.control("POST", _PATH, content=content, timeout_s=_TRANSFER_TIMEOUT_S)).json()
         batch = ProviderBatch(id=data["id"])
         self._update(batch, data)
         return batch
@@ -73,28 +78,21 @@ class AnthropicBatchAPI(ProviderBatchAPI):
     async def results(self, batch: ProviderBatch, params: Mapping[str, Any]) -> AsyncIterator[tuple[str, Any]]:
         # The documented path on the client's own base_url (rather than ``results_url``): the API key
         # is never sent to a host other than the one the user configured.
-        content = (await self.client._api_request("GET", f"{_PATH}/{batch.id}/results",
-                                                  timeout_s=_TRANSFER_TIMEOUT_S)).content
+        content = (await self.control("GET", f"{_PATH}/{batch.id}/results", timeout_s=_TRANSFER_TIMEOUT_S)).content
         for line in content.splitlines():
             if line.strip():
                 yield self._parse_line(line, params)
 
     def _parse_line(self, line: bytes, params: Mapping[str, Any]) -> tuple[str, Any]:
-        client = self.client
+        pipeline = self.pipeline
         try:
             data, raw = split_member(line, "message", lambda d: d.get("result"))
             custom_id, result = str(data.get("custom_id")), data.get("result") or {}
             kind = result.get("type")
         except (ValueError, AttributeError) as exc:
-            return "", ResponseParseError(f"unreadable batch result line ({exc})", provider=client.provider)
+            return "", ResponseParseError(f"unreadable batch result line ({exc})", provider=pipeline.provider)
         if kind == "succeeded":
-            try:
-                return custom_id, client._parse_response(raw or _dumps(result.get("message")), _NO_HEADERS, params)
-            except ResponseParseError as exc:
-                return custom_id, exc
-            except (ValueError, KeyError, IndexError, TypeError) as exc:
-                return custom_id, ResponseParseError(f"batch answer for {custom_id} is not a message ({exc})",
-                                                     provider=client.provider)
+            return custom_id, self.answer(custom_id, raw or _dumps(result.get("message")), params)
         if kind == "canceled":
             return custom_id, Cancelled("the batch was cancelled before this request ran")
         if kind == "expired":
@@ -102,5 +100,5 @@ class AnthropicBatchAPI(ProviderBatchAPI):
         envelope = result.get("error") or {}
         error_type = (envelope.get("error") or {}).get("type") or "api_error"
         headers = httpx.Headers({"request-id": str(envelope.get("request_id") or "")})
-        return custom_id, client._error_for_status(ERROR_STATUS.get(error_type, 500), _dumps(envelope), headers,
-                                                   client.base_url + "/v1/messages")
+        return custom_id, pipeline.status_error(ERROR_STATUS.get(error_type, 500), _dumps(envelope), headers,
+                                                pipeline.base_url + "/v1/messages")

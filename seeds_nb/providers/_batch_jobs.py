@@ -19,10 +19,21 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import httpx
+
 from seeds_nb.core.batch import CallbackWarning
-from seeds_nb.core.exceptions import APIError, CacheError, Cancelled, ConfigurationError, PromptError, SeedsError
+from seeds_nb.core.batch_api import BatchAPI
+from seeds_nb.core.exceptions import (
+    APIError,
+    CacheError,
+    Cancelled,
+    ConfigurationError,
+    PromptError,
+    ResponseParseError,
+    SeedsError,
+)
 from seeds_nb.core.result import BatchResult
-from seeds_nb.core.types import Response, Tracking, normalize_prompt, prompt_text
+from seeds_nb.core.types import Response, Tracking, check_prompts, normalize_prompt, prompt_text
 
 from ._batch_results import BatchCounts, BatchExpired, BatchNotReady
 from ._batch_store import TERMINAL, JobStore, ProviderBatch, new_job_id, ranges_of, resolve_jobs_dir
@@ -35,8 +46,13 @@ __all__ = ["BatchJob", "ProviderBatchAPI"]
 UpdateCallback = Callable[["BatchJob"], Any]
 
 
-class ProviderBatchAPI:
-    """What a provider implements: the translation to and from its Batch API."""
+_NO_HEADERS = httpx.Headers()  # result lines have no HTTP headers
+
+
+class ProviderBatchAPI(BatchAPI):
+    """What a provider implements: the translation to and from its Batch API. Its calls go through
+    ``control`` (the client's pipeline: gate, retries, client-wide pauses) and its answers through
+    ``answer`` (the codec's parsing and the pipeline's structured-output validation)."""
 
     max_requests: ClassVar[int]
     max_bytes: ClassVar[int]
@@ -46,7 +62,21 @@ class ProviderBatchAPI:
     separator_bytes: ClassVar[int] = 1
 
     def __init__(self, client: BaseClient) -> None:
-        self.client = client
+        super().__init__(client)
+        self.client: BaseClient = client
+        self.pipeline = client.pipeline
+        self.control = client.pipeline.control
+
+    def answer(self, custom_id: str, body: bytes, params: Mapping[str, Any]) -> Response | Exception:
+        """A result line's answer body -> a validated ``Response``, or the error that says why not."""
+        pipeline = self.pipeline
+        try:
+            return pipeline.validate(pipeline.codec.parse_response(body, _NO_HEADERS, params), params)
+        except ResponseParseError as exc:
+            return exc
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            return ResponseParseError(f"batch answer for {custom_id} is not a completion ({exc})",
+                                      provider=pipeline.provider)
 
     def encode(self, custom_id: str, path: str, body: dict[str, Any]) -> bytes:
         """One request as the provider's batch line."""
@@ -57,10 +87,10 @@ class ProviderBatchAPI:
 
     async def retrieve(self, batch: ProviderBatch) -> None:
         """Update ``batch`` in place from the provider."""
-        self._update(batch, (await self.client._api_request("GET", f"{self.batches_path}/{batch.id}")).json())
+        self._update(batch, (await self.control("GET", f"{self.batches_path}/{batch.id}")).json())
 
     async def cancel(self, batch: ProviderBatch) -> None:
-        self._update(batch, (await self.client._api_request("POST", f"{self.batches_path}/{batch.id}/cancel")).json())
+        self._update(batch, (await self.control("POST", f"{self.batches_path}/{batch.id}/cancel")).json())
 
     @staticmethod
     def _update(batch: ProviderBatch, data: dict[str, Any]) -> None:
@@ -88,7 +118,7 @@ class BatchJob:
 
     def __init__(self, client: BaseClient, store: JobStore, params: Mapping[str, Any]) -> None:
         self.client = client
-        self._api: ProviderBatchAPI = client._batch_api()
+        self._api: ProviderBatchAPI = client.batch_api()
         self._store = store
         self.params = dict(params)
         self._result: BatchResult | None = None
@@ -99,10 +129,9 @@ class BatchJob:
                      jobs_dir: str | os.PathLike[str] | None = None, max_requests_per_batch: int | None = None,
                      **params: Any) -> BatchJob:
         """Split the prompts into provider batches, create them, save the job; see ``client.submit_batch``."""
-        client._check_params(params)
-        if isinstance(prompts, str | bytes) or not isinstance(prompts, Iterable):
-            raise TypeError(f"prompts must be an iterable of prompts; got {type(prompts).__name__}")
-        api: ProviderBatchAPI = client._batch_api()
+        client.pipeline.check_params(params)
+        check_prompts(prompts)
+        api: ProviderBatchAPI = client.batch_api()
         limit = api.max_requests if max_requests_per_batch is None else min(max_requests_per_batch, api.max_requests)
         if limit < 1:
             raise ConfigurationError(f"max_requests_per_batch must be >= 1; got {max_requests_per_batch!r}")
@@ -117,12 +146,13 @@ class BatchJob:
              **params: Any) -> BatchJob:
         """The saved job ``job_id`` (our id or one of its provider batch ids), for ``client``.
         Pass ``response_format=`` again to get ``parsed`` answers. Call ``await job.refresh()`` next."""
-        client._check_params(params)
+        client.pipeline.check_params(params)
         store = JobStore.open(resolve_jobs_dir(client, jobs_dir), job_id, client)
         return cls(client, store, params)
 
     async def _send(self, prompts: Iterable[Any], api: ProviderBatchAPI, limit: int) -> None:
         client, store, params = self.client, self._store, self.params
+        pipeline = client.pipeline
         cache = client.cache
         lines: list[bytes] = []
         indices: list[int] = []
@@ -158,12 +188,12 @@ class BatchJob:
                 messages = normalize_prompt(prompt)
                 store.prompts.append(prompt_text(messages))
                 if cache is not None:  # keys only matter with a cache (and cost ~10 µs per prompt)
-                    key = client._key(messages, params)
+                    key = pipeline.key(messages, params)
                     store.keys.append(key)
                     if cache.get(key) is not None:
                         store.cached.append(index)
                         continue
-                path, body = client._build_request(messages, params)
+                path, body = pipeline.codec.build_request(messages, params)
                 line = api.encode(f"req-{index}", path, body)
             except SeedsError as exc:
                 del store.prompts[index:], store.keys[index:]
@@ -308,16 +338,16 @@ class BatchJob:
             await self._collect(batch, result, finished, cache_writes)
         self._from_cache(result)
         for index, (kind, message) in store.errors.items():
-            result.errors[index] = PromptError(message) if kind == "prompt" else APIError(
-                message, provider=client.provider)
+            result.record(index, PromptError(message) if kind == "prompt" else APIError(
+                message, provider=client.provider))
         for index in range(n):
             if result.responses[index] is None and index not in result.errors:
-                result.errors[index] = APIError(f"prompt {index} was never submitted (submit_batch stopped early)",
-                                                provider=client.provider)
+                result.record(index, APIError(f"prompt {index} was never submitted (submit_batch stopped early)",
+                                              provider=client.provider))
         result.total_duration_seconds = max(0.0, ended - store.created_at)
         result.stop_reason = {"cancelled": "cancelled", "expired": "expired"}.get(self.status)
         if cache_writes:
-            await self._await_cache(cache_writes)
+            await self._await_cache(cache_writes, result)
         self._result = result
         return result
 
@@ -329,7 +359,7 @@ class BatchJob:
             error = APIError(f"provider batch {batch.id} failed: {'; '.join(batch.errors) or 'no reason given'}",
                              provider=client.provider)
             for index in expected:
-                result.errors[index] = error
+                result.record(index, error)
             return
         seen: set[int] = set()
         track, cache = client.tracker.track, client.cache
@@ -351,43 +381,48 @@ class BatchJob:
                 if tracking is None:
                     tracking = tracked[shape] = track(item.model, usage, math.inf, batch=True)
                 item.tracking = tracking
-                result.responses[index] = item
+                result.record(index, item)
                 if cache is not None and index < len(keys) and keys[index]:
-                    cache_writes.append(cache.set_nowait(keys[index], client._to_cache(item)))
+                    cache_writes.append(cache.set_nowait(keys[index], client.pipeline.cache_entry(item)))
             else:
-                result.errors[index] = item
+                result.record(index, item)
         for index in expected - seen:
             if batch.status == "expired":
-                result.errors[index] = BatchExpired(f"batch {batch.id} expired before this prompt was processed")
+                result.record(index, BatchExpired(f"batch {batch.id} expired before this prompt was processed"))
             elif batch.status == "cancelled":
-                result.errors[index] = Cancelled(f"batch {batch.id} was cancelled before this prompt was processed")
+                result.record(index, Cancelled(f"batch {batch.id} was cancelled before this prompt was processed"))
             else:
-                result.errors[index] = APIError(f"no result line for prompt {index} in batch {batch.id}",
-                                                provider=client.provider)
+                result.record(index, APIError(f"no result line for prompt {index} in batch {batch.id}",
+                                              provider=client.provider))
 
     def _from_cache(self, result: BatchResult) -> None:
         """Prompts answered from the cache at submission (not sent, so free now)."""
         cache, keys = self.client.cache, self._store.keys
         for index in self._store.cached:
             entry = cache.get(keys[index]) if cache is not None else None
-            if entry is None:
-                result.errors[index] = CacheError("answered from the cache at submission, but the entry is gone "
-                                                  "(cleared, expired, or another cache_dir); submit it again")
+            response: Response | Exception | None = None
+            if entry is not None:
+                try:  # avoided: what this line would have cost in this batch (batch rate, latency unknown)
+                    response = self.client.pipeline.from_cache_entry(entry, self.params, batch=True)
+                except (KeyError, TypeError, ValueError, ResponseParseError):
+                    response = None
+            if response is None:
+                result.record(index, CacheError("answered from the cache at submission, but the entry is gone "
+                                                "(cleared, expired, or another cache_dir); submit it again"))
             else:
-                response = self.client._from_cache(entry)
-                # Avoided: what this line would have cost in this batch (batch rate, latency unknown).
-                response.tracking = self.client.tracker.track(response.model, response.usage, math.inf, batch=True)
-                result.responses[index] = response
+                result.record(index, response)
                 result.started_s[index] = result.finished_s[index] = 0.0
 
-    async def _await_cache(self, futures: list[Any]) -> None:
+    async def _await_cache(self, futures: list[Any], result: BatchResult) -> None:
+        """Wait (off the loop) until the answers are committed; failed writes are counted and told once."""
         cache = self.client.cache
         if cache is None:
             return
         await asyncio.to_thread(cache.flush)
-        failed = next((f.exception() for f in futures if f.done() and f.exception() is not None), None)
-        if failed is not None:
-            warnings.warn(f"batch answers were not all written to the cache: {failed}", RuntimeWarning, stacklevel=3)
+        failed = [f.exception() for f in futures if f.done() and f.exception() is not None]
+        if failed:
+            result.ledger.cache_write_failures += len(failed)
+            self.client.pipeline.write_failed(failed[0], len(failed))
 
 
 def _index(custom_id: str) -> int:

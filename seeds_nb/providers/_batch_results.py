@@ -8,16 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from seeds_nb.core.exceptions import SeedsError
+from seeds_nb.core.exceptions import BatchExpired, SeedsError
 
 __all__ = ["BatchCounts", "BatchExpired", "BatchNotReady", "split_member"]
 
 _DECODER = json.JSONDecoder()
-
-
-class BatchExpired(SeedsError):
-    """The provider's batch ran out of time (24 h) before this prompt was processed; it was not
-    billed. Submit the failed prompts again."""
 
 
 class BatchNotReady(SeedsError, RuntimeError):

@@ -126,7 +126,7 @@ class JobStore:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigurationError(f"cannot create jobs_dir {str(directory)!r}: {exc.strerror}") from None
-        identity = json.loads(json.dumps(client._cache_params(params), default=str))
+        identity = json.loads(json.dumps(client.pipeline.codec.cache_params(params), default=str))
         return cls(directory, {"id": job_id, "provider": client.provider, "model": client.model,
                                "base_url": client.base_url, "created_at": time.time(), "params": identity})
 

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from seeds_nb.core.exceptions import APIError, Cancelled, ResponseParseError
+from seeds_nb.core.types import Response
 
 from ._batch_jobs import ProviderBatchAPI
 from ._batch_results import BatchExpired, split_member
@@ -20,7 +21,6 @@ __all__ = ["OpenAIBatchAPI"]
 ENDPOINT = "/v1/chat/completions"
 _ENDED_AT = ("completed_at", "failed_at", "expired_at", "cancelled_at")
 _TRANSFER_TIMEOUT_S = 600.0  # a 200 MB upload or download takes longer than one chat request
-_NO_HEADERS = httpx.Headers()  # result lines have no HTTP headers; the request id is set afterwards
 
 
 def _dumps(value: Any) -> bytes:
@@ -38,7 +38,7 @@ class OpenAIBatchAPI(ProviderBatchAPI):
         return _dumps({"custom_id": custom_id, "method": "POST", "url": "/v1" + path, "body": body})
 
     async def create(self, lines: list[bytes], job_id: str, part: str) -> ProviderBatch:
-        api = self.client._api_request
+        api = self.control
         content = b"\n".join(lines) + b"\n"
         upload = await api("POST", "/files", files={"file": (f"{job_id}_{part}.jsonl", content, "application/jsonl")},
                            data={"purpose": "batch"}, timeout_s=_TRANSFER_TIMEOUT_S)
@@ -75,14 +75,13 @@ class OpenAIBatchAPI(ProviderBatchAPI):
             file_id = batch.extra.get(key)
             if not file_id:
                 continue
-            content = (await self.client._api_request("GET", f"/files/{file_id}/content",
-                                                      timeout_s=_TRANSFER_TIMEOUT_S)).content
+            content = (await self.control("GET", f"/files/{file_id}/content", timeout_s=_TRANSFER_TIMEOUT_S)).content
             for line in content.splitlines():
                 if line.strip():
                     yield self._parse_line(line, params)
 
     def _parse_line(self, line: bytes, params: Mapping[str, Any]) -> tuple[str, Any]:
-        client = self.client
+        pipeline = self.pipeline
         try:
             data, body = split_member(line, "body", lambda d: d.get("response"))
             custom_id = str(data.get("custom_id"))
@@ -90,25 +89,20 @@ class OpenAIBatchAPI(ProviderBatchAPI):
             if body is None:
                 body = _dumps(response.get("body"))
         except (ValueError, AttributeError) as exc:
-            return "", ResponseParseError(f"unreadable batch result line ({exc})", provider=client.provider)
+            return "", ResponseParseError(f"unreadable batch result line ({exc})", provider=pipeline.provider)
         if error:
             code, message = error.get("code"), error.get("message") or ""
             if code == "batch_expired":
                 return custom_id, BatchExpired(message or "the batch expired before this request ran")
             if code == "batch_cancelled":
                 return custom_id, Cancelled(message or "the batch was cancelled before this request ran")
-            return custom_id, APIError(f"{code}: {message}", provider=client.provider, url=ENDPOINT)
+            return custom_id, APIError(f"{code}: {message}", provider=pipeline.provider, url=ENDPOINT)
         status = int(response.get("status_code") or 0)
         request_id = response.get("request_id") or ""
         if not 200 <= status < 300:
-            return custom_id, client._error_for_status(status, body, httpx.Headers({"x-request-id": request_id}),
-                                                       client.base_url + "/chat/completions")
-        try:
-            parsed = client._parse_response(body, _NO_HEADERS, params)
-        except ResponseParseError as exc:
-            return custom_id, exc
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            return custom_id, ResponseParseError(f"batch answer for {custom_id} is not a completion ({exc})",
-                                                 provider=client.provider)
-        parsed.request_id = request_id or parsed.request_id
+            return custom_id, pipeline.status_error(status, body, httpx.Headers({"x-request-id": request_id}),
+                                                    pipeline.base_url + "/chat/completions")
+        parsed = self.answer(custom_id, body, params)
+        if isinstance(parsed, Response):
+            parsed.request_id = request_id or parsed.request_id
         return custom_id, parsed

@@ -1,12 +1,12 @@
 """``AnthropicClient``: the Messages API (``POST /v1/messages``) over the shared core.
 
-Only translation lives here: chat messages -> Anthropic's shape (system prompt on top, content
+Only translation lives here (``AnthropicCodec``): chat messages -> Anthropic's shape (system prompt on top, content
 parts as blocks), the answer -> ``Response`` (usage in the genai-prices convention), and HTTP errors
 -> the ``SeedsError`` tree. Retries, limits, cache, tracking and batches are the core's.
 
 Structured output: a pydantic ``response_format`` becomes one forced tool whose ``input_schema`` is
-the model's JSON schema; the tool call's input is the answer (``content`` holds it as JSON,
-``parsed`` the validated model). This works on every Claude model without a beta header.
+the model's JSON schema; the tool call's input is the answer (``content`` holds it as JSON; the
+pipeline validates it into ``parsed``). This works on every Claude model without a beta header.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from seeds_nb.core.client import BaseClient
+from seeds_nb.core.client import BaseClient, check_base_url
+from seeds_nb.core.codec import Codec, RateLimit
 from seeds_nb.core.exceptions import (
     APIStatusError,
     ConfigurationError,
@@ -31,19 +32,16 @@ from seeds_nb.core.exceptions import (
     error_for_status,
 )
 from seeds_nb.core.retry import retry_after_from_headers
+from seeds_nb.core.secrets import Secret, SecretHeaders
 from seeds_nb.core.types import Message, Response, Usage
 
-__all__ = ["ANTHROPIC_BASE_URL", "ANTHROPIC_VERSION", "AnthropicClient", "ERROR_STATUS"]
+from ._anthropic_batch import ERROR_STATUS, AnthropicBatchAPI
+
+__all__ = ["ANTHROPIC_BASE_URL", "ANTHROPIC_VERSION", "ERROR_STATUS", "AnthropicClient", "AnthropicCodec"]
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
-#: Anthropic's error ``type`` -> HTTP status (batch result lines carry the type, not the status).
-ERROR_STATUS = {
-    "invalid_request_error": 400, "authentication_error": 401, "billing_error": 402, "permission_error": 403,
-    "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429, "api_error": 500,
-    "timeout_error": 504, "overloaded_error": 529,
-}
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
            "refusal": "content_filter"}
 _SYSTEM_ROLES = ("system", "developer")
@@ -51,53 +49,27 @@ _DATA_URL = re.compile(r"data:(?P<media>[\w/+.-]+);base64,(?P<data>.*)", re.S)
 _LIMITS = ("requests", "tokens", "input-tokens", "output-tokens")
 
 
-class AnthropicClient(BaseClient):
-    """Messages API client (Claude).
-
-    Args:
-        model: e.g. ``"claude-sonnet-4-5"``.
-        api_key: defaults to ``ANTHROPIC_API_KEY``; optional for a non-Anthropic ``base_url``
-            (the seeds_nb mock: ``server.anthropic_url``).
-        base_url: defaults to ``ANTHROPIC_BASE_URL``, then ``https://api.anthropic.com`` (without
-            ``/v1``; a trailing ``/v1`` is dropped, so ``MockServer.url`` works too).
-        max_tokens: used when a call does not pass ``max_tokens`` (Anthropic requires one).
-        cache_dir, timeout, and the other keyword arguments: as for ``OpenAIClient``.
-    """
+class AnthropicCodec(Codec):
+    """The Messages API on the wire: system prompt on top, content parts as blocks, a structured answer
+    as one forced tool call, usage in the genai-prices convention, errors into the ``SeedsError`` tree."""
 
     provider = "anthropic"
+    key_env = "ANTHROPIC_API_KEY"
     known_params = frozenset({
         "temperature", "max_tokens", "top_p", "top_k", "stop", "stop_sequences", "metadata", "response_format",
         "tools", "tool_choice", "thinking", "service_tier", "extra_body",
     })
 
-    def __init__(self, model: str, api_key: str | None = None, base_url: str | None = None,
-                 cache_dir: str | None = None, timeout: float = 60.0, *, max_tokens: int = DEFAULT_MAX_TOKENS,
-                 **kwargs: Any) -> None:
-        base_url = (base_url or os.environ.get("ANTHROPIC_BASE_URL") or ANTHROPIC_BASE_URL).rstrip("/")
-        base_url = base_url.removesuffix("/v1")
-        api_key = api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY")
-        if not api_key and base_url == ANTHROPIC_BASE_URL:
-            raise ConfigurationError(
-                "no Anthropic API key: set the ANTHROPIC_API_KEY environment variable or pass api_key=...; "
-                "to try seeds_nb without a key, use the mock server: `server = seeds_nb.MockServer().start()` "
-                "then AnthropicClient(model, base_url=server.anthropic_url)"
-            )
-        if not base_url.startswith(("http://", "https://")):
-            raise ConfigurationError(f"base_url must start with http:// or https://; got {base_url!r}")
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-            raise ConfigurationError(f"max_tokens must be a positive integer; got {max_tokens!r}")
+    def __init__(self, *, model: str, base_url: str, max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
+        super().__init__(model=model, base_url=base_url)
         self.max_tokens = max_tokens
-        super().__init__(model, api_key=api_key or None, base_url=base_url, cache_dir=cache_dir,
-                         timeout=timeout, **kwargs)
 
-    def _auth_headers(self, api_key: str | None) -> dict[str, str]:
-        headers = {"content-type": "application/json", "anthropic-version": ANTHROPIC_VERSION}
-        if api_key:
-            headers["x-api-key"] = api_key
-        return headers
+    def auth_headers(self, secret: Secret) -> SecretHeaders:
+        headers = SecretHeaders({"content-type": "application/json", "anthropic-version": ANTHROPIC_VERSION})
+        return headers.with_extra({"x-api-key": secret.get() or ""}) if secret else headers
 
     # -- request -------------------------------------------------------------------------------
-    def _build_request(self, messages: Sequence[Message], params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    def build_request(self, messages: Sequence[Message], params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         system: list[Any] = []
         turns: list[dict[str, Any]] = []
         for message in messages:
@@ -127,24 +99,27 @@ class AnthropicClient(BaseClient):
                 body[name] = value
         return "/v1/messages", body
 
-    def _cache_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+    def cache_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(params)
         if out.get("response_format") is not None:
             out["response_format"] = response_format_tool(out["response_format"])
         return out
 
     # -- response ------------------------------------------------------------------------------
-    def _parse_response(self, body: bytes, headers: httpx.Headers, params: Mapping[str, Any]) -> Response:
+    def parse_response(self, body: bytes, headers: httpx.Headers, params: Mapping[str, Any]) -> Response:
         data = json.loads(body)
         blocks = data["content"]
-        usage_json = data.get("usage") or {}
-        cache_read = int(usage_json.get("cache_read_input_tokens") or 0)
-        cache_write = int(usage_json.get("cache_creation_input_tokens") or 0)
-        usage = Usage(  # Anthropic's input_tokens excludes cache reads and writes; ours is the whole input
-            prompt_tokens=int(usage_json.get("input_tokens") or 0) + cache_read + cache_write,
-            completion_tokens=int(usage_json.get("output_tokens") or 0),
-            cached_tokens=cache_read, cache_write_tokens=cache_write,
-        )
+        usage_json = data.get("usage")
+        if usage_json is None:  # a server that reports no usage: unknown, never 0
+            usage = Usage.unknown()
+        else:
+            cache_read = int(usage_json.get("cache_read_input_tokens") or 0)
+            cache_write = int(usage_json.get("cache_creation_input_tokens") or 0)
+            usage = Usage(  # Anthropic's input_tokens excludes cache reads and writes; ours is the whole input
+                prompt_tokens=int(usage_json.get("input_tokens") or 0) + cache_read + cache_write,
+                completion_tokens=int(usage_json.get("output_tokens") or 0),
+                cached_tokens=cache_read, cache_write_tokens=cache_write,
+            )
         stop = data.get("stop_reason")
         content = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
         response = Response(
@@ -153,38 +128,34 @@ class AnthropicClient(BaseClient):
             request_id=headers.get("request-id") or data.get("id"), _raw=body,
         )
         schema = params.get("response_format")
-        if schema is not None:
+        if schema is not None:  # the forced tool call's input is the answer; the pipeline validates it
             name = response_format_tool(schema)["tool_choice"]["name"]
             call = next((b for b in blocks if b.get("type") == "tool_use" and b.get("name") == name), None)
             if call is None:
-                raise ResponseParseError(f"the answer has no {name!r} tool call for response_format "
-                                         f"(stop_reason {stop!r}; content starts {content[:120]!r})",
-                                         provider=self.provider, url=self.base_url)
+                error = ResponseParseError(f"the answer has no {name!r} tool call for response_format "
+                                           f"(stop_reason {stop!r}; content starts {content[:120]!r})",
+                                           provider=self.provider, url=self.base_url)
+                error.content = content
+                raise error
             response.content = json.dumps(call.get("input"), ensure_ascii=False)
             response.finish_reason = "stop" if stop == "tool_use" else response.finish_reason
-            if isinstance(schema, type) and issubclass(schema, BaseModel):
-                try:
-                    response.parsed = schema.model_validate(call.get("input"))
-                except ValidationError as exc:
-                    raise ResponseParseError(
-                        f"the answer does not match {schema.__name__}: {exc.errors()[0].get('msg')} "
-                        f"(content starts {response.content[:120]!r})", provider=self.provider, url=self.base_url,
-                    ) from None
-            else:
-                response.parsed = call.get("input")
         return response
 
-    def _rate_limit_resets(self, headers: httpx.Headers, exhausted_only: bool) -> list[tuple[bool, float]]:
-        resets = []
+    def rate_limits(self, headers: httpx.Headers, *, exhausted_only: bool) -> list[RateLimit]:
+        limits = []
         for kind in _LIMITS:
-            exhausted = headers.get(f"anthropic-ratelimit-{kind}-remaining") == "0"
-            if exhausted or not exhausted_only:
-                wait = seconds_until(headers.get(f"anthropic-ratelimit-{kind}-reset", ""))  # RFC 3339 time
-                if wait is not None:
-                    resets.append((exhausted, wait))
-        return resets
+            remaining = headers.get(f"anthropic-ratelimit-{kind}-remaining")
+            if remaining is None or (exhausted_only and remaining != "0"):
+                continue
+            reset = seconds_until(headers.get(f"anthropic-ratelimit-{kind}-reset", ""))  # RFC 3339 time
+            try:
+                count: int | None = int(remaining)
+            except ValueError:
+                count = None
+            limits.append(RateLimit(kind, count, reset))
+        return limits
 
-    def _error_for_status(self, status: int, body: bytes, headers: httpx.Headers, url: str) -> APIStatusError:
+    def error_for_status(self, status: int, body: bytes, headers: httpx.Headers, url: str) -> APIStatusError:
         text = body.decode("utf-8", "replace")
         message, kind, code = text[:300], None, None
         try:
@@ -196,9 +167,47 @@ class AnthropicClient(BaseClient):
             pass
         spend = code == "enforced_spend_limit_reached" or "enforced_spend_limit_reached" in text
         return error_for_status(status, message, provider=self.provider, base_url=self.base_url, url=url,
-                                model=self.model, key_env="ANTHROPIC_API_KEY", body=text, headers=dict(headers),
+                                model=self.model, key_env=self.key_env, body=text, headers=dict(headers),
                                 code=code, retry_after=retry_after_from_headers(headers), quota_exhausted=spend,
                                 quota_hint="spend limit reached: raise it in the Anthropic console")
+
+
+class AnthropicClient(BaseClient):
+    """Messages API client (Claude).
+
+    Args:
+        model: e.g. ``"claude-sonnet-4-5"``.
+        api_key: defaults to ``ANTHROPIC_API_KEY``; optional for a non-Anthropic ``base_url``
+            (the seeds_nb mock: ``server.anthropic_url``).
+        base_url: defaults to ``ANTHROPIC_BASE_URL``, then ``https://api.anthropic.com`` (without
+            ``/v1``; a trailing ``/v1`` is dropped, so ``MockServer.url`` works too).
+        max_tokens: used when a call does not pass ``max_tokens`` (Anthropic requires one).
+        cache_dir, timeout, and the other keyword arguments: as for ``OpenAIClient``.
+    """
+
+    provider = "anthropic"
+    codec_class = AnthropicCodec
+    batch_api_class = AnthropicBatchAPI
+
+    def __init__(self, model: str, api_key: str | None = None, base_url: str | None = None,
+                 cache_dir: str | os.PathLike[str] | None = None, timeout: float = 60.0, *,
+                 max_tokens: int = DEFAULT_MAX_TOKENS, **kwargs: Any) -> None:
+        api_key = Secret(api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY"))  # type: ignore[assignment]
+        base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or ANTHROPIC_BASE_URL
+        if isinstance(base_url, str):
+            base_url = base_url.rstrip("/").removesuffix("/v1")
+        if not api_key and base_url == ANTHROPIC_BASE_URL:
+            raise ConfigurationError(
+                "no Anthropic API key: set the ANTHROPIC_API_KEY environment variable or pass api_key=...; "
+                "to try seeds_nb without a key, use the mock server: `server = seeds_nb.MockServer().start()` "
+                "then AnthropicClient(model, base_url=server.anthropic_url)"
+            )
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise ConfigurationError(f"max_tokens must be a positive integer; got {max_tokens!r}")
+        self.max_tokens = max_tokens
+        super().__init__(model, api_key=api_key, base_url=base_url, cache_dir=cache_dir, timeout=timeout,
+                         codec=AnthropicCodec(model=model, base_url=check_base_url(base_url), max_tokens=max_tokens),
+                         **kwargs)
 
 
 def _content(content: str | list[dict[str, Any]]) -> str | list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """``OpenAIClient``: Chat Completions for OpenAI and any OpenAI-compatible server.
 
-Only translation lives here (messages -> JSON, JSON -> Response, HTTP errors -> SeedsError);
-retries, limits, cache and tracking are the core's.
+Only translation lives here (``OpenAICodec``: messages -> JSON, JSON -> Response, HTTP errors ->
+SeedsError, rate-limit headers); retries, limits, cache, tracking and structured-output validation
+are the core's pipeline.
 """
 
 from __future__ import annotations
@@ -12,21 +13,112 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from seeds_nb.core.client import BaseClient
-from seeds_nb.core.exceptions import (
-    APIStatusError,
-    ConfigurationError,
-    ResponseParseError,
-    error_for_status,
-)
+from seeds_nb.core.codec import Codec, RateLimit
+from seeds_nb.core.exceptions import APIStatusError, ConfigurationError, error_for_status
 from seeds_nb.core.retry import parse_duration, retry_after_from_headers
+from seeds_nb.core.secrets import Secret, SecretHeaders
 from seeds_nb.core.types import Message, Response, Usage
 
-__all__ = ["OpenAIClient"]
+from ._openai_batch import OpenAIBatchAPI
+
+__all__ = ["OpenAICodec", "OpenAIClient", "response_format_json"]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+class OpenAICodec(Codec):
+    """Chat Completions on the wire: messages -> JSON, JSON -> ``Response``, HTTP errors -> ``SeedsError``."""
+
+    provider = "openai"
+    key_env = "OPENAI_API_KEY"
+    known_params = frozenset({
+        "temperature", "max_tokens", "max_completion_tokens", "top_p", "seed", "stop", "response_format",
+        "frequency_penalty", "presence_penalty", "logit_bias", "user", "reasoning_effort", "service_tier",
+        "extra_body",
+    })
+
+    def auth_headers(self, secret: Secret) -> SecretHeaders:
+        if not secret:
+            return SecretHeaders({"content-type": "application/json"})
+        return SecretHeaders({"content-type": "application/json", "authorization": f"Bearer {secret.get()}"})
+
+    # -- request -------------------------------------------------------------------------------
+    def build_request(self, messages: Sequence[Message], params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        body: dict[str, Any] = {"model": self.model, "messages": [m.to_dict() for m in messages]}
+        for name, value in params.items():
+            if name == "extra_body":
+                body.update(value or {})
+            elif name == "response_format":
+                body[name] = response_format_json(value)
+            elif value is not None:
+                body[name] = value
+        return "/chat/completions", body
+
+    def cache_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(params)
+        if "response_format" in out:
+            out["response_format"] = response_format_json(out["response_format"])
+        return out
+
+    # -- response ------------------------------------------------------------------------------
+    def parse_response(self, body: bytes, headers: httpx.Headers, params: Mapping[str, Any]) -> Response:
+        data = json.loads(body)
+        choice = data["choices"][0]
+        message = choice.get("message") or {}
+        content = message.get("content") or ""
+        usage_json = data.get("usage")
+        if usage_json is None:  # a server that reports no usage: unknown, never 0
+            usage = Usage.unknown()
+        else:
+            prompt_details = usage_json.get("prompt_tokens_details") or {}
+            completion_details = usage_json.get("completion_tokens_details") or {}
+            usage = Usage(
+                prompt_tokens=int(usage_json.get("prompt_tokens") or 0),
+                completion_tokens=int(usage_json.get("completion_tokens") or 0),
+                cached_tokens=int(prompt_details.get("cached_tokens") or 0),
+                cache_write_tokens=int(prompt_details.get("cache_write_tokens") or 0),
+                reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+            )
+        return Response(
+            content=content, model=data.get("model") or self.model, usage=usage,
+            finish_reason=choice.get("finish_reason"), provider=self.provider,
+            request_id=headers.get("x-request-id") or data.get("id"), _raw=body,
+        )
+
+    def rate_limits(self, headers: httpx.Headers, *, exhausted_only: bool) -> list[RateLimit]:
+        limits = []
+        for kind in ("requests", "tokens"):
+            remaining = headers.get(f"x-ratelimit-remaining-{kind}")
+            if remaining is None or (exhausted_only and remaining != "0"):
+                continue
+            reset = parse_duration(headers.get(f"x-ratelimit-reset-{kind}") or "")  # Go duration: "6m0s"
+            limits.append(RateLimit(kind, _int(remaining), reset))
+        return limits
+
+    def error_for_status(self, status: int, body: bytes, headers: httpx.Headers, url: str) -> APIStatusError:
+        text = body.decode("utf-8", "replace")
+        message, code, kind = text[:300], None, None
+        try:
+            err = json.loads(body).get("error") or {}
+            message = err.get("message") or message
+            code, kind = err.get("code"), err.get("type")
+        except (ValueError, AttributeError):
+            pass
+        return error_for_status(status, message, provider=self.provider, base_url=self.base_url, url=url,
+                                model=self.model, key_env=self.key_env, body=text, headers=dict(headers),
+                                code=code, retry_after=retry_after_from_headers(headers),
+                                quota_exhausted="insufficient_quota" in (code, kind),
+                                quota_hint="quota exhausted: check your plan and billing")
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
 
 
 class OpenAIClient(BaseClient):
@@ -47,107 +139,20 @@ class OpenAIClient(BaseClient):
     """
 
     provider = "openai"
-    known_params = frozenset({
-        "temperature", "max_tokens", "max_completion_tokens", "top_p", "seed", "stop", "response_format",
-        "frequency_penalty", "presence_penalty", "logit_bias", "user", "reasoning_effort", "service_tier",
-        "extra_body",
-    })
+    codec_class = OpenAICodec
+    batch_api_class = OpenAIBatchAPI
 
     def __init__(self, model: str, api_key: str | None = None, base_url: str | None = None,
-                 cache_dir: str | None = None, timeout: float = 60.0, **kwargs: Any) -> None:
+                 cache_dir: str | os.PathLike[str] | None = None, timeout: float = 60.0, **kwargs: Any) -> None:
+        api_key = Secret(api_key if api_key is not None else os.environ.get("OPENAI_API_KEY"))  # type: ignore[assignment]
         base_url = base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL
-        api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-        if not api_key and base_url.rstrip("/") == OPENAI_BASE_URL:
+        if not api_key and isinstance(base_url, str) and base_url.rstrip("/") == OPENAI_BASE_URL:
             raise ConfigurationError(
                 "no OpenAI API key: set the OPENAI_API_KEY environment variable or pass api_key=...; "
                 "to try seeds_nb without a key, use the mock server: "
                 "`server = seeds_nb.MockServer().start()` then OpenAIClient(model, base_url=server.url)"
             )
-        if not base_url.startswith(("http://", "https://")):
-            raise ConfigurationError(f"base_url must start with http:// or https://; got {base_url!r}")
-        super().__init__(model, api_key=api_key or None, base_url=base_url, cache_dir=cache_dir,
-                         timeout=timeout, **kwargs)
-
-    def _auth_headers(self, api_key: str | None) -> dict[str, str]:
-        headers = {"content-type": "application/json"}
-        if api_key:
-            headers["authorization"] = f"Bearer {api_key}"
-        return headers
-
-    # -- request -------------------------------------------------------------------------------
-    def _build_request(self, messages: Sequence[Message], params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-        body: dict[str, Any] = {"model": self.model, "messages": [m.to_dict() for m in messages]}
-        for name, value in params.items():
-            if name == "extra_body":
-                body.update(value or {})
-            elif name == "response_format":
-                body[name] = response_format_json(value)
-            elif value is not None:
-                body[name] = value
-        return "/chat/completions", body
-
-    def _cache_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        out = dict(params)
-        if "response_format" in out:
-            out["response_format"] = response_format_json(out["response_format"])
-        return out
-
-    # -- response ------------------------------------------------------------------------------
-    def _parse_response(self, body: bytes, headers: httpx.Headers, params: Mapping[str, Any]) -> Response:
-        data = json.loads(body)
-        choice = data["choices"][0]
-        message = choice.get("message") or {}
-        content = message.get("content") or ""
-        usage_json = data.get("usage") or {}
-        prompt_details = usage_json.get("prompt_tokens_details") or {}
-        completion_details = usage_json.get("completion_tokens_details") or {}
-        usage = Usage(
-            prompt_tokens=int(usage_json.get("prompt_tokens") or 0),
-            completion_tokens=int(usage_json.get("completion_tokens") or 0),
-            cached_tokens=int(prompt_details.get("cached_tokens") or 0),
-            cache_write_tokens=int(prompt_details.get("cache_write_tokens") or 0),
-            reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
-        )
-        response = Response(
-            content=content, model=data.get("model") or self.model, usage=usage,
-            finish_reason=choice.get("finish_reason"), provider=self.provider,
-            request_id=headers.get("x-request-id") or data.get("id"), _raw=body,
-        )
-        schema = params.get("response_format")
-        if isinstance(schema, type) and issubclass(schema, BaseModel):
-            try:
-                response.parsed = schema.model_validate_json(content)
-            except ValidationError as exc:
-                raise ResponseParseError(
-                    f"the answer does not match {schema.__name__}: {exc.errors()[0].get('msg')} "
-                    f"(content starts {content[:120]!r})", provider=self.provider, url=self.base_url,
-                ) from None
-        return response
-
-    def _rate_limit_resets(self, headers: httpx.Headers, exhausted_only: bool) -> list[tuple[bool, float]]:
-        resets = []
-        for kind in ("requests", "tokens"):
-            exhausted = headers.get(f"x-ratelimit-remaining-{kind}") == "0"
-            if exhausted or not exhausted_only:
-                wait = parse_duration(headers.get(f"x-ratelimit-reset-{kind}") or "")  # Go duration: "6m0s"
-                if wait is not None:
-                    resets.append((exhausted, wait))
-        return resets
-
-    def _error_for_status(self, status: int, body: bytes, headers: httpx.Headers, url: str) -> APIStatusError:
-        text = body.decode("utf-8", "replace")
-        message, code, kind = text[:300], None, None
-        try:
-            err = json.loads(body).get("error") or {}
-            message = err.get("message") or message
-            code, kind = err.get("code"), err.get("type")
-        except (ValueError, AttributeError):
-            pass
-        return error_for_status(status, message, provider=self.provider, base_url=self.base_url, url=url,
-                                model=self.model, key_env="OPENAI_API_KEY", body=text, headers=dict(headers),
-                                code=code, retry_after=retry_after_from_headers(headers),
-                                quota_exhausted="insufficient_quota" in (code, kind),
-                                quota_hint="quota exhausted: check your plan and billing")
+        super().__init__(model, api_key=api_key, base_url=base_url, cache_dir=cache_dir, timeout=timeout, **kwargs)
 
 
 def response_format_json(value: Any) -> Any:

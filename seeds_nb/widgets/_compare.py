@@ -12,24 +12,26 @@ same table style, status words and colours.
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ipywidgets import HTML, Button, HBox, IntText, Layout, VBox
 
 from seeds_nb.core.compare import compare_models
+from seeds_nb.core.ledger import Ledger
+from seeds_nb.core.result import cost_text
 from seeds_nb.core.types import Response, normalize_prompt, prompt_text
 
-from ._format import esc, excerpt, fmt_gco2, fmt_usd
+from ._format import esc, excerpt, fmt_gco2
 from ._grid import _CSS, _STATUS_COLOR, status_of
 from ._progress import _STATE_COLOR
 from ._throttle import Throttle
 from ._tree import close_tree, display_live, refresh_fallback
 
 if TYPE_CHECKING:
+    from seeds_nb.core.batch import BatchRun
     from seeds_nb.core.client import BaseClient
     from seeds_nb.core.result import BatchResult
 
@@ -48,63 +50,36 @@ _MUTED = "color: var(--jp-ui-font-color2, #757575)"
 
 @dataclass
 class _Column:
-    """One client's running totals, fed one finished request at a time, live or from its result, so
-    the progress line and the summary row count alike (and as ``BatchResult`` does: a cache hit is
-    free now, and a request without a measured latency is left out of the mean)."""
+    """One client's column: the ledger of its run (live while it runs, its result's once loaded) and
+    the state word. Nothing is counted here: the ledger is the one account (a cache hit is free now,
+    an unknown cost is shown as unknown, the mean latency leaves out requests without one)."""
 
-    total: int | None = None
-    done: int = 0
-    ok: int = 0
-    failed: int = 0
-    cached: int = 0
-    cost_usd: float = 0.0
-    unknown_cost: int = 0
-    gwp_kgco2eq: float = 0.0
-    latency_sum: float = 0.0
-    latency_n: int = 0
+    ledger: Ledger = field(default_factory=Ledger)
     state: str = "pending"
-
-    def add(self, response: Response | None) -> None:
-        self.done += 1
-        if response is None:
-            self.failed += 1
-            return
-        self.ok += 1
-        if response.cached:
-            self.cached += 1
-            return
-        tracking = response.tracking
-        if tracking.cost_usd is None:
-            self.unknown_cost += 1
-        else:
-            self.cost_usd += tracking.cost_usd
-        self.gwp_kgco2eq += tracking.gwp_kgco2eq or 0.0
-        if math.isfinite(response.latency_s):
-            self.latency_sum += response.latency_s
-            self.latency_n += 1
 
     @classmethod
     def of(cls, result: BatchResult) -> _Column:
-        column = cls(total=len(result))
-        for response in result.responses:
-            column.add(response)
+        ledger = result.ledger
+        column = cls(ledger=ledger)
         if result.stop_reason == "cancelled":
             column.state = "cancelled"
         elif result.stop_reason is not None:
             column.state = "stopped"
-        elif column.total and column.failed == column.total:
+        elif len(result) and ledger.failed == len(result):
             column.state = "failed"
         else:
-            column.state = "partial" if column.failed else "success"
+            column.state = "partial" if ledger.failed else "success"
         return column
 
     def stats_html(self) -> str:
         """The numbers of a progress line and of a summary cell."""
-        cost = fmt_usd(self.cost_usd) + (f" (+{self.unknown_cost} unpriced)" if self.unknown_cost else "")
-        latency = f"{self.latency_sum / self.latency_n:.2f} s mean" if self.latency_n else "– s mean"
-        failed = f'<span style="color:{"#c62828" if self.failed else "inherit"}">✘ {self.failed:,} failed</span>'
-        cached = f" ({self.cached:,} cached)" if self.cached else ""
-        return f"✔ {self.ok:,} ok{cached} · {failed} · {cost} · {fmt_gco2(self.gwp_kgco2eq)} · {latency}"
+        ledger = self.ledger
+        cost = cost_text(ledger.cost_usd, ledger.unknown_cost)
+        mean = ledger.mean_latency_s
+        latency = f"{mean:.2f} s mean" if mean is not None else "– s mean"
+        failed = f'<span style="color:{"#c62828" if ledger.failed else "inherit"}">✘ {ledger.failed:,} failed</span>'
+        cached = f" ({ledger.cached:,} cached)" if ledger.cached else ""
+        return f"✔ {ledger.succeeded:,} ok{cached} · {failed} · {cost} · {fmt_gco2(ledger.gwp_kgco2eq)} · {latency}"
 
 
 class CompareGrid(VBox):
@@ -131,7 +106,7 @@ class CompareGrid(VBox):
         self.throttle = throttle if throttle is not None else Throttle(0.5)
         self._lock = threading.RLock()  # a redraw from a run, a click from the main thread
         total = len(prompts) if prompts is not None else None
-        self._columns = {str(name): _Column(total=total) for name in names}
+        self._columns = {str(name): _Column(Ledger(total=total)) for name in names}
         self._cells: dict[str, list[Response | BaseException | None]] = {}
         self._texts = [_prompt_excerpt(p) for p in prompts] if prompts is not None else []
         self._start = 0
@@ -169,6 +144,11 @@ class CompareGrid(VBox):
         """Prompts known so far (from the prompts given, or from the results)."""
         return max([len(self._texts), *(len(cells) for cells in self._cells.values())])
 
+    def attach(self, name: str, run: BatchRun) -> None:
+        """Show client ``name``'s live counts from its run's ledger (``compare_models``' ``on_run``)."""
+        with self._lock:
+            self._columns[name] = _Column(run.ledger, "running")
+
     def record_result(self, name: str, index: int, item: Response | BaseException) -> None:
         """Put client ``name``'s answer (or error) to prompt ``index`` in its cell, with the signature
         of ``compare_models``' ``on_result``; drawn with the next progress redraw (see ``record``)."""
@@ -179,13 +159,12 @@ class CompareGrid(VBox):
             cells[index] = item
 
     def record(self, name: str, completed: int, total: int | None, response: Response | None) -> bool:
-        """Count one finished request of client ``name`` (``response`` None: it failed), with the
-        signature of ``compare_models``' ``on_progress``; True when the grid redrew (progress lines
-        and table: two messages), at most once per throttle period."""
+        """Client ``name`` made progress, with the signature of ``compare_models``' ``on_progress``
+        (the counts come from its run's ledger, see ``attach``); True when the grid redrew (progress
+        lines and table: two messages), at most once per throttle period."""
         with self._lock:
             column = self._columns.setdefault(name, _Column())
-            column.add(response)
-            column.done, column.total, column.state = completed, total, "running"
+            column.state = "running"
             if not self.throttle.ready():
                 return False
             self.progress_html.value = self._render_progress()
@@ -243,12 +222,12 @@ class CompareGrid(VBox):
     def _render_progress(self) -> str:
         lines = []
         for name, column in self._columns.items():
-            total = column.total
-            share = column.done / total if total else (1.0 if column.state not in ("pending", "running") else 0.0)
+            total, done = column.ledger.total, column.ledger.completed
+            share = done / total if total else (1.0 if column.state not in ("pending", "running") else 0.0)
             color = _STATE_COLOR.get(column.state, "#1565c0")
             bar = (f'<span class="seeds-compare-bar"><span style="display:block;height:100%;'
                    f'width:{min(share, 1.0) * 100:.1f}%;background:{color}"></span></span>')
-            lines.append(f'<div><b>{esc(name)}</b>{bar}{column.done:,}/{"?" if total is None else f"{total:,}"} · '
+            lines.append(f'<div><b>{esc(name)}</b>{bar}{done:,}/{"?" if total is None else f"{total:,}"} · '
                          f'<b style="color:{color}">{esc(column.state)}</b> · {column.stats_html()}</div>')
         if self._message:
             lines.append(f'<div style="color:#c62828">{esc(self._message)}</div>')
@@ -292,7 +271,8 @@ class CompareGrid(VBox):
     def __repr__(self) -> str:
         """Deterministic one-liner (no address, no timings) for consoles and nbval."""
         total = "?" if self.row_count == 0 and not self._cells else f"{self.row_count:,}"
-        per = " · ".join(f"{name}: {c.ok:,} ok, {c.failed:,} failed" for name, c in self._columns.items())
+        per = " · ".join(f"{name}: {c.ledger.succeeded:,} ok, {c.ledger.failed:,} failed"
+                         for name, c in self._columns.items())
         return f"CompareGrid: {len(self._columns)} clients × {total} prompts" + (f" · {per}" if per else "")
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
@@ -342,7 +322,7 @@ async def compare_batch(prompts: Iterable[Any], clients: Mapping[str, BaseClient
     handle = display_live(grid) if show else None
     try:
         results = await compare_models(prompts, clients, max_concurrent, on_progress=grid.record,
-                                       on_result=grid.record_result, **params)
+                                       on_result=grid.record_result, on_run=grid.attach, **params)
     except BaseException as exc:
         grid.finish(exc)
         raise

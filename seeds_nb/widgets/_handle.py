@@ -1,23 +1,20 @@
-"""``ThreadHandle``: work that runs on a thread with its own event loop, waited on from a cell.
+"""``ThreadHandle``: work that runs on the core's thread runner, waited on from a cell.
 
 Why one base for ``run_batch(..., background=True)`` and ``watch_job(..., background=True)``: both
-need the same plumbing (a daemon thread, a private connection pool, a future the cell can block on
-with short waits so Ctrl-C stays deliverable, or ``await``; the widgets' final state re-sent from the
-waiting cell), and differ only in what runs and in what an interrupt of the *waiter* means: stop a
-batch (its spending), or merely stop waiting on a provider's job (which runs on, and is billed, anyway).
+need the same plumbing (the core's ``Running``: a thread with its own loop, awaitable, cancellable,
+short waits so Ctrl-C stays deliverable; plus the widgets' final state re-sent from the waiting cell),
+and differ only in what runs and in what an interrupt of the *waiter* means: stop a batch (its
+spending), or merely stop waiting on a provider's job (which runs on, and is billed, anyway).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import threading
-import time
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
+from collections.abc import Callable, Generator
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
-if TYPE_CHECKING:
-    from seeds_nb.core.client import BaseClient
+from seeds_nb.core.runner import Running
 
 __all__ = ["ThreadHandle"]
 
@@ -30,16 +27,14 @@ class ThreadHandle(Generic[T]):
     Subclasses implement ``_body`` (the coroutine), ``cancel`` and ``_resend`` (re-send the widgets'
     state). ``interrupt_cancels``: whether Ctrl-C / a kernel interrupt while *waiting* on the handle
     cancels the work (True) or only stops the wait (False: the work goes on in the background).
+    Either way the interrupt propagates to the waiter.
     """
 
     interrupt_cancels: ClassVar[bool] = True
     _thread_name: ClassVar[str] = "seeds_nb-background"
 
-    def __init__(self, client: BaseClient) -> None:
-        self._client = client
-        self._future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._future.set_running_or_notify_cancel()  # a cancel from an awaiting task must not void it
-        self._thread = threading.Thread(target=self._main, name=self._thread_name, daemon=True)
+    def __init__(self) -> None:
+        self._running: Running[T] = Running(self._body, name=self._thread_name)
 
     # -- what subclasses provide -------------------------------------------------------------------
     async def _body(self) -> T:
@@ -53,30 +48,20 @@ class ThreadHandle(Generic[T]):
 
     # -- the thread --------------------------------------------------------------------------------
     def _start(self) -> Self:
-        self._thread.start()
+        self._running.start()
         return self
 
-    def _main(self) -> None:
-        try:
-            result = asyncio.run(self._go())
-        except BaseException as exc:  # handed to whoever waits on the handle
-            self._future.set_exception(exc)
-        else:
-            self._future.set_result(result)
-
-    async def _go(self) -> T:
-        async with self._client.private_pool():  # the main pool belongs to the kernel's loop
-            return await self._body()
+    def add_done_callback(self, fn: Callable[[concurrent.futures.Future[T]], Any]) -> None:
+        """``fn(future)`` once the work ended (on the worker thread, or at once if it has)."""
+        self._running.add_done_callback(fn)
 
     # -- waiting -----------------------------------------------------------------------------------
     def done(self) -> bool:
-        return self._future.done()
+        return self._running.done()
 
     def outcome(self) -> T | None:
         """The result if the work ended without an error, else None (no waiting)."""
-        if not self._future.done() or self._future.exception() is not None:
-            return None
-        return self._future.result()
+        return self._running.outcome()
 
     def result(self, timeout: float | None = None) -> T:
         """Block until the work ends and return its result.
@@ -85,20 +70,12 @@ class ThreadHandle(Generic[T]):
         interrupt: with ``interrupt_cancels`` the work is cancelled and, once it has unwound, the
         ``KeyboardInterrupt`` is re-raised; otherwise it is re-raised at once and the work goes on.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            while True:
-                wait = 0.1 if deadline is None else min(0.1, max(deadline - time.monotonic(), 0.0))
-                try:
-                    result = self._future.result(timeout=wait)  # short waits keep Ctrl-C deliverable
-                    break
-                except concurrent.futures.TimeoutError:
-                    if deadline is not None and time.monotonic() >= deadline:
-                        raise TimeoutError(f"still running after {timeout} s") from None
+            result = self._running.result(timeout, interrupt_cancels=False)
         except KeyboardInterrupt:
             if self.interrupt_cancels:
-                self.cancel()
-                self._thread.join()
+                self.cancel()  # the work's own way to stop (a batch keeps what finished)
+                self._running.join()
                 self._resend()
             raise
         self._resend()
@@ -109,14 +86,13 @@ class ThreadHandle(Generic[T]):
 
     async def _wait(self) -> T:
         try:
-            result = await asyncio.wrap_future(self._future)
-        except asyncio.CancelledError:  # an interrupt while awaiting the handle
-            if not self.interrupt_cancels:
-                raise
-            self.cancel()  # the same as in await mode: stop the work, hand back what it made
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
-            result = await asyncio.wrap_future(self._future)
+            result = await self._running.wait(interrupt_cancels=False)
+        except asyncio.CancelledError as exc:  # an interrupt while awaiting the handle
+            if self.interrupt_cancels:
+                self.cancel()  # stop the work as Cancel does, wait for it, then let the interrupt go on
+                await self._running.joined()
+                self._resend()
+                exc.partial_result = self.outcome()  # type: ignore[attr-defined]
+            raise
         self._resend()
         return result

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from seeds_nb.core.exceptions import Cancelled
+from seeds_nb.core.result import cost_text
 
-from ._format import esc, fmt_duration, fmt_gco2, fmt_usd
+from ._format import esc, fmt_duration, fmt_gco2
 from ._panel import Panel
 from ._throttle import Throttle
 
@@ -54,6 +54,7 @@ class _JobSnapshot:
     elapsed_s: float | None = None
     cost_usd: float | None = None
     """Known once the results are in (priced at the batch rate)."""
+    unknown_cost: int = 0
     gwp_kgco2eq: float | None = None
     message: str = ""
 
@@ -157,16 +158,12 @@ class BatchJobMonitor(Panel):
     def _from_result(self, result: BatchResult | None, error: BaseException | None) -> _JobSnapshot:
         snap = self._from_job()
         status = self.job.status
-        if result is not None:
-            from seeds_nb.providers import BatchExpired
-
-            errors = result.errors.values()
-            cancelled = sum(1 for e in errors if isinstance(e, Cancelled))
-            expired = sum(1 for e in errors if isinstance(e, BatchExpired))
-            snap = replace(snap, total=len(result), succeeded=result.successful_count, cancelled=cancelled,
-                           expired=expired, failed=result.failed_count - cancelled - expired,
-                           elapsed_s=result.total_duration_seconds, cost_usd=result.total_cost_usd,
-                           gwp_kgco2eq=result.total_gwp_kgco2eq)
+        if result is not None:  # the result's ledger: the same account every other display reads
+            ledger = result.ledger
+            snap = replace(snap, total=len(result), succeeded=ledger.succeeded, cancelled=ledger.cancelled,
+                           expired=ledger.expired, failed=ledger.failed - ledger.cancelled - ledger.expired,
+                           elapsed_s=result.total_duration_seconds, cost_usd=ledger.cost_usd,
+                           unknown_cost=ledger.unknown_cost, gwp_kgco2eq=ledger.gwp_kgco2eq)
         if error is not None:
             state = "error"
         elif status in ("cancelled", "expired", "failed"):
@@ -219,7 +216,7 @@ class BatchJobMonitor(Panel):
             parts.append(f"ETA {fmt_duration(self._eta(snap))}")
         lines = [" · ".join(parts)]
         if snap.cost_usd is not None:
-            lines.append(f"{fmt_usd(snap.cost_usd)} (batch price) · {fmt_gco2(snap.gwp_kgco2eq)}")
+            lines.append(f"{cost_text(snap.cost_usd, snap.unknown_cost)} (batch price) · {fmt_gco2(snap.gwp_kgco2eq)}")
         if snap.message:
             lines.append(f'<span style="color:{color}">{esc(snap.message)}</span>')
         return f'<div class="seeds-job-stats" style="font-size:12px;line-height:1.5">{"<br>".join(lines)}</div>'
@@ -241,5 +238,5 @@ class BatchJobMonitor(Panel):
         text += "".join(f" · {n:,} {word}" for n, word in ((snap.cancelled, "cancelled"), (snap.expired, "expired"))
                         if n)
         if snap.cost_usd is not None:
-            text += f" · {fmt_usd(snap.cost_usd)} · {fmt_gco2(snap.gwp_kgco2eq)}"
+            text += f" · {cost_text(snap.cost_usd, snap.unknown_cost)} · {fmt_gco2(snap.gwp_kgco2eq)}"
         return text

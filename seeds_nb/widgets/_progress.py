@@ -14,12 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from seeds_nb.core.result import cost_text
+
 from ._format import esc, fmt_duration, fmt_gco2, fmt_kwh, fmt_usd
 from ._panel import Panel
 from ._throttle import Throttle
 
 if TYPE_CHECKING:
-    from seeds_nb.core.batch import BatchStats
+    from seeds_nb.core.ledger import Ledger
     from seeds_nb.core.result import BatchResult
 
 __all__ = ["BatchProgress", "FINAL_STATES"]
@@ -50,7 +52,9 @@ class _Snapshot:
     in_flight: int = 0
     tokens: int = 0
     cost_usd: float = 0.0
+    unknown_cost: int = 0
     gwp_kgco2eq: float = 0.0
+    unknown_impacts: int = 0
     energy_kwh: float = 0.0
     avoided_cost_usd: float = 0.0
     avoided_gwp_kgco2eq: float = 0.0
@@ -59,7 +63,7 @@ class _Snapshot:
 
 
 class BatchProgress(Panel):
-    """A live panel for one batch: feed it ``update(run.stats)`` as items arrive, then ``finish(result)``.
+    """A live panel for one batch: feed it ``update(run.ledger)`` as items arrive, then ``finish(result)``.
 
     Args:
         total: number of prompts, or None when unknown (a generator): the bar then shows ``done/?``.
@@ -87,22 +91,22 @@ class BatchProgress(Panel):
     def _draw_cancelling(self) -> None:
         self._draw(replace(self._snapshot, state="cancelling"))
 
-    def update(self, stats: BatchStats, *, force: bool = False) -> bool:
-        """Redraw from live ``stats`` if the throttle allows (or ``force``); True when it redrew."""
+    def update(self, ledger: Ledger, *, force: bool = False) -> bool:
+        """Redraw from the run's live ``ledger`` if the throttle allows (or ``force``); True when it redrew."""
         with self._lock:
             if self._final or not (force or self.throttle.ready()):
                 return False
             if force:
                 self.throttle.mark()
-            self._draw(self._from_stats(stats))
+            self._draw(self._from_ledger(ledger))
             return True
 
-    def tick(self, stats: BatchStats) -> bool:
+    def tick(self, ledger: Ledger) -> bool:
         """A periodic redraw (elapsed time and retries change without events), within the throttle."""
         with self._lock:
             if self._final or not self.throttle.due():
                 return False
-            self._draw(self._from_stats(stats))
+            self._draw(self._from_ledger(ledger))
             return True
 
     def finish(self, result: BatchResult, *, error: BaseException | None = None) -> None:
@@ -115,23 +119,31 @@ class BatchProgress(Panel):
             self._draw(self._from_result(result, error))
             self._end_button("Cancelled" if self._snapshot.state == "cancelled" else "Done")
 
-    # -- snapshots -----------------------------------------------------------------------------------
-    def _from_stats(self, stats: BatchStats) -> _Snapshot:
-        state = "cancelling" if self._cancel_requested else "running"
-        elapsed = self._clock() - stats.started if stats.started else 0.0
+    # -- snapshots (both from the one ledger the run keeps) -----------------------------------------
+    def _from_ledger(self, ledger: Ledger, *, state: str | None = None, elapsed_s: float | None = None,
+                     total: int | None = None, message: str = "") -> _Snapshot:
+        if state is None:
+            state = "cancelling" if self._cancel_requested else "running"
+        if elapsed_s is None:
+            elapsed_s = self._clock() - ledger.started if ledger.started else 0.0
+        not_run = ledger.cancelled + ledger.budget_stopped
+        final = state in FINAL_STATES
         return _Snapshot(
-            state=state, done=stats.completed, total=stats.total, succeeded=stats.succeeded, failed=stats.failed,
-            cached=stats.cached, retrying=stats.retrying, in_flight=stats.in_flight, tokens=stats.tokens,
-            cost_usd=stats.cost_usd, gwp_kgco2eq=stats.gwp_kgco2eq, energy_kwh=stats.energy_kwh,
-            avoided_cost_usd=stats.avoided_cost_usd, avoided_gwp_kgco2eq=stats.avoided_gwp_kgco2eq,
-            elapsed_s=max(elapsed, 0.0),
+            state=state, done=ledger.completed - not_run if final else ledger.completed,
+            total=ledger.total if total is None else total, succeeded=ledger.succeeded,
+            failed=ledger.failed - not_run if final else ledger.failed, cached=ledger.cached,
+            cancelled=not_run if final else 0, retrying=ledger.retrying, in_flight=ledger.in_flight,
+            tokens=ledger.tokens, cost_usd=ledger.cost_usd, unknown_cost=ledger.unknown_cost,
+            gwp_kgco2eq=ledger.gwp_kgco2eq, unknown_impacts=ledger.unknown_impacts, energy_kwh=ledger.energy_kwh,
+            avoided_cost_usd=ledger.avoided_cost_usd, avoided_gwp_kgco2eq=ledger.avoided_gwp_kgco2eq,
+            elapsed_s=max(elapsed_s, 0.0), message=message,
         )
 
     def _from_result(self, result: BatchResult, error: BaseException | None) -> _Snapshot:
+        ledger = result.ledger
         total = len(result)
-        not_run = result.cancelled_count + result.budget_stopped_count
-        failed = result.failed_count - not_run
-        succeeded = result.successful_count
+        not_run = ledger.cancelled + ledger.budget_stopped
+        failed = ledger.failed - not_run
         if error is not None:
             state = "error"
         elif result.stop_reason == "cancelled":
@@ -147,16 +159,15 @@ class BatchProgress(Panel):
         message = ""
         if error is not None:
             message = f"{type(error).__name__}: {error}"
+        elif result.stop_reason == "authentication":
+            message = "stopped after an authentication error: the other prompts were not sent"
         elif result.stop_reason not in (None, "cancelled"):
             message = f"budget {result.stop_reason} reached"
-        return _Snapshot(
-            state=state, done=total - not_run, total=total, succeeded=succeeded, failed=failed,
-            cached=result.cached_count, cancelled=not_run, tokens=result.total_tokens,
-            cost_usd=result.total_cost_usd, gwp_kgco2eq=result.total_gwp_kgco2eq,
-            energy_kwh=result.total_energy_kwh, avoided_cost_usd=result.avoided_cost_usd,
-            avoided_gwp_kgco2eq=result.avoided_gwp_kgco2eq, elapsed_s=result.total_duration_seconds,
-            message=message,
-        )
+        if ledger.cache_write_failures:
+            message = (message + "; " if message else "") + (
+                f"{ledger.cache_write_failures:,} answers could not be stored in the cache")
+        return self._from_ledger(ledger, state=state, elapsed_s=result.total_duration_seconds, total=total,
+                                 message=message)
 
     # -- drawing -------------------------------------------------------------------------------------
     def _draw(self, snap: _Snapshot) -> None:
@@ -194,8 +205,8 @@ class BatchProgress(Panel):
         if not self._final:
             remaining = (snap.total - snap.done) / rate if snap.total is not None and rate > 0 else None
             parts.append(f"ETA {fmt_duration(remaining)}")
-        spend = [f"{snap.tokens:,} tokens", fmt_usd(snap.cost_usd), fmt_gco2(snap.gwp_kgco2eq),
-                 fmt_kwh(snap.energy_kwh)]
+        spend = [f"{snap.tokens:,} tokens", cost_text(snap.cost_usd, snap.unknown_cost),
+                 _carbon(snap), fmt_kwh(snap.energy_kwh)]
         if snap.cached or snap.avoided_cost_usd:
             spend.append(f'<span style="{_MUTED}">cache saved {fmt_usd(snap.avoided_cost_usd)} · '
                          f"{fmt_gco2(snap.avoided_gwp_kgco2eq)}</span>")
@@ -214,7 +225,15 @@ class BatchProgress(Panel):
                 f"{snap.failed} failed")
         if snap.cancelled:
             text += f" · {snap.cancelled} cancelled"
-        text += f" · {fmt_usd(snap.cost_usd)} · {fmt_gco2(snap.gwp_kgco2eq)}"
+        text += f" · {cost_text(snap.cost_usd, snap.unknown_cost)} · {_carbon(snap)}"
         if snap.state in FINAL_STATES and snap.state != "success":
             text += f" · {snap.state}"
         return text
+
+
+def _carbon(snap: _Snapshot) -> str:
+    """``0.123 gCO2eq``, with the answers whose carbon is unknown (never counted as 0)."""
+    if snap.unknown_impacts and not snap.gwp_kgco2eq:
+        return "carbon unknown"
+    text = fmt_gco2(snap.gwp_kgco2eq)
+    return f"{text} + {snap.unknown_impacts:,} unknown" if snap.unknown_impacts else text

@@ -3,10 +3,12 @@
 Two modes, chosen from what was measured in ipykernel 7.4 (see docs/widgets.md):
 
 * await (default): ``result = await run_batch(...)`` runs on the kernel's own loop. The Cancel
-  button is handled while the cell awaits; a kernel interrupt cancels the cell's task, and
-  ``run_batch`` turns that into a normal return of the partial result (drawn as cancelled) rather
-  than a ``CancelledError`` traceback, because keeping what finished is why one interrupts a batch.
-* background: the batch runs on a thread with its own loop (and its own connection pool), the call
+  button is handled while the cell awaits and ends the batch normally with the partial result. A
+  kernel interrupt cancels the cell's task: the batch stops, the panel is drawn as cancelled, and the
+  ``CancelledError`` propagates (carrying ``.partial_result``; ``pending.run.result`` has it too).
+  Why not swallow it: a library that eats a cancellation breaks its caller's ``asyncio.timeout``
+  and task groups; only the outermost entry point (the magic) decides how to report it.
+* background: the batch runs on a thread with its own loop (the core's thread runner), the call
   returns a ``BatchHandle`` at once, and the panel keeps moving even while another cell blocks the
   main thread. A kernel interrupt cannot reach it (the kernel is idle): use Cancel or ``.cancel()``.
 
@@ -44,7 +46,7 @@ class _LiveView:
     def __init__(self, run: BatchRun, prompts: Iterable[Any], *, grid: bool, title: str, page_size: int,
                  refresh_s: float, grid_refresh_s: float) -> None:
         self.run = run
-        self.progress = BatchProgress(run.stats.total, title=title, throttle=Throttle(refresh_s))
+        self.progress = BatchProgress(run.ledger.total, title=title, throttle=Throttle(refresh_s))
         self.progress.on_cancel(run.cancel)
         self.grid = ResultsGrid(prompts if isinstance(prompts, Sequence) else None, page_size=page_size,
                                 throttle=Throttle(grid_refresh_s)) if grid else None
@@ -59,7 +61,7 @@ class _LiveView:
     async def drive(self) -> BatchResult:
         """Consume the run, feeding the widgets; the final state is drawn however it ends."""
         run, progress, grid = self.run, self.progress, self.grid
-        stats, prompts = run.stats, run.result.prompts
+        ledger, prompts = run.ledger, run.result.prompts
         stream = run.stream()
         ticker = asyncio.get_running_loop().create_task(self._tick(), name="seeds_nb-widgets-ticker")
         error: BaseException | None = None
@@ -68,7 +70,7 @@ class _LiveView:
                 if grid is not None:
                     grid.add(index, item, prompts[index])
                     grid.refresh()
-                progress.update(stats)
+                progress.update(ledger)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
@@ -82,14 +84,13 @@ class _LiveView:
             finally:
                 ticker.cancel()
                 self.finish(error)
-                with contextlib.suppress(asyncio.CancelledError, Exception):  # a failed redraw must not
-                    await ticker                                              # replace the batch's outcome
+                await asyncio.wait([ticker])  # its own end (cancelled, or a failed redraw) is not ours to raise
         return run.result
 
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(TICK_S)
-            self.progress.tick(self.run.stats)
+            self.progress.tick(self.run.ledger)
             if self.grid is not None:
                 self.grid.tick()
 
@@ -117,14 +118,9 @@ async def _run_in_cell(view: _LiveView, show: bool) -> BatchResult:
         view.show()
     try:
         return await view.drive()
-    except asyncio.CancelledError:
-        # A kernel interrupt cancels the cell's task: every index is accounted for by now (the stream
-        # unwound), so hand back the partial result instead of a traceback. We swallow this one
-        # cancellation, hence uncancel() (the asyncio contract for code that suppresses it).
-        task = asyncio.current_task()
-        if task is not None:
-            task.uncancel()
-        return view.run.result
+    except asyncio.CancelledError as exc:  # every index is accounted for by now (the stream unwound)
+        exc.partial_result = view.run.result  # type: ignore[attr-defined]
+        raise
 
 
 class PendingBatch:
@@ -160,15 +156,15 @@ class PendingBatch:
 class BatchHandle(ThreadHandle["BatchResult"]):
     """A batch running on its own thread: ``cancel()``, ``done()``, ``result(timeout)``, ``await handle``.
 
-    ``run`` is the ``BatchRun`` (live ``run.stats``, partial ``run.result``); ``progress`` and
+    ``run`` is the ``BatchRun`` (live ``run.ledger``, partial ``run.result``); ``progress`` and
     ``grid`` are its widgets. Ctrl-C while blocked in ``result()``, or an interrupt while awaiting
-    the handle, cancels the batch (finished responses are kept), as in await mode.
+    the handle, cancels the batch (finished responses are kept in ``run.result``) and propagates.
     """
 
     _thread_name = "seeds_nb-batch"
 
-    def __init__(self, view: _LiveView, client: BaseClient) -> None:
-        super().__init__(client)
+    def __init__(self, view: _LiveView) -> None:
+        super().__init__()
         self._view = view
         self.run: BatchRun = view.run
         self.progress: BatchProgress = view.progress
@@ -191,9 +187,9 @@ class BatchHandle(ThreadHandle["BatchResult"]):
 
     def __repr__(self) -> str:
         state = "done" if self.done() else "running"
-        stats = self.run.stats
-        total = "?" if stats.total is None else stats.total
-        return f"BatchHandle({state}, {stats.completed}/{total} done)"
+        ledger = self.run.ledger
+        total = "?" if ledger.total is None else ledger.total
+        return f"BatchHandle({state}, {ledger.completed}/{total} done)"
 
 
 @overload
@@ -216,8 +212,9 @@ def run_batch(client: BaseClient, prompts: Iterable[Any], *, max_concurrent: int
               **params: Any) -> PendingBatch | BatchHandle:
     """Run a batch with a live panel (and results grid) in the notebook.
 
-    ``result = await run_batch(client, prompts)`` returns the ``BatchResult``; Cancel or a kernel
-    interrupt stop it and it returns the partial result (``stop_reason == "cancelled"``).
+    ``result = await run_batch(client, prompts)`` returns the ``BatchResult``; Cancel stops it and it
+    returns the partial result (``stop_reason == "cancelled"``); a kernel interrupt stops it too and
+    raises (the partial result is ``client.last_run.result``).
     ``handle = run_batch(..., background=True)`` returns a ``BatchHandle`` at once.
 
     Args:
@@ -237,5 +234,5 @@ def run_batch(client: BaseClient, prompts: Iterable[Any], *, max_concurrent: int
         return PendingBatch(view, show)
     if show:
         view.show()
-    return BatchHandle(view, client)._start()
+    return BatchHandle(view)._start()
 

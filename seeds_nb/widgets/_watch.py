@@ -137,11 +137,10 @@ class PendingJob:
             raise
         finally:
             self._loop = None
-            for task in (ticker, waiter, self._cancelling):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):  # a failed redraw must not
-                        await task                                                # replace the outcome
+            helpers = [task for task in (ticker, waiter, self._cancelling) if task is not None]
+            for task in helpers:
+                task.cancel()
+            await asyncio.wait(helpers)  # their own ends (cancelled, a failed redraw) are not the outcome
         self.monitor.finish(result)
         return result
 
@@ -157,7 +156,7 @@ class JobHandle(ThreadHandle["BatchResult"]):
     _thread_name = "seeds_nb-job"
 
     def __init__(self, watcher: PendingJob) -> None:
-        super().__init__(watcher.job.client)
+        super().__init__()
         self._watcher = watcher
         self.job: BatchJob = watcher.job
         self.monitor: BatchJobMonitor = watcher.monitor

@@ -1,0 +1,71 @@
+"""What a provider supplies: the translation between our types and its wire protocol.
+
+Why a separate object: everything else a request needs (cache, rate gate, retries, tracking, the
+ledger, structured-output validation) lives once in the core's pipeline, and a provider only
+translates. The pipeline, the Batch API adapters and the mock-free tests all talk to a codec through
+these public methods, so no module needs another's private members. A new provider (Gemini,
+OpenRouter, a self-hosted server) is a new codec and a thin client class that picks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, NamedTuple
+
+import httpx
+
+from .exceptions import APIStatusError
+from .secrets import Secret, SecretHeaders
+from .types import Message, Response
+
+__all__ = ["Codec", "RateLimit"]
+
+
+class RateLimit(NamedTuple):
+    """One rate limit as a response's headers report it."""
+
+    kind: str
+    """``requests``, ``tokens``, ``input-tokens`` ..."""
+    remaining: int | None
+    reset_s: float | None
+    """Seconds until it resets; None when the header is absent or unreadable."""
+
+
+class Codec:
+    """The base of a provider's codec; subclasses implement every method (the base has no protocol)."""
+
+    provider: ClassVar[str] = "base"
+    #: generation parameters passed through to the request body
+    known_params: ClassVar[frozenset[str]] = frozenset()
+    #: the environment variable the provider's key is usually in (named in error messages)
+    key_env: ClassVar[str] = "API_KEY"
+
+    def __init__(self, *, model: str, base_url: str) -> None:
+        self.model = model
+        self.base_url = base_url
+
+    def auth_headers(self, secret: Secret) -> SecretHeaders:
+        """Headers of every request, credentials included (built once per client)."""
+        raise NotImplementedError
+
+    def build_request(self, messages: Sequence[Message], params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """``(path relative to base_url, JSON body)``; raise ``PromptError`` for what the protocol cannot carry."""
+        raise NotImplementedError
+
+    def cache_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The parameters as they enter the cache key (JSON-able)."""
+        return dict(params)
+
+    def parse_response(self, body: bytes, headers: httpx.Headers, params: Mapping[str, Any]) -> Response:
+        """A success body -> ``Response``. A structured answer's JSON goes in ``content``; validating it
+        against ``response_format`` is the pipeline's. Missing usage is ``Usage.unknown()``, never 0."""
+        raise NotImplementedError
+
+    def error_for_status(self, status: int, body: bytes, headers: httpx.Headers, url: str) -> APIStatusError:
+        """An HTTP error -> the ``SeedsError`` tree (see ``exceptions.error_for_status``)."""
+        raise NotImplementedError
+
+    def rate_limits(self, headers: httpx.Headers, *, exhausted_only: bool) -> list[RateLimit]:
+        """The rate limits the headers report; with ``exhausted_only`` only those used up (``remaining``
+        0), which is all the success path needs (it reads no reset dates it does not need)."""
+        return []
