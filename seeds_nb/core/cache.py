@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import queue
 import sqlite3
@@ -349,15 +350,23 @@ class ResponseCache:
 
     def _failed(self, exc: BaseException, batch: list[_Item]) -> None:
         writes = sum(1 for k, _, _ in batch if k is not None)
+        first = self.write_failures == 0
         self.write_failures += writes
         text = _describe(exc)
-        hint = ("the disk is full: free some space" if "full" in text
-                else "check that the file and its directory are writable" if "readonly" in text or "permission" in text
-                else "the file may be damaged: move it away or choose another cache_dir")
+        if "malformed" in text or "not a database" in text:
+            self._damaged(exc)  # the one message that says how to repair or move the file
+            hint = "the file is damaged"
+        elif "full" in text:
+            hint = "the disk is full: free some space"
+        elif "readonly" in text or "permission" in text:
+            hint = "check that the file and its directory are writable"
+        else:
+            hint = "move the file away or choose another cache_dir if it persists"
         error = exc if isinstance(exc, CacheError) else CacheError(
             f"cannot write cache {self.path}: {text} ({hint}); the answer was returned but not stored")
-        if writes:
-            logger.warning("cache write of %d answer(s) failed: %s", writes, error)
+        if writes:  # the first failure loudly, the rest for whoever debugs
+            logger.log(logging.WARNING if first else logging.DEBUG, "cache write of %d answer(s) failed: %s",
+                       writes, error)
         for _, _, fut in batch:
             _settle(fut, error)
 

@@ -151,9 +151,12 @@ class BaseClient:
         return mask_secret(self._api_key.get())
 
     def __repr__(self) -> str:
-        cache = f", cache_dir={str(self.cache.directory)!r}" if self.cache else ""
-        return (f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r}, "
-                f"api_key={self.api_key_hint!r}{cache})")
+        state = vars(self)  # safe on a half-built client too (a traceback of a failed __init__ shows it)
+        pipeline = state.get("pipeline")
+        cache = f", cache_dir={str(pipeline.cache.directory)!r}" if pipeline is not None and pipeline.cache else ""
+        key = state.get("_api_key")
+        return (f"{type(self).__name__}(model={state.get('model')!r}, base_url={state.get('base_url')!r}, "
+                f"api_key={key.masked if isinstance(key, Secret) else None!r}{cache})")
 
     def __reduce__(self) -> Any:
         raise TypeError(f"a {type(self).__name__} is not pickled (it holds an API key and open connections); "

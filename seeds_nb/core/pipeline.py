@@ -291,9 +291,9 @@ class Pipeline:
             async with asyncio.timeout(self.timeout):
                 http_response = await post(http, url, prepared.payload, self._headers, self.timeout)
         latency = time.perf_counter() - started
-        body = http_response.content
-        if http_response.status_code >= 400:
+        if http_response.status_code >= 400:  # before binding the body: a server may echo the key in it
             raise self._status_error(http_response, str(url))
+        body = http_response.content
         self._observe(http_response.headers, probe)
         try:
             response = self.codec.parse_response(body, http_response.headers, params)

@@ -10,7 +10,8 @@ most would meet another 429 (measured: 60 prompts took 105 requests against a 1-
 limiter). So after a pause one request goes first (a *probe*); its answer's rate-limit headers say
 how many more the server accepts before its window resets (``remaining``), and that many go, then
 the next window is probed. A server that sends no such headers gets a doubling allowance per probe
-(slow start). Recovery ends when the server reports plenty of room or a window passes unused.
+(slow start). Recovery ends when a probe finds plenty of room (``PLENTY``): a run that keeps meeting
+the limit stays paced by the server's own count, one probe per window.
 """
 
 from __future__ import annotations
@@ -98,11 +99,8 @@ class RateGate:
                 continue
             if not self.recovering:
                 break
-            if self._allowance_until and now >= self._allowance_until:  # the allowance's window ended
-                if self._allowance > 0:  # with room to spare: the client is under the limit again
-                    self.recovering = False
-                    break
-                self._allowance_until = 0.0  # used up: probe the next window
+            if self._allowance_until and now >= self._allowance_until:  # the allowance's window ended:
+                self._allowance, self._allowance_until = 0, 0.0       # probe the next one
             if self._allowance > 0:
                 self._allowance -= 1
                 break
