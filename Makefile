@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test: install lint
 	$(PY) -m pytest -q

@@ -314,10 +314,11 @@ def _p_concurrency(fig: go.Figure, b: _Batch, row: int, col: int) -> None:
 
 def _p_split(fig: go.Figure, b: _Batch, row: int, col: int) -> None:
     """Share of cost and carbon spent vs avoided by cache hits; absolute values as text."""
-    rows = [("cost (USD)", b.total("cost_usd"), b.total("cost_usd", avoided=True), _usd),
-            ("carbon (gCO2eq)", b.grams, b.total("gwp_kgco2eq", True) * 1000, lambda v: f"{_num(v)} g")]
+    rows: list[tuple[str, float, float, Callable[[float], str]]] = [
+        ("cost (USD)", b.total("cost_usd"), b.total("cost_usd", avoided=True), _usd),
+        ("carbon (gCO2eq)", b.grams, b.total("gwp_kgco2eq", True) * 1000, lambda v: f"{_num(v)} g")]
     for k, part in enumerate(("spent", "avoided by cache")):
-        values = [r[1 + k] for r in rows]
+        values = [r[2] if k else r[1] for r in rows]
         share = [100 * v / (r[1] + r[2]) if r[1] + r[2] > 0 else 0 for v, r in zip(values, rows, strict=True)]
         fig.add_trace(go.Bar(y=[r[0] for r in rows], x=share, orientation="h", name=part, customdata=values,
                              marker_color=COLORS["cost"] if k == 0 else COLORS["cached"], textangle=0,

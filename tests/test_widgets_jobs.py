@@ -37,12 +37,6 @@ def comm_log(monkeypatch: pytest.MonkeyPatch) -> CommLog:
 
 # -- fakes ------------------------------------------------------------------------------------------------
 @dataclass
-class FakeClient:
-    model: str = "gpt-4.1-mini"
-    provider: str = "openai"
-
-
-@dataclass
 class FakeJob:
     """The ``BatchJob`` surface the monitor reads; the test sets its fields."""
 
@@ -52,7 +46,7 @@ class FakeJob:
     counts: BatchCounts = field(default_factory=BatchCounts)
     created_at: float = 1000.0
     id: str = "job_20260101_000000_abcdef"
-    client: FakeClient = field(default_factory=FakeClient)
+    model: str = "gpt-4.1-mini"
     batches: list[object] = field(default_factory=lambda: [object()])
 
     def __post_init__(self) -> None:

@@ -25,6 +25,7 @@ the rest in ``run.result`` / ``run.ledger`` without yielding them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import math
 import time
@@ -220,7 +221,7 @@ class BatchRun:
                         shared = keys.get(key)
                         if shared is not None:  # an identical prompt is in flight: send it once
                             dups[index] = shared
-                            shared.add_done_callback(lambda fut, i=index: self._dup_done(i, fut))
+                            shared.add_done_callback(functools.partial(self._dup_done, index))
                             continue
                         keys[key] = loop.create_future()
                     tasks[index] = loop.create_task(self._one(index, prepared))
@@ -344,7 +345,7 @@ class BatchRun:
         error = write.exception() if write is not None else None
         if error is not None or write is None:
             self.ledger.cache_write_failures += 1
-            self.pipeline.write_failed(error or "the write did not finish in time")
+            self.pipeline.write_failed(error or TimeoutError("the write did not finish in time"))
         self._release_key(key, response)
         self._finished.append((index, response))
         if self._wake is not None:

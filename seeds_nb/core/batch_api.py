@@ -10,10 +10,57 @@ gate, retries and client-wide pauses as chat requests.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
-__all__ = ["BatchAPI"]
+from .result import BatchResult
+
+__all__ = ["BatchAPI", "Job", "JobCounts"]
+
+
+class JobCounts(Protocol):
+    """Requests of a job by outcome so far (``seeds_nb.BatchCounts``)."""
+
+    @property
+    def total(self) -> int: ...
+    @property
+    def succeeded(self) -> int: ...
+    @property
+    def failed(self) -> int: ...
+    @property
+    def cancelled(self) -> int: ...
+    @property
+    def expired(self) -> int: ...
+    @property
+    def processing(self) -> int: ...
+
+
+class Job(Protocol):
+    """A server-side Batch API job as displays see it (``seeds_nb.BatchJob`` is one): what the job
+    monitor and the magic read, so they depend on the core and not on a provider's classes."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def raw_status(self) -> str: ...
+    @property
+    def done(self) -> bool: ...
+    @property
+    def created_at(self) -> float: ...
+    @property
+    def counts(self) -> JobCounts: ...
+    @property
+    def batches(self) -> Sequence[Any]: ...
+
+    async def refresh(self) -> Any: ...
+    async def wait(self, poll_interval: float = ..., timeout: float | None = ...,  # noqa: ASYNC109
+                   on_update: Callable[[Any], Any] | None = ...) -> Any: ...
+    async def cancel(self) -> Any: ...
+    async def results(self) -> BatchResult: ...
 
 
 class BatchAPI:

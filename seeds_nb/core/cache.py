@@ -254,7 +254,7 @@ class ResponseCache:
             self.misses += 1  # a damaged entry is a miss; the fresh answer overwrites it
             return None
         self.hits += 1
-        return value  # type: ignore[no-any-return]
+        return value
 
     def _damaged(self, exc: BaseException) -> None:
         self._warn_once("damaged", (
@@ -334,7 +334,7 @@ class ResponseCache:
                 conn.close()
 
     @staticmethod
-    def _commit(conn: sqlite3.Connection, rows: list[tuple[str | None, bytes]]) -> None:
+    def _commit(conn: sqlite3.Connection, rows: list[tuple[str, bytes]]) -> None:
         now = time.time()
         conn.execute("BEGIN IMMEDIATE")
         try:

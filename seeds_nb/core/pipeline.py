@@ -202,7 +202,7 @@ class Pipeline:
         return {
             "content": response.content, "model": response.model, "finish_reason": response.finish_reason,
             "usage": response.usage.to_dict(), "latency_s": response.latency_s,
-            "request_id": response.request_id, "raw": response._raw.decode("utf-8", "replace"),
+            "request_id": response.request_id, "raw": response.raw_bytes.decode("utf-8", "replace"),
         }
 
     def from_cache_entry(self, entry: Mapping[str, Any], params: Mapping[str, Any], *,

@@ -56,7 +56,7 @@ class Running(Generic[T]):
     async def _body(self) -> T:
         with self._lock:
             self._loop = asyncio.get_running_loop()
-            self._task = asyncio.current_task()  # type: ignore[assignment]
+            self._task = asyncio.current_task()
             if self._cancel_requested:
                 raise asyncio.CancelledError
         return await self._fn()

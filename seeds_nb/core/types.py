@@ -194,7 +194,7 @@ class Tracking:
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 
@@ -220,6 +220,11 @@ class Response:
     def raw(self) -> dict[str, Any]:
         """The provider's JSON body, parsed on access (kept as bytes to keep batches small)."""
         return json.loads(self._raw) if self._raw else {}
+
+    @property
+    def raw_bytes(self) -> bytes:
+        """The provider's JSON body as received (what the cache stores)."""
+        return self._raw
 
     @property
     def cost_usd(self) -> float | None:

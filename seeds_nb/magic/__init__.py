@@ -24,7 +24,7 @@ from IPython.core.getipython import get_ipython
 try:  # IPython's asyncio loop runner: the only one our coroutine can run under
     from IPython.core.async_helpers import _asyncio_runner
 except ImportError:  # pragma: no cover - a future IPython without it: fall back to the sync path
-    _asyncio_runner = None
+    _asyncio_runner = None  # type: ignore[assignment]
 
 from ._background import BackgroundBatch
 from ._magics import BatchInterrupted, SeedsBatch

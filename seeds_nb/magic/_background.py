@@ -59,7 +59,7 @@ class BackgroundBatch:
     def result(self, timeout: float | None = None) -> BatchResult:
         """Block until the batch ends (Ctrl-C cancels it), bind ``<out>`` and return the result."""
         try:
-            return self.handle.result(timeout)  # type: ignore[no-any-return]
+            return self.handle.result(timeout)
         finally:
             if self.handle.done():
                 self._bind()
@@ -69,7 +69,7 @@ class BackgroundBatch:
 
     async def _wait(self) -> BatchResult:
         try:
-            return await self.handle  # type: ignore[no-any-return]
+            return await self.handle
         finally:
             if self.handle.done():
                 self._bind()

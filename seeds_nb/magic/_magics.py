@@ -183,6 +183,13 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
     def help_text() -> str:
         return SeedsBatch.seeds_batch.__doc__ or ""
 
+    @property
+    def user_ns(self) -> dict[str, Any]:
+        """The notebook's namespace (the magic only runs inside a shell)."""
+        if self.shell is None:
+            raise UsageError("%%seeds_batch needs an IPython shell")
+        return self.shell.user_ns
+
     def parse(self, line: str) -> Namespace:
         """Parse and validate the options; every problem is a one-line ``UsageError``."""
         try:
@@ -278,6 +285,7 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
         provider = self.choose_provider(args)
         cache_dir = self.cache_dir_for(args)
         api_key: str | None = None
+        base_url: str | None
         if provider == "mock":
             base_url = _mock_url(self.mock_latency_s, self.mock_batch_duration_s)
             api_key = ""  # never send a real key to the local mock
@@ -290,8 +298,8 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
             base_url = self.base_url_for(args, provider)
         # The key is part of the reuse key (hashed) so a key set after a 401 takes effect.
         env_key = "ANTHROPIC_API_KEY" if provider == "anthropic" else "OPENAI_API_KEY"
-        secret = os.environ.get(env_key, "") if api_key is None else api_key
-        key = (provider, args.model, base_url, cache_dir, hashlib.sha256(secret.encode()).hexdigest()[:16])
+        key_hash = hashlib.sha256((os.environ.get(env_key, "") if api_key is None else api_key).encode()).hexdigest()
+        key = (provider, args.model, base_url, cache_dir, key_hash[:16])  # the raw key is never a local
         with _state_lock:
             client = _clients.get(key)
             if client is None or client.closed:
@@ -313,7 +321,7 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
         if args.help:
             print(self.help_text())
             return None
-        prompts = build_prompts(cell, self.shell.user_ns, over=args.over, system=args.system)
+        prompts = build_prompts(cell, self.user_ns, over=args.over, system=args.system)
         params = self.params(args)
         if args.dry_run:
             provider = self.choose_provider(args)
@@ -335,7 +343,7 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
                        not args.no_grid, args.plot, submit=args.submit, poll_interval=poll)
 
     def _bind(self, name: str, value: Any) -> None:
-        self.shell.user_ns[name] = value
+        self.user_ns[name] = value
 
     def _finish(self, job: CellJob, result: BatchResult) -> None:
         self._bind(job.out, result)
@@ -390,7 +398,7 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
 
             plot_area = ipywidgets.Output()
             display(plot_area)
-        user_ns = self.shell.user_ns
+        user_ns = self.user_ns
         user_ns.pop(job.out, None)
         bound = BackgroundBatch(handle, user_ns, job.out, plot_area)
         user_ns[f"{job.out}_run"] = bound

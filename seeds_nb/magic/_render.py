@@ -205,7 +205,7 @@ def build_prompts(cell: str, user_ns: Mapping[str, Any], *, over: str | None = N
         rows = over_rows(user_ns[over], over)
     prompts: list[Prompt] = []
     for i, row in enumerate(rows):
-        names: Mapping[str, Any] = ChainMap(row, user_ns) if row else user_ns
+        names: Mapping[str, Any] = ChainMap(dict(row), dict(user_ns)) if row else user_ns
         where = f"row {i} of --over {over}: prompt" if over is not None else "prompt"
         system_text = render(system, names, where="--system") if system is not None else None
         for template in templates:

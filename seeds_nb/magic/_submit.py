@@ -18,7 +18,7 @@ from seeds_nb.core.runner import run_sync
 from ._spec import BatchInterrupted, CellJob, FlowBase
 
 if TYPE_CHECKING:
-    from seeds_nb.providers import BatchJob
+    from seeds_nb.core.batch_api import Job
 
 __all__ = ["SubmitMixin"]
 
@@ -29,7 +29,7 @@ def _watch_job() -> Any:
     return watch_job
 
 
-def _detached(job: CellJob, batch_job: BatchJob) -> str:
+def _detached(job: CellJob, batch_job: Job) -> str:
     return (f"stopped watching; job {batch_job.id} goes on at the provider ({batch_job.status}) and is in "
             f"{job.out}_job: `await watch_job({job.out}_job)` watches it again, `await {job.out}_job.cancel()` "
             "stops it (from seeds_nb.widgets import watch_job)")
@@ -38,7 +38,7 @@ def _detached(job: CellJob, batch_job: BatchJob) -> str:
 class SubmitMixin(FlowBase):
     """The ``--submit`` flows of ``SeedsBatch``."""
 
-    def _submitted(self, job: CellJob, batch_job: BatchJob) -> bool:
+    def _submitted(self, job: CellJob, batch_job: Job) -> bool:
         """Bind ``<out>_job``; in background mode start watching; True when the cell is done."""
         self._bind(f"{job.out}_job", batch_job)
         if not job.background:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from . import _anthropic as anth
 from ._batches import ANTHROPIC_MAX_REQUESTS, OK, MockBatch, StoredFile, classify, new_id, parse_openai_input
@@ -65,7 +65,7 @@ class BatchRoutes:
 
         def wrap(handler: Handler) -> Handler:
             async def guarded(request: web.Request) -> web.StreamResponse:
-                if not dialect.authorized(request.headers, self.server._api_key):
+                if not dialect.authorized(request.headers, self.server.api_key):
                     return _json(dialect.unauthorized(None), 401)  # type: ignore[arg-type]
                 if dialect is ANTHROPIC and not request.headers.get("anthropic-version"):
                     return _anthropic_error("anthropic-version: header is required")
@@ -96,11 +96,13 @@ class BatchRoutes:
     async def create_file(self, request: web.Request) -> web.Response:
         purpose, filename, content = None, None, None
         async for part in await request.multipart():
+            if not isinstance(part, BodyPartReader):
+                continue  # a nested multipart: not what the files API sends
             if part.name == "purpose":
-                purpose = await part.text()  # type: ignore[union-attr]
+                purpose = await part.text()
             elif part.name == "file":
-                filename, chunks = part.filename, []  # type: ignore[union-attr]
-                while chunk := await part.read_chunk(1 << 22):  # type: ignore[union-attr]  # big reads: fast
+                filename, chunks = part.filename, []
+                while chunk := await part.read_chunk(1 << 22):  # big reads: fast
                     chunks.append(chunk)
                 content = b"".join(chunks)
         if content is None or not purpose:
@@ -295,8 +297,8 @@ class BatchRoutes:
             return batch
         if not batch.ended(self.server.clock()):
             return _anthropic_error(f"Message batch {batch.id} has not ended; its results are not available yet.")
-        await self._generated(batch, lambda: batch.anthropic_results(self.server._prompt_cache))
-        return web.Response(body=batch.anthropic_results(self.server._prompt_cache),
+        await self._generated(batch, lambda: batch.anthropic_results(self.server.prompt_cache))
+        return web.Response(body=batch.anthropic_results(self.server.prompt_cache),
                             content_type="application/x-jsonl")
 
     async def list_message_batches(self, request: web.Request) -> web.Response:

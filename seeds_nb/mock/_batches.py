@@ -72,7 +72,7 @@ def classify(items: list[Any], flavor: str, faults: tuple[Fault, ...]) -> list[t
             out.append((INVALID, -1))
             continue
         chosen = (OK, -1)
-        if usable:
+        if usable and body is not None:
             text = messages_text(body["messages"])
             for index, fault in usable:
                 if fault.match is not None and fault.match not in text:
@@ -153,7 +153,8 @@ class MockBatch:
         order = list(range(len(self.lines)))
         rng = random.Random(self.id)
         self.fraction = [rng.random() for _ in order]  # where in the run each line finishes
-        ok, bad = [], []
+        ok: list[float] = []
+        bad: list[float] = []
         for n, (outcome, _) in enumerate(self.outcomes):
             if outcome != EXPIRE:
                 (ok if outcome == OK else bad).append(self.line_done(n))
@@ -274,14 +275,14 @@ class MockBatch:
             elif outcome == INVALID:
                 try:
                     anth.validate_messages_request(params)
-                    message = "Invalid request."
+                    invalid = "Invalid request."
                 except RequestError as exc:
-                    message = exc.message
-                result = {"type": "errored", "error": anth.error_body(message, "invalid_request_error", request_id)}
+                    invalid = exc.message
+                result = {"type": "errored", "error": anth.error_body(invalid, "invalid_request_error", request_id)}
             else:
                 identity = hashlib.blake2b(line, digest_size=16).hexdigest()
-                message = anth.build_message(params, identity, cache, service_tier="batch")
-                result = {"type": "succeeded", "message": message}
+                result = {"type": "succeeded",
+                          "message": anth.build_message(params, identity, cache, service_tier="batch")}
             out.append(_dumps({"custom_id": custom_id, "result": result}))
         random.Random(self.id + "/order").shuffle(out)
         self._results = "".join(s + "\n" for s in out).encode()

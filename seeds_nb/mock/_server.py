@@ -82,7 +82,8 @@ class MockServer:
         self.host = host
         self.port = port
         self._bind_port = port  # a restart binds this again (0 = a fresh free port)
-        self._api_key = api_key
+        #: the key requests must carry (None: any); the batch routes check it too
+        self.api_key = api_key
         self._rpm_limit, self._tpm_limit = rpm_limit, tpm_limit
         self._rate_window_s = rate_window_s
         self._lock = threading.Lock()
@@ -91,7 +92,8 @@ class MockServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
         self._startup_error: BaseException | None = None
-        self._prompt_cache = PromptCache()
+        #: Anthropic prompt-cache state shared by chat and batch answers
+        self.prompt_cache = PromptCache()
         self._batch_routes = BatchRoutes(self)
         self._reset_state()
 
@@ -131,7 +133,7 @@ class MockServer:
         cache (batch jobs and files stay)."""
         with self._lock:
             self._reset_state()
-        self._prompt_cache.clear()
+        self.prompt_cache.clear()
 
     def add_fault(self, fault: Fault) -> None:
         """Append a fault (checked after existing ones); safe while the server is running."""
@@ -224,7 +226,7 @@ class MockServer:
     # ------------------------------------------------------------------ handlers
 
     def _authorized(self, request: web.Request) -> bool:
-        return OPENAI.authorized(request.headers, self._api_key)
+        return OPENAI.authorized(request.headers, self.api_key)
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -286,7 +288,7 @@ class MockServer:
         with self._lock:
             self._count += 1
             self._log.append(entry)
-        if not dialect.authorized(request.headers, self._api_key):
+        if not dialect.authorized(request.headers, self.api_key):
             return self._respond(entry, 401, dialect.unauthorized(request_id), headers, started, dialect)
         if body is None:
             msg = "We could not parse the JSON body of your request. (HINT: the body must be valid JSON.)"
@@ -298,7 +300,7 @@ class MockServer:
                                  dialect)
 
         identity = request_identity(body)
-        answer = dialect.answer(body, identity, int(time.time()), self._prompt_cache)
+        answer = dialect.answer(body, identity, int(time.time()), self.prompt_cache)
         tokens = dialect.tokens(answer)
         fault: Fault | None = None
         now = time.monotonic()
@@ -331,8 +333,8 @@ class MockServer:
             if fault.reset_s is not None:
                 headers.update(dialect.exhausted_until("requests", fault.reset_s, time.time()))
             if fault.kind == "status":
-                payload = fault.body if fault.body is not None else dialect.fault_body(fault, request_id)
-                return self._respond(entry, fault.status, payload, headers, started, dialect, limits_added=True)
+                error = fault.body if fault.body is not None else dialect.fault_body(fault, request_id)
+                return self._respond(entry, fault.status, error, headers, started, dialect, limits_added=True)
             if fault.kind == "drop":
                 entry["status"] = 0  # 0 = connection dropped, nothing sent
                 if request.transport is not None:

@@ -118,7 +118,7 @@ class BatchJob:
 
     def __init__(self, client: BaseClient, store: JobStore, params: Mapping[str, Any]) -> None:
         self.client = client
-        self._api: ProviderBatchAPI = client.batch_api()
+        self._api = _adapter(client)
         self._store = store
         self.params = dict(params)
         self._result: BatchResult | None = None
@@ -131,7 +131,7 @@ class BatchJob:
         """Split the prompts into provider batches, create them, save the job; see ``client.submit_batch``."""
         client.pipeline.check_params(params)
         check_prompts(prompts)
-        api: ProviderBatchAPI = client.batch_api()
+        api = _adapter(client)
         limit = api.max_requests if max_requests_per_batch is None else min(max_requests_per_batch, api.max_requests)
         if limit < 1:
             raise ConfigurationError(f"max_requests_per_batch must be >= 1; got {max_requests_per_batch!r}")
@@ -219,6 +219,11 @@ class BatchJob:
     @property
     def id(self) -> str:
         return self._store.id
+
+    @property
+    def model(self) -> str:
+        """The model the job was submitted for."""
+        return self._store.model
 
     @property
     def batches(self) -> list[ProviderBatch]:
@@ -423,6 +428,14 @@ class BatchJob:
         if failed:
             result.ledger.cache_write_failures += len(failed)
             self.client.pipeline.write_failed(failed[0], len(failed))
+
+
+def _adapter(client: BaseClient) -> ProviderBatchAPI:
+    api = client.batch_api()
+    if not isinstance(api, ProviderBatchAPI):
+        raise ConfigurationError(f"{type(client).__name__}.batch_api_class must be a ProviderBatchAPI to run a "
+                                 f"BatchJob; got {type(api).__name__}")
+    return api
 
 
 def _index(custom_id: str) -> int:

@@ -47,7 +47,8 @@ class ThreadHandle(Generic[T]):
         """Send the widgets' final state again, from the cell that waited (nbclient keeps only that)."""
 
     # -- the thread --------------------------------------------------------------------------------
-    def _start(self) -> Self:
+    def start(self) -> Self:
+        """Start the work on its thread; returns the handle."""
         self._running.start()
         return self
 

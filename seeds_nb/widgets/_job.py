@@ -22,8 +22,8 @@ from ._panel import Panel
 from ._throttle import Throttle
 
 if TYPE_CHECKING:
+    from seeds_nb.core.batch_api import Job
     from seeds_nb.core.result import BatchResult
-    from seeds_nb.providers import BatchJob
 
 __all__ = ["JOB_FINAL_STATES", "BatchJobMonitor"]
 
@@ -82,12 +82,12 @@ class BatchJobMonitor(Panel):
             (inject a fake one in tests).
     """
 
-    def __init__(self, job: BatchJob, *, title: str | None = None, throttle: Throttle | None = None,
+    def __init__(self, job: Job, *, title: str | None = None, throttle: Throttle | None = None,
                  clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
         self.job = job
         self._clock = clock
         self._snapshot = self._from_job()
-        super().__init__(title=f"{job.client.model} · {job.id}" if title is None else title,
+        super().__init__(title=f"{job.model} · {job.id}" if title is None else title,
                          bar_max=self._snapshot.total, bar_label=self._bar_label(self._snapshot),
                          stats=self._stats_html(self._snapshot), css_class="seeds-job-monitor",
                          cancel_tooltip="Ask the provider to cancel the job; answers finished by then are kept "
@@ -102,7 +102,7 @@ class BatchJobMonitor(Panel):
         of ``JOB_FINAL_STATES``."""
         return self._snapshot.state
 
-    def update(self, job: BatchJob | None = None, *, force: bool = False) -> bool:
+    def update(self, job: Job | None = None, *, force: bool = False) -> bool:
         """Redraw from the job's last polled state if the throttle allows (or ``force``); True when it
         redrew. Takes the job so it can be ``job.wait``'s ``on_update``."""
         with self._lock:

@@ -234,5 +234,5 @@ def run_batch(client: BaseClient, prompts: Iterable[Any], *, max_concurrent: int
         return PendingBatch(view, show)
     if show:
         view.show()
-    return BatchHandle(view)._start()
+    return BatchHandle(view).start()
 

@@ -28,8 +28,8 @@ from ._throttle import Throttle
 from ._tree import display_live, refresh_fallback, send_tree
 
 if TYPE_CHECKING:
+    from seeds_nb.core.batch_api import Job
     from seeds_nb.core.result import BatchResult
-    from seeds_nb.providers import BatchJob
 
 __all__ = ["JobHandle", "PendingJob", "watch_job"]
 
@@ -41,8 +41,8 @@ class PendingJob:
     """What ``watch_job`` returns in await mode: ``await`` it (once) to watch the job to its end and get
     its ``BatchResult``. ``job`` and ``monitor`` exist before it runs (e.g. to click Cancel from code)."""
 
-    def __init__(self, job: BatchJob, monitor: BatchJobMonitor, poll_interval: float, timeout: float | None,
-                 on_update: Callable[[BatchJob], Any] | None, show: bool) -> None:
+    def __init__(self, job: Job, monitor: BatchJobMonitor, poll_interval: float, timeout: float | None,
+                 on_update: Callable[[Job], Any] | None, show: bool) -> None:
         self.job, self.monitor = job, monitor
         self.poll_interval, self.timeout, self.on_update = poll_interval, timeout, on_update
         self._show = show
@@ -98,7 +98,7 @@ class PendingJob:
             self._waiter.cancel()  # ended already: no need to wait for the next poll
 
     # -- watching ------------------------------------------------------------------------------------
-    def _polled(self, job: BatchJob) -> Any:
+    def _polled(self, job: Job) -> Any:
         self.monitor.update()
         return self.on_update(job) if self.on_update is not None else None
 
@@ -158,7 +158,7 @@ class JobHandle(ThreadHandle["BatchResult"]):
     def __init__(self, watcher: PendingJob) -> None:
         super().__init__()
         self._watcher = watcher
-        self.job: BatchJob = watcher.job
+        self.job: Job = watcher.job
         self.monitor: BatchJobMonitor = watcher.monitor
 
     async def _body(self) -> BatchResult:
@@ -177,22 +177,22 @@ class JobHandle(ThreadHandle["BatchResult"]):
 
 
 @overload
-def watch_job(job: BatchJob, *, poll_interval: float = ..., timeout: float | None = ...,
+def watch_job(job: Job, *, poll_interval: float = ..., timeout: float | None = ...,
               background: Literal[False] = ..., monitor: BatchJobMonitor | None = ..., title: str | None = ...,
               refresh_s: float = ..., show: bool = ...,
-              on_update: Callable[[BatchJob], Any] | None = ...) -> PendingJob: ...
+              on_update: Callable[[Job], Any] | None = ...) -> PendingJob: ...
 
 
 @overload
-def watch_job(job: BatchJob, *, poll_interval: float = ..., timeout: float | None = ...,
+def watch_job(job: Job, *, poll_interval: float = ..., timeout: float | None = ...,
               background: Literal[True], monitor: BatchJobMonitor | None = ..., title: str | None = ...,
               refresh_s: float = ..., show: bool = ...,
-              on_update: Callable[[BatchJob], Any] | None = ...) -> JobHandle: ...
+              on_update: Callable[[Job], Any] | None = ...) -> JobHandle: ...
 
 
-def watch_job(job: BatchJob, *, poll_interval: float = 10.0, timeout: float | None = None, background: bool = False,
+def watch_job(job: Job, *, poll_interval: float = 10.0, timeout: float | None = None, background: bool = False,
               monitor: BatchJobMonitor | None = None, title: str | None = None, refresh_s: float = 0.5,
-              show: bool = True, on_update: Callable[[BatchJob], Any] | None = None,
+              show: bool = True, on_update: Callable[[Job], Any] | None = None,
               ) -> PendingJob | JobHandle:
     """Show a live ``BatchJobMonitor`` for a Batch API job and poll it until it ends.
 
@@ -224,4 +224,4 @@ def watch_job(job: BatchJob, *, poll_interval: float = 10.0, timeout: float | No
         from IPython.display import display
 
         display(monitor)
-    return JobHandle(watcher)._start()
+    return JobHandle(watcher).start()
