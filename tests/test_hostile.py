@@ -423,3 +423,31 @@ def test_every_error_class_used_above_is_a_seeds_error() -> None:
                 ResponseParseError, TransportError):
         assert issubclass(cls, SeedsError)
     assert not issubclass(sqlite3.Error, SeedsError)  # the cache translates it at its boundary
+
+
+# -- the seeds_nb logger: silent by default, says what happened when asked -----------------------------------
+async def test_the_logger_reports_retries_pauses_and_stops(server: MockServer,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    server.add_fault(Fault(status=429, retry_after_ms=10, times=1, match="limited"))
+    caplog.set_level(logging.INFO, logger="seeds_nb")
+    client = OpenAIClient("gpt-4.1-mini", base_url=server.url, api_key=TEST_KEY)
+    await client.agenerate("limited once")
+    await client.batch_generate([f"b {i}" for i in range(5)], max_concurrent=1, max_cost_usd=1e-9)
+    await client.aclose()
+    text = caplog.text
+    assert "retry 1 of 4 in 0.01 s (the whole client pauses)" in text
+    assert "batch stopped (max_cost_usd)" in text and TEST_KEY not in text
+
+
+def test_logging_is_silent_by_default_and_configured_by_environment() -> None:
+    code = ("import logging, seeds_nb; log = logging.getLogger('seeds_nb'); "
+            "print(log.getEffectiveLevel(), [type(h).__name__ for h in log.handlers])")
+    quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={k: v for k, v in os.environ.items() if k != "SEEDS_NB_LOG_LEVEL"})
+    assert quiet.stdout.split()[1:] == ["['NullHandler']"]
+    loud = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "SEEDS_NB_LOG_LEVEL": "debug"})
+    assert loud.stdout.split(" ", 1) == ["10", "['NullHandler', 'StreamHandler']\n"]
+    bad = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "SEEDS_NB_LOG_LEVEL": "chatty"})
+    assert "unknown log level 'chatty'" in bad.stderr
