@@ -139,3 +139,22 @@ async def test_cache_hits_are_priced_with_the_reading_clients_zone(server: MockS
     assert again.avoided_gwp_kgco2eq < first.total_gwp_kgco2eq / 3  # France's mix, not the world's
     for client in (world, france):
         await client.aclose()
+
+
+async def test_the_cache_serves_any_thread(make_client, server: MockServer, tmp_path: Path) -> None:
+    """A worker pool (or a distributed engine's actor) uses a client opened on another thread."""
+    import concurrent.futures
+
+    client = make_client(cache_dir=str(tmp_path))
+    await client.batch_generate([f"threads {i}" for i in range(20)])
+
+    def in_a_thread(i: int) -> tuple[bool, str]:
+        response = client.generate(f"threads {i}")  # its own loop, on a pool thread
+        client.cache.set(f"direct {i}", {"content": i})
+        return response.cached, response.content
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(in_a_thread, range(40)))
+    assert [cached for cached, _ in answers] == [True] * 20 + [False] * 20
+    assert server.request_count == 40
+    assert all(client.cache.get(f"direct {i}") == {"content": i} for i in range(40))
