@@ -33,18 +33,25 @@ __all__ = [
     "API_KEY",
     "MODEL",
     "MockServerProcess",
+    "cpu_speed_probe",
     "current_rss_bytes",
+    "filesystem_of",
+    "git_state",
     "load_average",
     "machine_info",
     "median",
     "peak_rss_bytes",
     "process_cpu_seconds",
+    "process_cpu_split",
     "print_machine",
     "prompt_for",
     "run_worker",
     "spread",
+    "system_cpu_seconds",
     "table",
+    "thread_cpu_seconds",
     "verdict",
+    "wait_for_quiet",
 ]
 
 MODEL = "gpt-4.1-mini"  # a model genai-prices and EcoLogits both know, so tracking does its full work
@@ -109,14 +116,118 @@ class MockServerProcess:
             proc.stdout.close()
 
 
+def cpu_speed_probe(repeat: int = 3) -> float:
+    """Milliseconds a fixed pure-Python workload takes on this core now (best of ``repeat``).
+
+    Why: on a shared VM the host's load changes how fast a vCPU runs (measured here: the same loop took
+    27 to 45 ms minutes apart, with no other process in the guest), and CPU time per request moves with
+    it. Probing right before and after a run says how fast the machine was during it, so runs can be
+    compared at a common speed (``cpu_us * reference_probe / run_probe``).
+    """
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for _ in range(10):
+            sum(range(100_000))
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
 def process_cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds of another process (Linux ``/proc``); None where unavailable."""
+    split = process_cpu_split(pid)
+    return None if split is None else split[0] + split[1]
+
+
+def process_cpu_split(pid: int) -> tuple[float, float] | None:
+    """(user, system) CPU seconds of another process (Linux ``/proc``); None where unavailable."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
     # After the ")" closing the command name, utime and stime are the 12th and 13th fields.
+    hz = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / hz, int(fields[12]) / hz
+
+
+def thread_cpu_seconds(native_id: int | None) -> float | None:
+    """User + system CPU seconds of one thread of this process (``threading.Thread.native_id``), Linux only."""
+    if native_id is None:
+        return None
+    try:
+        fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def system_cpu_seconds() -> tuple[float, float, float] | None:
+    """(user, system, steal) CPU seconds of the whole machine since boot, all cores (Linux ``/proc/stat``).
+
+    User time (user + nice) minus the client's and the server's own user time over a run is what *other*
+    processes took meanwhile (another engineer's test suite, say): a run where that is large is a
+    disturbed run. System time is kept apart because part of it is the benchmark's own work done by
+    kernel threads (the cache's file writes, loopback traffic), counted in no process; interrupt time is
+    left out for the same reason. Steal is time the hypervisor gave our vCPUs to someone else.
+    None where unavailable.
+    """
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    ticks = [int(x) for x in fields[1:]]
+    user, nice, system = ticks[:3]
+    steal = ticks[7] if len(ticks) > 7 else 0
+    hz = os.sysconf("SC_CLK_TCK")
+    return (user + nice) / hz, system / hz, steal / hz
+
+
+def wait_for_quiet(max_cores: float, timeout_s: float, probe_s: float = 1.0) -> tuple[float, float]:
+    """Wait until the machine's busy CPU over ``probe_s`` is at most ``max_cores`` (call it while nothing of
+    the benchmark runs, so what is busy is someone else), at most ``timeout_s``.
+
+    Returns (seconds waited, busy cores at the last probe); NaN cores where ``/proc/stat`` is unavailable.
+    """
+    started = time.perf_counter()
+    while True:
+        before = system_cpu_seconds()
+        time.sleep(probe_s)
+        after = system_cpu_seconds()
+        if before is None or after is None:
+            return time.perf_counter() - started, float("nan")
+        cores = (after[0] + after[1] - before[0] - before[1]) / probe_s
+        waited = time.perf_counter() - started
+        if cores <= max_cores or waited >= timeout_s:
+            return waited, cores
+
+
+def filesystem_of(path: str | os.PathLike[str]) -> str:
+    """The file-system type a path lives on (``ext4``, ``tmpfs``...), from ``/proc/mounts``; ``?`` if unknown."""
+    target = str(Path(path).resolve())
+    best, kind = "", "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/mounts").read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 3 and (target == parts[1] or target.startswith(parts[1].rstrip("/") + "/")) \
+                    and len(parts[1]) > len(best):
+                best, kind = parts[1], parts[2]
+    return kind
+
+
+def git_state() -> str:
+    """``<commit> (+N uncommitted files under seeds_nb/)``: the tree may be shared with someone editing it,
+    so a figure must say which code it measured."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "seeds_nb"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head} (+{len(dirty)} uncommitted files under seeds_nb/)" if dirty else f"{head} (clean seeds_nb/)"
 
 
 def current_rss_bytes() -> int:
@@ -183,6 +294,7 @@ def machine_info() -> dict[str, Any]:
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "packages": versions,
+        "git": git_state(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "load_average_1m": os.getloadavg()[0],
     }
@@ -193,6 +305,7 @@ def print_machine(info: dict[str, Any]) -> None:
     print(f"machine: {info['cpus']} cpus ({info['cpu_model']}), {info['implementation']} {info['python']}, "
           f"{info['platform']}")
     print(f"packages: {packages}")
+    print(f"code: {info['git']}")
     load = info["load_average_1m"]
     if load > 0.5:
         print(f"warning: 1-minute load average is {load:.2f} before starting: other processes are using the CPU "
