@@ -32,8 +32,8 @@ from typing import Any
 __all__ = [
     "API_KEY",
     "MODEL",
+    "GCTimer",
     "MockServerProcess",
-    "cpu_speed_probe",
     "current_rss_bytes",
     "filesystem_of",
     "git_state",
@@ -60,6 +60,27 @@ _PACKAGES = ("seeds_nb", "aiohttp", "httpx", "httpx-aiohttp", "ecologits", "gena
 _STARTUP_TIMEOUT_S = 30.0
 _FILLER = ("data", "quality", "of", "the", "sample", "batch", "matters", "because", "results", "depend", "on",
            "careful", "measurement", "and", "clear", "reporting", "across", "many", "requests")
+
+
+class GCTimer:
+    """Time spent in CPython's cyclic garbage collector (``gc.callbacks``), and collections per generation.
+
+    Why: a collection runs on whatever allocation crosses the threshold, so a profiler charges its cost
+    to random functions; timed apart, it is one line of the CPU bill (a full collection walks every
+    tracked object in the process, imported libraries' data included).
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+            self.collections[info["generation"]] += 1
 
 
 def prompt_for(index: int, tag: str, *, varied: bool = True) -> str:
@@ -114,23 +135,6 @@ class MockServerProcess:
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
-
-
-def cpu_speed_probe(repeat: int = 3) -> float:
-    """Milliseconds a fixed pure-Python workload takes on this core now (best of ``repeat``).
-
-    Why: on a shared VM the host's load changes how fast a vCPU runs (measured here: the same loop took
-    27 to 45 ms minutes apart, with no other process in the guest), and CPU time per request moves with
-    it. Probing right before and after a run says how fast the machine was during it, so runs can be
-    compared at a common speed (``cpu_us * reference_probe / run_probe``).
-    """
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        for _ in range(10):
-            sum(range(100_000))
-        best = min(best, time.perf_counter() - started)
-    return best * 1000
 
 
 def process_cpu_seconds(pid: int) -> float | None:

@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _shared import API_KEY, MODEL, MockServerProcess, cpu_speed_probe, machine_info, print_machine, prompt_for
+from _shared import API_KEY, MODEL, MockServerProcess, machine_info, print_machine, prompt_for
 
 GROUP_SIZES = (1, 4, 16, 64, 256)
 
@@ -175,15 +175,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     info = machine_info()
     print_machine(info)
-    before = cpu_speed_probe()
     with MockServerProcess(0.0) as server:
         print(f"steps of one request, {args.number:,} calls per run, best of 5 (us per call):")
         steps = asyncio.run(measure(server.url, args.number))
-    probe = (before + cpu_speed_probe()) / 2
-    print(f"host speed: CPU probe {probe:.1f} ms (lower is faster; see _shared.cpu_speed_probe)")
     if args.json is not None:
-        args.json.write_text(json.dumps({"benchmark": "steps", "machine": info, "probe_ms": probe, "steps": steps},
-                                        indent=2))
+        args.json.write_text(json.dumps({"benchmark": "steps", "machine": info, "steps": steps}, indent=2))
         print(f"wrote {args.json}")
     return 0
 

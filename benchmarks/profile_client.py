@@ -21,7 +21,9 @@ the real CPU per request). Its "own" time is a function's own Python code *plus*
 directly (``json.loads``' C scanner shows under ``raw_decode``, aiohttp's C parser under its caller), and it
 adds an "attributed" view that charges standard-library and builtin time to the nearest seeds_nb / HTTP
 layer / tracking-library caller, i.e. what that function's line of code costs. It runs the batch without
-and with a cache (``--configs``) and prints what the cache adds, function by function.
+and with a cache (``--configs``) and prints what the cache adds, function by function. Time in CPython's
+cyclic garbage collector is measured apart (``gc.callbacks``): a collection runs on whichever allocation
+crosses the threshold, so its samples land on random functions, inflating those that allocate.
 
 ``--send-paths`` instead measures (unprofiled, real CPU per request) three ways of sending the same request
 that ``BaseClient._send_once`` could use, with the same worker-pool harness: ``httpx.AsyncClient.post``
@@ -63,6 +65,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _shared import (
     API_KEY,
     MODEL,
+    GCTimer,
     MockServerProcess,
     median,
     prompt_for,
@@ -226,9 +229,12 @@ async def _spied_batch(url: str, n: int, concurrency: int, cache_dir: str | None
         gc.collect()
         spy, first = _attach_spy(rate, out)
         threads_before = {t.native_id: thread_cpu_seconds(t.native_id) for t in threading.enumerate()}
+        gc_timer = GCTimer()
+        gc.callbacks.append(gc_timer)
         cpu_before, wall_before = time.process_time(), time.perf_counter()
         result = await client.batch_generate(prompts, max_concurrent=concurrency)
         cpu, wall = time.process_time() - cpu_before, time.perf_counter() - wall_before
+        gc.callbacks.remove(gc_timer)
         threads = {}
         for t in threading.enumerate():  # exact CPU per thread (py-spy's split between threads is not)
             before, after = threads_before.get(t.native_id), thread_cpu_seconds(t.native_id)
@@ -239,7 +245,8 @@ async def _spied_batch(url: str, n: int, concurrency: int, cache_dir: str | None
     assert result.successful_count == n, result
     cached = sum(1 for r in result.responses if r is not None and r.cached)
     return {"cpu_s": cpu, "wall_s": wall, "n": n, "rate": rate, "cached": cached, "writes": writes,
-            "threads": threads, "pyspy": (first + rest).strip().splitlines()[-3:]}
+            "threads": threads, "gc_s": gc_timer.seconds, "gc_collections": gc_timer.collections,
+            "pyspy": (first + rest).strip().splitlines()[-3:]}
 
 
 def spy_worker(args: argparse.Namespace) -> None:
@@ -318,6 +325,7 @@ def spy_profile(stacks: list[Stack], run: dict[str, Any]) -> dict[str, Any]:
         else:  # none (the event loop's own work): the leaf itself
             attributed[(f"{short_path(file)}:{line}({func})", group)] += us
     return {"samples": total, "sampled_s": total / run["rate"], "cpu_s": run["cpu_s"], "n": run["n"],
+            "gc_us_per_req": run["gc_s"] / n * 1e6, "gc_collections": run["gc_collections"],
             "cpu_us_per_req": run["cpu_s"] / run["n"] * 1e6, "req_s": run["n"] / run["wall_s"],
             "own": {f"{w}\t{g}": v for (w, g), v in own.items()},
             "attributed": {f"{w}\t{g}": v for (w, g), v in attributed.items()},
@@ -336,6 +344,8 @@ def report_spy(name: str, prof: dict[str, Any], top: int) -> None:
     print(f"\n==== py-spy, {name}: {prof['n']:,} requests, {prof['req_s']:,.0f} req/s while sampled, "
           f"{prof['cpu_us_per_req']:.0f} us CPU/req (process_time); {prof['samples']:,} samples = "
           f"{prof['sampled_s']:.2f} s of {prof['cpu_s']:.2f} s CPU")
+    print(f"cyclic GC: {prof['gc_us_per_req']:.1f} us/req (collections by generation: {prof['gc_collections']}); "
+          "its samples are scattered over the functions that happened to allocate when it ran")
     print("CPU per request by thread (measured from /proc; samples are scaled to it per thread):")
     for thread, us in sorted(prof["threads"].items(), key=lambda kv: -kv[1]):
         print(f"  {us:7.1f} us/req  {thread}")
