@@ -7,6 +7,7 @@ import gc
 import warnings
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from pydantic import BaseModel
 
@@ -345,3 +346,20 @@ def test_closing_from_another_loop_leaves_an_idle_loops_pool_to_that_loop(server
     assert client._closed
     assert [str(w.message) for w in caught if "Unclosed" in str(w.message) or "never awaited" in str(w.message)] == []
     assert [r.getMessage() for r in caplog.records if "destroyed" in r.getMessage()] == []
+
+
+async def test_an_injected_httpx_transport_carries_every_request(server: MockServer, tmp_path) -> None:
+    """``transport=`` (httpx's extension point) is used for chat requests too, not only the control plane."""
+    sent: list[str] = []
+
+    class Counting(httpx.AsyncHTTPTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            sent.append(request.url.path)
+            return await super().handle_async_request(request)
+
+    client = OpenAIClient("gpt-4.1-mini", base_url=server.url, api_key=TEST_KEY, transport=Counting(),
+                          cache_dir=str(tmp_path))
+    result = await client.batch_generate([f"injected {i}" for i in range(6)], max_concurrent=3)
+    assert result.successful_count == 6 and sent == ["/v1/chat/completions"] * 6 == [
+        "/v1/chat/completions"] * server.request_count
+    await client.aclose()

@@ -106,6 +106,8 @@ class BatchRun:
         self._finished: deque[tuple[int, Item]] = deque()
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._committing: dict[int, tuple[Response, str]] = {}
+        self._commits: deque[tuple[int, Future[None]]] = deque()  # committed, not yet handed back (thread-safe)
+        self._commit_wakeup = False
         self._dups: dict[int, asyncio.Future[Response]] = {}
         self._keys: dict[str, asyncio.Future[Response]] = {}
 
@@ -288,17 +290,18 @@ class BatchRun:
                 result.started_s[index] = started
                 result.finished_s[index] = time.monotonic() - ledger.started
             del self._tasks[index]  # here, not in a done-callback: the slot must be free on wake-up
+        assert self._wake is not None
         if key is not None:
             if isinstance(item, Response):
                 write = pipeline.store(key, item)
                 if write is not None:
                     self._committing[index] = (item, key)
-                    write.add_done_callback(lambda fut: self._from_writer(index, fut))
+                    write.add_done_callback(functools.partial(self._from_writer, index))
+                    self._wake.set()  # the slot is free: the loop may start the next request now
                     return
             else:
                 self._release_key(key, item)
         self._finished.append((index, item))
-        assert self._wake is not None
         self._wake.set()
 
     def _retry_hook(self, index: int) -> Callable[[int, Exception, float], None]:
@@ -326,16 +329,25 @@ class BatchRun:
             shared.exception()  # retrieved: there may be no duplicate waiting
 
     def _from_writer(self, index: int, write: Future[None]) -> None:
-        """On the cache's writer thread (or inline): hand the commit back to the run's loop."""
+        """On the cache's writer thread (or inline): hand the commit back to the run's loop, one wake-up
+        per group commit rather than per answer (a thread-safe call costs a system call)."""
+        self._commits.append((index, write))
+        if self._commit_wakeup:
+            return
+        self._commit_wakeup = True
         loop = self._loop
-        if loop is None:
+        if loop is None or loop.is_closed():
             return
         try:
-            if loop.is_closed():
-                return
-            loop.call_soon_threadsafe(self._committed, index, write)
+            loop.call_soon_threadsafe(self._drain_commits)
         except RuntimeError:  # the loop closed: the run was abandoned
             pass
+
+    def _drain_commits(self) -> None:
+        self._commit_wakeup = False
+        commits = self._commits
+        while commits:
+            self._committed(*commits.popleft())
 
     def _committed(self, index: int, write: Future[None] | None) -> None:
         entry = self._committing.pop(index, None)

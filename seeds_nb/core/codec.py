@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
-import httpx
-
 from .exceptions import APIStatusError
 from .secrets import Secret, SecretHeaders
 from .types import Message, Response
@@ -56,16 +54,16 @@ class Codec:
         """The parameters as they enter the cache key (JSON-able)."""
         return dict(params)
 
-    def parse_response(self, body: bytes, headers: httpx.Headers, params: Mapping[str, Any]) -> Response:
+    def parse_response(self, body: bytes, headers: Mapping[str, str], params: Mapping[str, Any]) -> Response:
         """A success body -> ``Response``. A structured answer's JSON goes in ``content``; validating it
         against ``response_format`` is the pipeline's. Missing usage is ``Usage.unknown()``, never 0."""
         raise NotImplementedError
 
-    def error_for_status(self, status: int, body: bytes, headers: httpx.Headers, url: str) -> APIStatusError:
+    def error_for_status(self, status: int, body: bytes, headers: Mapping[str, str], url: str) -> APIStatusError:
         """An HTTP error -> the ``SeedsError`` tree (see ``exceptions.error_for_status``)."""
         raise NotImplementedError
 
-    def rate_limits(self, headers: httpx.Headers, *, exhausted_only: bool) -> list[RateLimit]:
+    def rate_limits(self, headers: Mapping[str, str], *, exhausted_only: bool) -> list[RateLimit]:
         """The rate limits the headers report; with ``exhausted_only`` only those used up (``remaining``
         0), which is all the success path needs (it reads no reset dates it does not need)."""
         return []

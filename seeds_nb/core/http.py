@@ -1,8 +1,17 @@
-"""The HTTP layer: httpx's API over the aiohttp transport, and the one place errors are translated.
+"""The HTTP layer: one aiohttp connection pool per event loop, reached two ways, and the one place
+transport errors are translated.
 
-Why the transport: on loopback with 64 concurrent requests plain ``httpx.AsyncClient`` reached
-~300 req/s (its pool rescans every connection), the ``httpx-aiohttp`` transport ~3,900 req/s
-(see docs/benchmarks.md). The pool is sized so every concurrent request keeps its connection.
+Why aiohttp underneath: on loopback with 64 concurrent requests plain ``httpx.AsyncClient`` reached
+~300 req/s (its pool rescans every connection), httpx over the ``httpx-aiohttp`` transport ~3,900
+req/s (see docs/benchmarks.md). The pool is sized so every concurrent request keeps its connection.
+
+Why two ways onto one pool: the chat request, sent thousands of times a second, goes straight to the
+pool's ``aiohttp.ClientSession`` (``send``): building an ``httpx.Request`` and ``httpx.Response``
+and reading the body through three async-iterator layers cost ~100 µs of CPU per request
+(measured, docs/benchmarks.md), as much as all of seeds_nb's own bookkeeping. httpx's API stays
+where it pays: the control plane (file uploads, Batch API jobs: ``pool.http``, an
+``httpx.AsyncClient`` over the *same* session) and the ``transport=`` extension point (an injected
+httpx transport is used for every request, chat included, through ``post``).
 """
 
 from __future__ import annotations
@@ -17,19 +26,31 @@ import httpx
 
 from .exceptions import RequestTimeout, TransportError
 
-__all__ = ["LoopPools", "make_http_client", "map_transport_errors", "post"]
+__all__ = ["LoopPools", "Pool", "make_http_client", "map_transport_errors", "post", "translate_transport_error"]
 
 POOL_SIZE = 1024  # connections kept alive: >= any sensible max_concurrent, so none is re-opened
+KEEPALIVE_S = 30.0
 
 
-def make_http_client(timeout: float, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` bound to the running event loop (aiohttp sessions are per loop)."""
-    limits = httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE, keepalive_expiry=30.0)
+def _limits() -> httpx.Limits:
+    return httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE, keepalive_expiry=KEEPALIVE_S)
+
+
+def make_session() -> aiohttp.ClientSession:
+    """The running loop's aiohttp session: the connection pool itself."""
+    connector = aiohttp.TCPConnector(limit=POOL_SIZE, keepalive_timeout=KEEPALIVE_S)
+    return aiohttp.ClientSession(connector=connector, auto_decompress=True)
+
+
+def make_http_client(timeout: float, transport: httpx.AsyncBaseTransport | None = None, *,
+                     session: aiohttp.ClientSession | None = None) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` bound to the running event loop (aiohttp sessions are per loop), over
+    ``session`` when given (one pool for both paths), else over a session of its own."""
     if transport is None:
         from httpx_aiohttp import AiohttpTransport
 
-        transport = AiohttpTransport(limits=limits)
-    client = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(timeout), limits=limits)
+        transport = AiohttpTransport(limits=_limits(), client=session)
+    client = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(timeout), limits=_limits())
     _TRANSPORTS[client] = transport
     return client
 
@@ -37,8 +58,44 @@ def make_http_client(timeout: float, transport: httpx.AsyncBaseTransport | None 
 _TRANSPORTS: weakref.WeakKeyDictionary[httpx.AsyncClient, httpx.AsyncBaseTransport] = weakref.WeakKeyDictionary()
 
 
+class Pool:
+    """One event loop's connection pool: ``session`` (aiohttp, the hot path; None when an httpx
+    transport was injected) and ``http`` (an ``httpx.AsyncClient`` over the same pool, made on first
+    use). Closed with its loop."""
+
+    __slots__ = ("_http", "_timeout", "_transport", "closer", "session")
+
+    def __init__(self, timeout: float, transport: httpx.AsyncBaseTransport | None) -> None:
+        self._timeout = timeout
+        self._transport = transport
+        self._http: httpx.AsyncClient | None = None
+        self.session = make_session() if transport is None else None
+        self.closer = self._closes_with_loop()
+        # Run it to its ``yield`` now: its first step registers it with the running loop, whose
+        # shutdown_asyncgens() will aclose() it. The loop holds it weakly; this object holds it.
+        try:
+            self.closer.asend(None).send(None)
+        except StopIteration:
+            pass
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = make_http_client(self._timeout, self._transport, session=self.session)
+        return self._http
+
+    async def _closes_with_loop(self) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            if self._http is not None:
+                await self._http.aclose()  # closes the shared session too (its transport owns it)
+            if self.session is not None and not self.session.closed:
+                await self.session.close()
+
+
 class LoopPools:
-    """One ``httpx.AsyncClient`` per event loop, each closed when ``asyncio.run`` ends its loop.
+    """One ``Pool`` per event loop, each closed when ``asyncio.run`` ends its loop.
 
     Why: aiohttp sessions belong to the loop that made them. A script that calls
     ``asyncio.run(client.agenerate(...))`` per prompt, or a notebook plus a worker thread, uses
@@ -51,15 +108,19 @@ class LoopPools:
     def __init__(self, timeout: float, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._timeout = timeout
         self._transport = transport
-        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pool] = weakref.WeakKeyDictionary()
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pool] = weakref.WeakKeyDictionary()
 
-    def get(self) -> httpx.AsyncClient:
+    def pool(self) -> Pool:
         """The running loop's pool (created on first use)."""
         loop = asyncio.get_running_loop()
         pool = self._pools.get(loop)
         if pool is None:
-            pool = self._pools[loop] = _Pool(make_http_client(self._timeout, self._transport))
-        return pool.http
+            pool = self._pools[loop] = Pool(self._timeout, self._transport)
+        return pool
+
+    def get(self) -> httpx.AsyncClient:
+        """The running loop's ``httpx.AsyncClient`` (the control plane's)."""
+        return self.pool().http
 
     async def aclose(self) -> None:
         """Close every pool: the running loop's here, the others on their own loops."""
@@ -78,28 +139,7 @@ class LoopPools:
                 del self._pools[loop]
 
 
-class _Pool:
-    __slots__ = ("closer", "http")
-
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self.http = http
-        self.closer = _closes_with_loop(http)
-        # Run it to its ``yield`` now: its first step registers it with the running loop, whose
-        # shutdown_asyncgens() will aclose() it. The loop holds it weakly; this object holds it.
-        try:
-            self.closer.asend(None).send(None)
-        except StopIteration:
-            pass
-
-
-async def _closes_with_loop(http: httpx.AsyncClient) -> AsyncGenerator[None, None]:
-    try:
-        yield
-    finally:
-        await http.aclose()
-
-
-def _close_elsewhere(loop: asyncio.AbstractEventLoop, pool: _Pool) -> bool:
+def _close_elsewhere(loop: asyncio.AbstractEventLoop, pool: Pool) -> bool:
     """Close ``pool`` on its loop: scheduled if that loop runs, run now if it is idle. False when
     that cannot be done from here (another loop runs in this thread): the pool must then stay
     referenced, to be closed when its own loop shuts down."""
@@ -162,6 +202,11 @@ def map_transport_errors(provider: str, url: str) -> Iterator[None]:
         # ``from None``: the library's own frames below hold the request's headers (the API key) in
         # their locals, and a traceback printed with locals would show them; the message names the cause.
         raise _translate(exc, provider, url) from None
+
+
+def translate_transport_error(exc: BaseException, provider: str, url: str) -> TransportError:
+    """The ``SeedsError`` for an httpx/aiohttp/timeout failure (raise it ``from None``: see above)."""
+    return _translate(exc, provider, url)
 
 
 def _translate(exc: BaseException, provider: str, url: str) -> TransportError:

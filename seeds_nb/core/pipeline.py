@@ -25,7 +25,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import aiohttp
 import httpx
+import yarl
 from pydantic import BaseModel, ValidationError
 
 from .cache import ResponseCache, cache_key
@@ -41,11 +43,11 @@ from .exceptions import (
     ResponseParseError,
     SeedsError,
 )
-from .http import LoopPools, map_transport_errors, post
+from .http import LoopPools, post, translate_transport_error
 from .log import logger
 from .ratelimit import RateGate
 from .retry import RetryPolicy
-from .secrets import Secret
+from .secrets import Secret, SecretHeaders
 from .tracking import Tracker
 from .types import Message, Response, Tracking, Usage, normalize_prompt
 
@@ -95,6 +97,8 @@ class Pipeline:
         self._headers = codec.auth_headers(secret)
         self._pools = LoopPools(timeout, transport)
         self._urls: dict[str, httpx.URL] = {}
+        self._wire_urls: dict[str, yarl.URL] = {}
+        self._wire_timeout = aiohttp.ClientTimeout(total=timeout)
         self._warned: set[str] = set()
         self._warm = False
 
@@ -272,31 +276,45 @@ class Pipeline:
 
     async def send(self, prepared: Prepared, params: Mapping[str, Any], on_retry: RetryHook | None = None) -> Response:
         """Send through the rate gate with retries; the answer is tracked and validated, not stored."""
-
-        async def once(probe: bool) -> Response:
-            return await self._send_once(prepared, params, probe)
-
-        response, attempts = await self._retrying(once, prepared.estimate, on_retry)
+        response, attempts = await self._retrying(self._send_once, (prepared, params), prepared.estimate, on_retry)
         self.gate.settle(prepared.estimate, response.usage.total_tokens)
         response.attempts = attempts
         return response
 
     async def _send_once(self, prepared: Prepared, params: Mapping[str, Any], probe: bool) -> Response:
-        url = self._urls.get(prepared.path)
-        if url is None:
-            url = self._urls[prepared.path] = httpx.URL(self.base_url + prepared.path)  # parsed once
-        http = self._pools.get()
+        """One attempt. Straight to the loop's aiohttp session (see ``core/http.py`` for why), or through
+        an injected httpx transport. Errors are raised before the body is bound to a local: a server
+        may echo the key in an error body, and a traceback shows locals."""
+        pool = self._pools.pool()
+        session = pool.session
         started = time.perf_counter()
-        with map_transport_errors(self.provider, self.base_url):
-            async with asyncio.timeout(self.timeout):
-                http_response = await post(http, url, prepared.payload, self._headers, self.timeout)
-        latency = time.perf_counter() - started
-        if http_response.status_code >= 400:  # before binding the body: a server may echo the key in it
-            raise self._status_error(http_response, str(url))
-        body = http_response.content
-        self._observe(http_response.headers, probe)
         try:
-            response = self.codec.parse_response(body, http_response.headers, params)
+            if session is not None:
+                url = self._wire_urls.get(prepared.path)
+                if url is None:
+                    url = self._wire_urls[prepared.path] = yarl.URL(self.base_url + prepared.path)  # parsed once
+                async with session.post(url, data=prepared.payload, headers=self._headers,
+                                        timeout=self._wire_timeout, allow_redirects=False) as reply:
+                    if reply.status >= 400:
+                        raise self.status_error(reply.status, await reply.read(), reply.headers, str(url))
+                    body = await reply.read()
+                    headers: Mapping[str, str] = reply.headers
+            else:
+                httpx_url = self._urls.get(prepared.path)
+                if httpx_url is None:
+                    httpx_url = self._urls[prepared.path] = httpx.URL(self.base_url + prepared.path)
+                async with asyncio.timeout(self.timeout):
+                    answer = await post(pool.http, httpx_url, prepared.payload, self._headers, self.timeout)
+                if answer.status_code >= 400:
+                    raise self.status_error(answer.status_code, answer.content, answer.headers, str(httpx_url))
+                body, headers = answer.content, answer.headers
+        except (TimeoutError, httpx.TransportError, aiohttp.ClientError, OSError) as exc:
+            # ``from None``: the library's frames below hold the request headers (the key) in their locals
+            raise translate_transport_error(exc, self.provider, self.base_url) from None
+        latency = time.perf_counter() - started
+        self._observe(headers, probe)
+        try:
+            response = self.codec.parse_response(body, headers, params)
         except ResponseParseError as exc:
             raise self._scrubbed(exc) from None
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
@@ -310,46 +328,48 @@ class Pipeline:
     async def control(self, method: str, path: str, *, timeout_s: float | None = None,
                       headers: Mapping[str, str] | None = None, **kwargs: Any) -> httpx.Response:
         """One control-plane call (files, Batch API jobs) through the same gate, retries, client-wide
-        pauses and error mapping as a chat request. ``kwargs`` go to ``httpx.AsyncClient.request``."""
-        url = self.base_url + path
+        pauses and error mapping as a chat request; httpx's API (multipart uploads), over the same pool.
+        ``kwargs`` go to ``httpx.AsyncClient.request``."""
         sent = self._headers.with_extra(headers, drop=("content-type",) if "files" in kwargs else ())
-        timeout_s = timeout_s or self.timeout
-
-        async def once(probe: bool) -> httpx.Response:
-            with map_transport_errors(self.provider, self.base_url):
-                async with asyncio.timeout(timeout_s):
-                    response = await self._pools.get().request(method, url, headers=sent,
-                                                               timeout=httpx.Timeout(timeout_s), **kwargs)
-            if response.status_code >= 400:
-                raise self._status_error(response, url)
-            self._observe(response.headers, probe)
-            return response
-
-        response, _ = await self._retrying(once, 0, None)
+        response, _ = await self._retrying(self._control_once, (method, self.base_url + path, sent,
+                                                                timeout_s or self.timeout, kwargs), 0, None)
         return response
 
-    async def _retrying(self, once: Callable[[bool], Awaitable[T]], estimate: int,
+    async def _control_once(self, method: str, url: str, sent: SecretHeaders, timeout_s: float,
+                            kwargs: Mapping[str, Any], probe: bool) -> httpx.Response:
+        try:
+            async with asyncio.timeout(timeout_s):
+                response = await self._pools.get().request(method, url, headers=sent,
+                                                           timeout=httpx.Timeout(timeout_s), **kwargs)
+        except (TimeoutError, httpx.TransportError, aiohttp.ClientError, OSError) as exc:
+            raise translate_transport_error(exc, self.provider, self.base_url) from None
+        if response.status_code >= 400:
+            raise self.status_error(response.status_code, response.content, response.headers, url)
+        self._observe(response.headers, probe)
+        return response
+
+    async def _retrying(self, attempt: Callable[..., Awaitable[T]], args: tuple[Any, ...], estimate: int,
                         on_retry: RetryHook | None) -> tuple[T, int]:
-        """The retry loop (the only one): gate, attempt, and on a retryable failure wait (a 429 pauses
-        the whole client) and go again."""
+        """The retry loop (the only one): gate, ``attempt(*args, probe)``, and on a retryable failure
+        wait (a 429 pauses the whole client) and go again. Returns the result and the attempts made."""
         gate, retry = self.gate, self.retry
-        attempt = 1
+        attempts = 1
         while True:
             probe = await gate.acquire(estimate)
             try:
-                return await once(probe), attempt
+                return await attempt(*args, probe), attempts
             except Exception as exc:
                 gate.settle(estimate, 0)
                 limited = isinstance(exc, RateLimitError)
                 if probe and not limited:
                     gate.probe_answered(ok=False)
-                if not retry.should_retry(exc, attempt):
+                if not retry.should_retry(exc, attempts):
                     raise
-                wait = retry.delay(exc, attempt)
+                wait = retry.delay(exc, attempts)
                 if limited:
                     gate.pause(wait)  # the whole client slows down, not only this request
                 if logger.isEnabledFor(logging.INFO):
-                    logger.info("%s; retry %d of %d in %.2f s%s", exc, attempt, retry.max_retries, wait,
+                    logger.info("%s; retry %d of %d in %.2f s%s", exc, attempts, retry.max_retries, wait,
                                 " (the whole client pauses)" if limited else "")
                 if on_retry is not None:
                     on_retry(+1, exc, wait)
@@ -358,18 +378,15 @@ class Pipeline:
                 finally:
                     if on_retry is not None:
                         on_retry(-1, exc, 0.0)
-                attempt += 1
+                attempts += 1
 
     # -- errors and rate-limit headers -----------------------------------------------------------
-    def status_error(self, status: int, body: bytes, headers: httpx.Headers, url: str) -> APIStatusError:
+    def status_error(self, status: int, body: bytes, headers: Mapping[str, str], url: str) -> APIStatusError:
         """An HTTP error (or a Batch API line's error) as a typed error, scrubbed of the API key."""
         error = self.codec.error_for_status(status, body, headers, url)
         if isinstance(error, RateLimitError) and error.retry_after is None and not error.quota_exhausted:
             error.retry_after = self._reset_wait(headers, exhausted_only=False)
         return self._scrubbed(error)
-
-    def _status_error(self, response: httpx.Response, url: str) -> APIStatusError:
-        return self.status_error(response.status_code, response.content, response.headers, url)
 
     def _scrubbed(self, error: APIError) -> Any:
         """The error with the API key masked wherever a server echoed it (message, body, headers)."""
@@ -381,7 +398,7 @@ class Pipeline:
             error.headers = {k: secret.scrub(v) for k, v in error.headers.items()}
         return error
 
-    def _observe(self, headers: httpx.Headers, probe: bool) -> None:
+    def _observe(self, headers: Mapping[str, str], probe: bool) -> None:
         """A success that used up a rate limit pauses the whole client until that limit resets; a
         recovery probe's answer tells the gate how many more the server accepts."""
         limits = self.codec.rate_limits(headers, exhausted_only=not probe)
@@ -396,7 +413,7 @@ class Pipeline:
             logger.info("a rate limit is used up; the whole client pauses %.2f s until it resets", wait)
             self.gate.pause(wait)
 
-    def _reset_wait(self, headers: httpx.Headers, *, exhausted_only: bool) -> float | None:
+    def _reset_wait(self, headers: Mapping[str, str], *, exhausted_only: bool) -> float | None:
         """Seconds until the used-up limits reset (the longest); on a 429 that names none as used up
         (``exhausted_only=False``), until the last one resets."""
         limits = self.codec.rate_limits(headers, exhausted_only=exhausted_only)

@@ -8,7 +8,7 @@ a ``SecretHeaders`` whose repr masks them, and the raw string is only ever a tem
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 __all__ = ["Secret", "SecretHeaders", "mask_secret"]
@@ -62,31 +62,20 @@ class Secret:
         _refuse_pickle()
 
 
-class SecretHeaders(Mapping[str, str]):
-    """Request headers whose repr masks the credential ones (httpx takes any mapping)."""
+class SecretHeaders(dict[str, str]):
+    """Request headers whose repr masks the credential ones. A ``dict`` so HTTP libraries take their
+    fast path for it (aiohttp and httpx both special-case dicts); read-only by convention."""
 
-    __slots__ = ("_headers",)
-
-    def __init__(self, headers: Mapping[str, str]) -> None:
-        self._headers = dict(headers)
-
-    def __getitem__(self, name: str) -> str:
-        return self._headers[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._headers)
-
-    def __len__(self) -> int:
-        return len(self._headers)
+    __slots__ = ()
 
     def with_extra(self, extra: Mapping[str, str] | None = None, *, drop: tuple[str, ...] = ()) -> SecretHeaders:
         """A copy with ``extra`` headers added and ``drop`` removed."""
-        merged = {k: v for k, v in self._headers.items() if k not in drop}
+        merged = SecretHeaders({k: v for k, v in self.items() if k not in drop})
         merged.update(extra or {})
-        return SecretHeaders(merged)
+        return merged
 
     def __repr__(self) -> str:
-        shown = {k: ("***" if k.lower() in _SENSITIVE else v) for k, v in self._headers.items()}
+        shown = {k: ("***" if k.lower() in _SENSITIVE else v) for k, v in self.items()}
         return f"SecretHeaders({shown!r})"
 
     __str__ = __repr__

@@ -19,7 +19,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import httpx
 from pydantic import BaseModel
 
 from seeds_nb.core.client import BaseClient, check_base_url
@@ -106,7 +105,7 @@ class AnthropicCodec(Codec):
         return out
 
     # -- response ------------------------------------------------------------------------------
-    def parse_response(self, body: bytes, headers: httpx.Headers, params: Mapping[str, Any]) -> Response:
+    def parse_response(self, body: bytes, headers: Mapping[str, str], params: Mapping[str, Any]) -> Response:
         data = json.loads(body)
         blocks = data["content"]
         usage_json = data.get("usage")
@@ -141,7 +140,7 @@ class AnthropicCodec(Codec):
             response.finish_reason = "stop" if stop == "tool_use" else response.finish_reason
         return response
 
-    def rate_limits(self, headers: httpx.Headers, *, exhausted_only: bool) -> list[RateLimit]:
+    def rate_limits(self, headers: Mapping[str, str], *, exhausted_only: bool) -> list[RateLimit]:
         limits = []
         for kind in _LIMITS:
             remaining = headers.get(f"anthropic-ratelimit-{kind}-remaining")
@@ -155,7 +154,7 @@ class AnthropicCodec(Codec):
             limits.append(RateLimit(kind, count, reset))
         return limits
 
-    def error_for_status(self, status: int, body: bytes, headers: httpx.Headers, url: str) -> APIStatusError:
+    def error_for_status(self, status: int, body: bytes, headers: Mapping[str, str], url: str) -> APIStatusError:
         text = body.decode("utf-8", "replace")
         message, kind, code = text[:300], None, None
         try:

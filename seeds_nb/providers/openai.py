@@ -12,7 +12,6 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import httpx
 from pydantic import BaseModel
 
 from seeds_nb.core.client import BaseClient
@@ -64,7 +63,7 @@ class OpenAICodec(Codec):
         return out
 
     # -- response ------------------------------------------------------------------------------
-    def parse_response(self, body: bytes, headers: httpx.Headers, params: Mapping[str, Any]) -> Response:
+    def parse_response(self, body: bytes, headers: Mapping[str, str], params: Mapping[str, Any]) -> Response:
         data = json.loads(body)
         choice = data["choices"][0]
         message = choice.get("message") or {}
@@ -88,7 +87,7 @@ class OpenAICodec(Codec):
             request_id=headers.get("x-request-id") or data.get("id"), _raw=body,
         )
 
-    def rate_limits(self, headers: httpx.Headers, *, exhausted_only: bool) -> list[RateLimit]:
+    def rate_limits(self, headers: Mapping[str, str], *, exhausted_only: bool) -> list[RateLimit]:
         limits = []
         for kind in ("requests", "tokens"):
             remaining = headers.get(f"x-ratelimit-remaining-{kind}")
@@ -98,7 +97,7 @@ class OpenAICodec(Codec):
             limits.append(RateLimit(kind, _int(remaining), reset))
         return limits
 
-    def error_for_status(self, status: int, body: bytes, headers: httpx.Headers, url: str) -> APIStatusError:
+    def error_for_status(self, status: int, body: bytes, headers: Mapping[str, str], url: str) -> APIStatusError:
         text = body.decode("utf-8", "replace")
         message, code, kind = text[:300], None, None
         try:
