@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -158,3 +159,31 @@ async def test_the_cache_serves_any_thread(make_client, server: MockServer, tmp_
     assert [cached for cached, _ in answers] == [True] * 20 + [False] * 20
     assert server.request_count == 40
     assert all(client.cache.get(f"direct {i}") == {"content": i} for i in range(40))
+
+
+async def test_a_cache_written_before_the_raw_column_still_hits(make_client, server: MockServer,
+                                                                tmp_path: Path) -> None:
+    """Files from before the ``raw`` column (the body escaped inside the JSON) keep working: the column
+    is added, old entries are read as they are, and older readers can still read new files."""
+    client = make_client(cache_dir=str(tmp_path / "new"))
+    fresh = await client.agenerate("old format")
+    entry = client.pipeline.cache_entry(fresh)
+    entry["raw"] = fresh.raw_bytes.decode()
+    key = client.pipeline.key(client.pipeline.prepare("old format", {}).messages, {})
+    old = tmp_path / "old"
+    old.mkdir()
+    conn = sqlite3.connect(old / FILENAME)
+    conn.executescript("CREATE TABLE seeds_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                       "INSERT INTO seeds_meta VALUES ('app', 'seeds_nb'), ('schema', '1');"
+                       "CREATE TABLE seeds_cache (key TEXT PRIMARY KEY, value BLOB NOT NULL, created REAL NOT NULL);")
+    conn.execute("INSERT INTO seeds_cache VALUES (?, ?, ?)", (key, json.dumps(entry).encode(), time.time()))
+    conn.commit()
+    conn.close()
+    reader = make_client(cache_dir=str(old))
+    hit = await reader.agenerate("old format")
+    assert hit.cached and hit.content == fresh.content and hit.raw == fresh.raw
+    await reader.aclose()
+    columns = [row[1] for row in sqlite3.connect(old / FILENAME).execute("PRAGMA table_info(seeds_cache)")]
+    assert columns == ["key", "value", "created", "raw"]
+    value, = sqlite3.connect(tmp_path / "new" / FILENAME).execute("SELECT value FROM seeds_cache").fetchone()
+    assert json.loads(value)["content"] == fresh.content  # what an older reader selects is complete

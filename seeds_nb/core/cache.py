@@ -48,11 +48,18 @@ _APP_ID = "seeds_nb"
 _SCHEMA_VERSION = "1"
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS seeds_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS seeds_cache (key TEXT PRIMARY KEY, value BLOB NOT NULL, created REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS seeds_cache (key TEXT PRIMARY KEY, value BLOB NOT NULL, created REAL NOT NULL, "
+    "raw BLOB)",
 )
+# ``raw`` (the provider's body, stored as is rather than escaped inside the JSON value) came later; a file
+# from before gets the column added. Older readers select (value, created) and still work.
+_ADD_RAW = "ALTER TABLE seeds_cache ADD COLUMN raw BLOB"
+_GROUP_WINDOW_S = 0.002
+"""While answers arrive faster than one per commit, the writer gathers for this long before committing:
+fewer, larger transactions and no wake-up of the writer per answer (a sending slot never waits on it)."""
 _OPEN_TIMEOUT_S = 30.0
 _GROUP_MAX = 500
-_Item = tuple[str | None, bytes, "Future[None]"]
+_Item = tuple[str | None, bytes, bytes | None, "Future[None]"]
 
 
 def cache_key(identity: dict[str, Any]) -> str:
@@ -120,7 +127,8 @@ class ResponseCache:
         except OSError as exc:
             raise CacheError(f"cannot create cache_dir {str(self.directory)!r}: {exc.strerror}") from None
         self._reader = self._connect()
-
+        self._select = ("SELECT value, created, raw FROM seeds_cache WHERE key=?" if self._has_raw(self._reader)
+                        else "SELECT value, created, NULL FROM seeds_cache WHERE key=?")  # a read-only old file
     def __repr__(self) -> str:
         flag = ", read_only=True" if self.read_only else ""
         return f"ResponseCache({str(self.directory)!r}{flag})"
@@ -218,10 +226,23 @@ class ResponseCache:
             if meta is None or meta.get("app") != _APP_ID or meta.get("schema") != _SCHEMA_VERSION:
                 raise CacheError(f"{self.path} has an unknown cache format {meta}; "
                                  "clear it with client.cache.clear() or choose another cache_dir")
+            if not self._has_raw(conn):
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    if not self._has_raw(conn):  # another process may have added it meanwhile
+                        conn.execute(_ADD_RAW)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
             return conn
         except BaseException:
             conn.close()
             raise
+
+    @staticmethod
+    def _has_raw(conn: sqlite3.Connection) -> bool:
+        return any(row[1] == "raw" for row in conn.execute("PRAGMA table_info(seeds_cache)"))
 
     def _meta(self, conn: sqlite3.Connection) -> dict[str, str] | None:
         """The cache's metadata; None for a file with no tables yet (new or empty)."""
@@ -238,7 +259,7 @@ class ResponseCache:
         """The entry for ``key``, or None (absent, expired, or unreadable: a damaged page is a miss)."""
         try:
             with self._lock:
-                row = self._reader.execute("SELECT value, created FROM seeds_cache WHERE key=?", (key,)).fetchone()
+                row = self._reader.execute(self._select, (key,)).fetchone()
         except sqlite3.ProgrammingError as exc:  # closed
             raise CacheError(f"cannot read cache {self.path}: {exc}") from None
         except sqlite3.Error as exc:
@@ -253,6 +274,8 @@ class ResponseCache:
             self._damaged(exc)
             self.misses += 1  # a damaged entry is a miss; the fresh answer overwrites it
             return None
+        if row[2] is not None:
+            value["raw"] = row[2]  # bytes, as stored
         self.hits += 1
         return value
 
@@ -263,8 +286,9 @@ class ResponseCache:
             f"repaired.sqlite3`, then move repaired.sqlite3 in its place; or move the file away to start afresh"))
 
     # -- writes (one writer thread, grouped commits) -----------------------------------------
-    def set_nowait(self, key: str, value: dict[str, Any]) -> Future[None]:
-        """Queue a write; the future resolves once it is committed, or fails with ``CacheError``."""
+    def set_nowait(self, key: str, value: dict[str, Any], raw: bytes | None = None) -> Future[None]:
+        """Queue a write (``raw``: a body kept as bytes beside the JSON ``value``, returned by ``get`` as
+        ``value["raw"]``); the future resolves once it is committed, or fails with ``CacheError``."""
         if self._closed:
             raise CacheError("the cache is closed")
         fut = _new_future()
@@ -273,7 +297,7 @@ class ResponseCache:
             fut.set_exception(CacheError(f"cache file {self.path} is read-only; the answer was not stored"))
             return fut
         blob = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
-        self._queue.put((key, blob, fut))
+        self._queue.put((key, blob, raw, fut))
         self._ensure_writer()
         return fut
 
@@ -286,21 +310,24 @@ class ResponseCache:
                 self._writer = threading.Thread(target=self._write_loop, name="seeds_nb-cache", daemon=True)
                 self._writer.start()
 
-    async def aset(self, key: str, value: dict[str, Any]) -> None:
+    async def aset(self, key: str, value: dict[str, Any], raw: bytes | None = None) -> None:
         """Write and wait for the commit; cancelling the wait never cancels the write."""
-        await asyncio.shield(asyncio.wrap_future(self.set_nowait(key, value)))
+        await asyncio.shield(asyncio.wrap_future(self.set_nowait(key, value, raw)))
 
-    def set(self, key: str, value: dict[str, Any]) -> None:
-        self.set_nowait(key, value).result()
+    def set(self, key: str, value: dict[str, Any], raw: bytes | None = None) -> None:
+        self.set_nowait(key, value, raw).result()
 
     def _write_loop(self) -> None:
         conn: sqlite3.Connection | None = None
         batch: list[_Item] = []
+        busy = False
         try:
             while True:
                 item = self._queue.get()
                 if item is None:
                     break
+                if busy:  # answers are streaming in: let a group gather (see _GROUP_WINDOW_S)
+                    time.sleep(_GROUP_WINDOW_S)
                 batch = [item]
                 stop = False
                 while len(batch) < _GROUP_MAX:
@@ -312,7 +339,8 @@ class ResponseCache:
                         stop = True
                         break
                     batch.append(more)
-                rows = [(k, v) for k, v, _ in batch if k is not None]
+                rows = [(k, v, r) for k, v, r, _ in batch if k is not None]
+                busy = len(rows) > 1
                 try:
                     if conn is None:
                         conn = self._connect()
@@ -322,23 +350,24 @@ class ResponseCache:
                     self._failed(exc, batch)
                 else:
                     self.writes += len(rows)
-                    for _, _, fut in batch:
+                    for *_, fut in batch:
                         _settle(fut)
                 batch = []
                 if stop:
                     break
         finally:
-            for _, _, fut in batch:  # only if the loop itself broke: nobody may wait on these
+            for *_, fut in batch:  # only if the loop itself broke: nobody may wait on these
                 _settle(fut, CacheError(f"the cache writer of {self.path} stopped"))
             if conn is not None:
                 conn.close()
 
     @staticmethod
-    def _commit(conn: sqlite3.Connection, rows: list[tuple[str, bytes]]) -> None:
+    def _commit(conn: sqlite3.Connection, rows: list[tuple[str, bytes, bytes | None]]) -> None:
         now = time.time()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany("INSERT OR REPLACE INTO seeds_cache VALUES (?, ?, ?)", [(k, v, now) for k, v in rows])
+            conn.executemany("INSERT OR REPLACE INTO seeds_cache (key, value, created, raw) VALUES (?, ?, ?, ?)",
+                             [(k, v, now, r) for k, v, r in rows])
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:  # else later writes fail with "cannot start a transaction within a transaction"
@@ -349,7 +378,7 @@ class ResponseCache:
             raise
 
     def _failed(self, exc: BaseException, batch: list[_Item]) -> None:
-        writes = sum(1 for k, _, _ in batch if k is not None)
+        writes = sum(1 for k, *_ in batch if k is not None)
         first = self.write_failures == 0
         self.write_failures += writes
         text = _describe(exc)
@@ -367,7 +396,7 @@ class ResponseCache:
         if writes:  # the first failure loudly, the rest for whoever debugs
             logger.log(logging.WARNING if first else logging.DEBUG, "cache write of %d answer(s) failed: %s",
                        writes, error)
-        for _, _, fut in batch:
+        for *_, fut in batch:
             _settle(fut, error)
 
     # -- management --------------------------------------------------------------------------
@@ -377,7 +406,7 @@ class ResponseCache:
         if writer is None or not writer.is_alive():
             return
         fut = _new_future()
-        self._queue.put((None, b"", fut))  # a marker: resolved once everything before it is done
+        self._queue.put((None, b"", None, fut))  # a marker: resolved once everything before it is done
         try:
             fut.result(timeout)
         except CacheError:

@@ -73,6 +73,14 @@ class Prepared:
     """Tokens the request may use, for a ``tokens_per_minute`` gate (0 without one)."""
 
 
+def _raw_of(entry: Mapping[str, Any]) -> bytes:
+    """A cached body: bytes from the ``raw`` column, or a str inside entries written before it existed."""
+    raw = entry.get("raw")
+    if isinstance(raw, bytes):
+        return raw
+    return raw.encode() if isinstance(raw, str) else b""
+
+
 def _dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
@@ -202,11 +210,15 @@ class Pipeline:
             return None
 
     def cache_entry(self, response: Response) -> dict[str, Any]:
-        """What the cache stores of an answer (no tracking: a hit is re-priced by the reader)."""
+        """What the cache stores of an answer beside its raw body (no tracking: a hit is re-priced by
+        the reader)."""
+        usage = response.usage
         return {
             "content": response.content, "model": response.model, "finish_reason": response.finish_reason,
-            "usage": response.usage.to_dict(), "latency_s": response.latency_s,
-            "request_id": response.request_id, "raw": response.raw_bytes.decode("utf-8", "replace"),
+            "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+                      "cached_tokens": usage.cached_tokens, "cache_write_tokens": usage.cache_write_tokens,
+                      "reasoning_tokens": usage.reasoning_tokens},
+            "latency_s": response.latency_s, "request_id": response.request_id,
         }
 
     def from_cache_entry(self, entry: Mapping[str, Any], params: Mapping[str, Any], *,
@@ -218,8 +230,7 @@ class Pipeline:
             usage=Usage(usage["prompt_tokens"], usage["completion_tokens"], usage.get("cached_tokens") or 0,
                         usage.get("cache_write_tokens") or 0, usage.get("reasoning_tokens") or 0),
             finish_reason=entry.get("finish_reason"), cached=True, latency_s=0.0, tracking=Tracking(),
-            provider=self.provider, request_id=entry.get("request_id"), attempts=0,
-            _raw=entry.get("raw", "").encode(),
+            provider=self.provider, request_id=entry.get("request_id"), attempts=0, _raw=_raw_of(entry),
         )
         latency = math.inf if batch else float(entry.get("latency_s") or 0.0)
         response.tracking = self.tracker.track(response.model, response.usage, latency, batch=batch)
@@ -227,14 +238,16 @@ class Pipeline:
 
     def duplicate(self, original: Response, params: Mapping[str, Any]) -> Response:
         """The answer to an identical prompt sent once in this batch: a free copy, like a hit."""
-        return self.from_cache_entry(self.cache_entry(original), params)
+        entry = self.cache_entry(original)
+        entry["raw"] = original.raw_bytes
+        return self.from_cache_entry(entry, params)
 
     def store(self, key: str | None, response: Response) -> Future[None] | None:
         """Queue the answer's cache write; the future resolves once committed (None without a cache)."""
         if self.cache is None or key is None:
             return None
         try:
-            return self.cache.set_nowait(key, self.cache_entry(response))
+            return self.cache.set_nowait(key, self.cache_entry(response), response.raw_bytes)
         except CacheError as exc:
             failed: Future[None] = Future()
             failed.set_exception(exc)

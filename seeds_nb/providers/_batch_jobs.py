@@ -367,7 +367,7 @@ class BatchJob:
                 result.record(index, error)
             return
         seen: set[int] = set()
-        track, cache = client.tracker.track, client.cache
+        track = client.tracker.track
         # Identical (model, usage) share one Tracking (read-only by convention): most answers of a big
         # batch repeat a few usage shapes, and impacts cost ~10 µs each.
         tracked: dict[tuple[Any, ...], Tracking] = {}
@@ -387,8 +387,10 @@ class BatchJob:
                     tracking = tracked[shape] = track(item.model, usage, math.inf, batch=True)
                 item.tracking = tracking
                 result.record(index, item)
-                if cache is not None and index < len(keys) and keys[index]:
-                    cache_writes.append(cache.set_nowait(keys[index], client.pipeline.cache_entry(item)))
+                if index < len(keys) and keys[index]:
+                    write = client.pipeline.store(keys[index], item)
+                    if write is not None:
+                        cache_writes.append(write)
             else:
                 result.record(index, item)
         for index in expected - seen:
