@@ -155,10 +155,12 @@ async def test_a_cache_damaged_mid_file_refetches_what_it_cannot_read_and_says_h
     path = tmp_path / FILENAME
     size = path.stat().st_size
     assert not (tmp_path / (FILENAME + "-wal")).exists() or (tmp_path / (FILENAME + "-wal")).stat().st_size == 0
-    with path.open("r+b") as fh:  # scribble over pages in the middle of the file
-        for offset in range(size // 2, size // 2 + 8 * 4096, 4096):
-            fh.seek(offset + 100)
-            fh.write(os.urandom(1500))
+    page = 4096  # SQLite's default page size
+    with path.open("r+b") as fh:  # scribble over whole pages in the middle of the file
+        first = (size // 2) // page * page
+        for offset in range(first, first + 8 * page, page):
+            fh.seek(offset)
+            fh.write(os.urandom(page))
     sent = server.request_count
     again = OpenAIClient("gpt-4.1-mini", base_url=server.url, api_key=TEST_KEY, cache_dir=str(tmp_path))
     with warnings.catch_warnings(record=True) as caught:
@@ -451,3 +453,23 @@ def test_logging_is_silent_by_default_and_configured_by_environment() -> None:
     bad = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "SEEDS_NB_LOG_LEVEL": "chatty"})
     assert "unknown log level 'chatty'" in bad.stderr
+
+
+async def test_with_a_cache_prompts_looked_up_ahead_are_still_accounted_for(make_client, server: MockServer,
+                                                                            tmp_path: Path) -> None:
+    """With a cache, a window of prompts is pulled and looked up at once: a stop must still account for
+    the pulled ones (hits handed out as answers, the rest as the stop's error), each index once."""
+    client = make_client(cache_dir=str(tmp_path))
+    await client.batch_generate([f"ahead {i}" for i in range(0, 100, 2)])  # every other prompt is cached
+    seen: dict[int, Any] = {}
+    async with client.batch_generate_iter([f"ahead {i}" for i in range(100)], max_concurrent=4,
+                                          max_cost_usd=1e-9) as stream:
+        async for index, item in stream:
+            assert index not in seen
+            seen[index] = item
+    assert sorted(seen) == list(range(100))
+    hits = [i for i, item in seen.items() if not isinstance(item, Exception) and item.cached]
+    assert all(i % 2 == 0 for i in hits) and len(hits) >= 2
+    assert all(isinstance(item, BudgetExceeded) for i, item in seen.items() if i % 2 and not hasattr(item, "content")
+               and not isinstance(item, AuthenticationError))
+    assert server.request_count <= 50 + 4 + 1  # the first batch, then the answers in flight at the stop

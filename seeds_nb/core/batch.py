@@ -95,6 +95,9 @@ class BatchRun:
         self.ledger = Ledger(total=total)
         self.result = BatchResult(model=pipeline.model, provider=pipeline.provider,
                                   electricity_mix_zone=pipeline.tracker.electricity_mix_zone, ledger=self.ledger)
+        self._budgeted = max_cost_usd is not None or max_gwp_kgco2eq is not None
+        self._pending_cost_usd = 0.0  # fresh answers arrived, not yet in the ledger (waiting for their commit)
+        self._pending_gwp_kgco2eq = 0.0
         self._stop_reason: str | None = None
         self._stop_cause: BudgetExceeded | AuthenticationError | None = None
         self._cancelled = False
@@ -104,6 +107,7 @@ class BatchRun:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._callback_warned = False
         self._finished: deque[tuple[int, Item]] = deque()
+        self._ready: deque[tuple[int, Prepared, Response | None]] = deque()  # pulled and looked up, not started
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._committing: dict[int, tuple[Response, str]] = {}
         self._commits: deque[tuple[int, Future[None]]] = deque()  # committed, not yet handed back (thread-safe)
@@ -187,34 +191,50 @@ class BatchRun:
         result.started_at = time.time()
         prompts = iter(self._prompts)
         finished, tasks, committing, dups, keys = self._finished, self._tasks, self._committing, self._dups, self._keys
+        ready = self._ready
         keep, limit = self.keep_results, self.max_concurrent
         commit_limit = 4 * limit + 64  # answers waiting for their write: bounded too
+        # With a cache, prompts are pulled and looked up a window at a time (one query for the window);
+        # without one, one at a time (nothing to look up, and the input is read no further than needed).
+        window = limit if pipeline.cache is not None else 1
         exhausted = False
         next_index = 0
         clean = False
         try:
             while True:
-                while not exhausted and self._stop_reason is None and len(tasks) < limit \
-                        and len(committing) < commit_limit:
-                    try:
-                        prompt = next(prompts)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    index = next_index
-                    next_index += 1
-                    if keep:
-                        self._grow(index)
-                    try:
-                        prepared = pipeline.prepare(prompt, params)
-                    except SeedsError as exc:
-                        finished.append((index, exc))
+                while self._stop_reason is None and len(tasks) < limit and len(committing) < commit_limit \
+                        and len(finished) <= limit:  # hits take no slot: hand them out before pulling more
+                    if not ready:
+                        if exhausted:
+                            break
+                        pulled: list[tuple[int, Prepared]] = []
+                        while len(pulled) < window:
+                            try:
+                                prompt = next(prompts)
+                            except StopIteration:
+                                exhausted = True
+                                break
+                            index = next_index
+                            next_index += 1
+                            if keep:
+                                self._grow(index)
+                            try:
+                                prepared = pipeline.prepare(prompt, params)
+                            except SeedsError as exc:
+                                finished.append((index, exc))
+                                continue
+                            if keep:
+                                result.prompts[index] = prompt_text(prepared.messages)
+                            pulled.append((index, prepared))
+                        if pulled and pipeline.cache is not None:
+                            hits = pipeline.lookup_many([p for _, p in pulled], params)
+                        else:
+                            hits = [None] * len(pulled)
+                        ready.extend((i, p, h) for (i, p), h in zip(pulled, hits, strict=True))
                         continue
-                    if keep:
-                        result.prompts[index] = prompt_text(prepared.messages)
+                    index, prepared, hit = ready.popleft()
                     key = prepared.key
                     if key is not None:
-                        hit = pipeline.lookup(prepared, params)
                         if hit is not None:
                             if keep:
                                 result.started_s[index] = result.finished_s[index] = time.monotonic() - ledger.started
@@ -290,6 +310,7 @@ class BatchRun:
                 result.started_s[index] = started
                 result.finished_s[index] = time.monotonic() - ledger.started
             del self._tasks[index]  # here, not in a done-callback: the slot must be free on wake-up
+        self._arrived(item)
         assert self._wake is not None
         if key is not None:
             if isinstance(item, Response):
@@ -399,31 +420,45 @@ class BatchRun:
             self.result.record(index, item)
         else:
             self.ledger.add(item)
+        if self._budgeted and isinstance(item, Response) and not item.cached:
+            tracking = item.tracking  # now in the ledger: no longer pending
+            self._pending_cost_usd -= tracking.cost_usd or 0.0
+            self._pending_gwp_kgco2eq -= tracking.gwp_kgco2eq or 0.0
+
+    def _arrived(self, item: Item) -> None:
+        """An answer or error just arrived (before its cache write commits and it is reported): stops
+        are decided here, so no request starts that the budget or a wrong key should have stopped."""
         if isinstance(item, Response):
-            if not item.cached and (self.max_cost_usd is not None or self.max_gwp_kgco2eq is not None):
+            if self._budgeted and not item.cached:
+                tracking = item.tracking
+                self._pending_cost_usd += tracking.cost_usd or 0.0
+                self._pending_gwp_kgco2eq += tracking.gwp_kgco2eq or 0.0
                 self._check_budgets(item)
         elif isinstance(item, AuthenticationError) and self._stop_reason is None:
             self._request_stop("authentication", item)  # a wrong key is not sent N times
 
     def _check_budgets(self, item: Response) -> None:
+        """What the run spent (the ledger, plus answers arrived but not yet recorded) against its budgets;
+        an answer whose figure is unknown stops the run: the budget cannot be enforced any more."""
         ledger, tracking = self.ledger, item.tracking
         if self.max_cost_usd is not None:
+            spent = ledger.cost_usd + self._pending_cost_usd
             if tracking.cost_usd is None:
                 why = "; ".join(w for w in tracking.warnings if "cost" in w or "usage" in w) or "no price"
                 self._request_stop("max_cost_usd", BudgetExceeded(
                     "max_cost_usd", self.max_cost_usd, None, f"the cost of an answer is unknown ({why})"))
                 return
-            if ledger.cost_usd >= self.max_cost_usd:
-                self._request_stop("max_cost_usd", BudgetExceeded("max_cost_usd", self.max_cost_usd, ledger.cost_usd))
+            if spent >= self.max_cost_usd:
+                self._request_stop("max_cost_usd", BudgetExceeded("max_cost_usd", self.max_cost_usd, spent))
                 return
         if self.max_gwp_kgco2eq is not None:
+            spent = ledger.gwp_kgco2eq + self._pending_gwp_kgco2eq
             if tracking.gwp_kgco2eq is None:
                 why = "; ".join(w for w in tracking.warnings if "carbon" in w or "usage" in w) or "no estimate"
                 self._request_stop("max_gwp_kgco2eq", BudgetExceeded(
                     "max_gwp_kgco2eq", self.max_gwp_kgco2eq, None, f"the carbon of an answer is unknown ({why})"))
-            elif ledger.gwp_kgco2eq >= self.max_gwp_kgco2eq:
-                self._request_stop("max_gwp_kgco2eq", BudgetExceeded("max_gwp_kgco2eq", self.max_gwp_kgco2eq,
-                                                                     ledger.gwp_kgco2eq))
+            elif spent >= self.max_gwp_kgco2eq:
+                self._request_stop("max_gwp_kgco2eq", BudgetExceeded("max_gwp_kgco2eq", self.max_gwp_kgco2eq, spent))
 
     def _check_enforceable(self) -> None:
         """Refuse up front a budget on a figure known to be missing (an unpriced model)."""
@@ -471,6 +506,9 @@ class BatchRun:
     async def _stop_running(self) -> None:
         """Cancel what is in flight (a cancel), wait for it, and for answers still being written."""
         tasks, finished = self._tasks, self._finished
+        while self._ready:  # pulled but never started: a cache hit is still an answer, the rest are not sent
+            index, _, hit = self._ready.popleft()
+            finished.append((index, hit if hit is not None else self._stop_error()))
         if tasks:
             pending = dict(tasks)
             for task in pending.values():
@@ -498,7 +536,7 @@ class BatchRun:
             self._committed(index, None)
 
     async def _settle(self) -> None:
-        if self._tasks or self._dups or self._committing:
+        if self._tasks or self._dups or self._committing or self._ready:
             if self._stop_reason is None:
                 self._stop_reason = "cancelled"
             await self._stop_running()
@@ -506,7 +544,7 @@ class BatchRun:
     async def _abandon(self, total: int, next_index: int) -> None:
         """The consumer left (or the task was cancelled): stop, then count every index not handed out."""
         if self._stop_reason is None and (self._tasks or self._dups or self._committing or next_index < total
-                                          or self._finished):
+                                          or self._finished or self._ready):
             self._stop_reason = "cancelled"
         try:
             await self._stop_running()

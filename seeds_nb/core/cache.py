@@ -49,11 +49,12 @@ _SCHEMA_VERSION = "1"
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS seeds_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS seeds_cache (key TEXT PRIMARY KEY, value BLOB NOT NULL, created REAL NOT NULL, "
-    "raw BLOB)",
+    "raw BLOB) WITHOUT ROWID",  # one b-tree keyed by the key, not a table plus an index on it
 )
 # ``raw`` (the provider's body, stored as is rather than escaped inside the JSON value) came later; a file
 # from before gets the column added. Older readers select (value, created) and still work.
 _ADD_RAW = "ALTER TABLE seeds_cache ADD COLUMN raw BLOB"
+_GET_MANY = 500  # keys per query (well under SQLite's limit on bound parameters)
 _GROUP_WINDOW_S = 0.002
 """While answers arrive faster than one per commit, the writer gathers for this long before committing:
 fewer, larger transactions and no wake-up of the writer per answer (a sending slot never waits on it)."""
@@ -127,8 +128,9 @@ class ResponseCache:
         except OSError as exc:
             raise CacheError(f"cannot create cache_dir {str(self.directory)!r}: {exc.strerror}") from None
         self._reader = self._connect()
-        self._select = ("SELECT value, created, raw FROM seeds_cache WHERE key=?" if self._has_raw(self._reader)
-                        else "SELECT value, created, NULL FROM seeds_cache WHERE key=?")  # a read-only old file
+        raw = "raw" if self._has_raw(self._reader) else "NULL"  # NULL: a read-only file from before the column
+        self._select = f"SELECT value, created, {raw} FROM seeds_cache WHERE key=?"
+        self._select_many = f"SELECT key, value, created, {raw} FROM seeds_cache WHERE key IN ({{}})"
     def __repr__(self) -> str:
         flag = ", read_only=True" if self.read_only else ""
         return f"ResponseCache({str(self.directory)!r}{flag})"
@@ -265,6 +267,36 @@ class ResponseCache:
         except sqlite3.Error as exc:
             self._damaged(exc)
             row = None
+        return self._entry(row)
+
+    def get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """The entries found for ``keys`` (absent, expired and unreadable ones left out), in one query
+        per 500 keys: a batch looks up a window of prompts at once rather than paying a query (and a
+        switch of the interpreter lock with the writer thread) per prompt."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(keys), _GET_MANY):
+            chunk = keys[start:start + _GET_MANY]
+            query = self._select_many.format(", ".join("?" * len(chunk)))
+            try:
+                with self._lock:
+                    rows = self._reader.execute(query, chunk).fetchall()
+            except sqlite3.ProgrammingError as exc:  # closed
+                raise CacheError(f"cannot read cache {self.path}: {exc}") from None
+            except sqlite3.Error:  # a damaged page somewhere: read them one by one, so only it is missed
+                for key in chunk:
+                    entry = self.get(key)
+                    if entry is not None:
+                        found[key] = entry
+                continue
+            by_key = {row[0]: row[1:] for row in rows}
+            for key in chunk:
+                entry = self._entry(by_key.get(key))
+                if entry is not None:
+                    found[key] = entry
+        return found
+
+    def _entry(self, row: Any) -> dict[str, Any] | None:
+        """A row ``(value, created, raw)`` as an entry; counts the hit or miss."""
         if row is None or (self.ttl_s is not None and time.time() - row[1] > self.ttl_s):
             self.misses += 1
             return None

@@ -209,6 +209,23 @@ class Pipeline:
         except (KeyError, TypeError, ValueError, ResponseParseError):
             return None
 
+    def lookup_many(self, prepared: list[Prepared], params: Mapping[str, Any]) -> list[Response | None]:
+        """``lookup`` for a window of prompts in one cache query (what the batch engine uses)."""
+        if self.cache is None:
+            return [None] * len(prepared)
+        entries = self.cache.get_many([p.key for p in prepared if p.key is not None])
+        out: list[Response | None] = []
+        for item in prepared:
+            entry = entries.get(item.key) if item.key is not None else None
+            response = None
+            if entry is not None:
+                try:
+                    response = self.from_cache_entry(entry, params)
+                except (KeyError, TypeError, ValueError, ResponseParseError):
+                    response = None
+            out.append(response)
+        return out
+
     def cache_entry(self, response: Response) -> dict[str, Any]:
         """What the cache stores of an answer beside its raw body (no tracking: a hit is re-priced by
         the reader)."""
