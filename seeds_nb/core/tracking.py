@@ -47,9 +47,12 @@ class _Bound:
     s_per_token: float
     ttft_s: float
 
-    def evaluate(self, tokens: int, latency_s: float) -> tuple[float, ...]:
+    def evaluate(self, tokens: int, latency_s: float) -> tuple[float, float, float, float]:
+        """(energy, gwp, adpe, pe) for one request, written out: it runs for every answer."""
         gen = min(latency_s, tokens * self.s_per_token + self.ttft_s)
-        return tuple(a * tokens + b * gen for a, b in zip(self.per_token, self.per_second, strict=True))
+        a, b = self.per_token, self.per_second
+        return (a[0] * tokens + b[0] * gen, a[1] * tokens + b[1] * gen, a[2] * tokens + b[2] * gen,
+                a[3] * tokens + b[3] * gen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +229,6 @@ class Tracker:
             self._warn(msg)
         else:
             cost = price
-        tracking = Tracking(cost_usd=cost, electricity_mix_zone=self.electricity_mix_zone)
         impacts_model = self.impacts_model or model
         calib = _calibration_for(self.impacts_provider, impacts_model, self.electricity_mix_zone)
         if isinstance(calib, str):
@@ -234,20 +236,12 @@ class Tracker:
                    "pass impacts_model= to estimate it as a known model")
             notes.append(msg)
             self._warn(msg)
-        else:
-            lo = calib.low.evaluate(usage.completion_tokens, latency_s)
-            hi = calib.high.evaluate(usage.completion_tokens, latency_s)
-            tracking.energy_kwh_min, tracking.energy_kwh_max = lo[0], hi[0]
-            tracking.energy_kwh = (lo[0] + hi[0]) / 2
-            tracking.gwp_kgco2eq_min, tracking.gwp_kgco2eq_max = lo[1], hi[1]
-            tracking.gwp_kgco2eq = (lo[1] + hi[1]) / 2
-            tracking.adpe_kgsbeq_min, tracking.adpe_kgsbeq_max = lo[2], hi[2]
-            tracking.adpe_kgsbeq = (lo[2] + hi[2]) / 2
-            tracking.pe_mj_min, tracking.pe_mj_max = lo[3], hi[3]
-            tracking.pe_mj = (lo[3] + hi[3]) / 2
-            notes.extend(calib.warnings)
-        tracking.warnings = tuple(notes)
-        return tracking
+            return Tracking(cost_usd=cost, electricity_mix_zone=self.electricity_mix_zone, warnings=tuple(notes))
+        lo = calib.low.evaluate(usage.completion_tokens, latency_s)
+        hi = calib.high.evaluate(usage.completion_tokens, latency_s)
+        return Tracking(cost, (lo[0] + hi[0]) / 2, lo[0], hi[0], (lo[1] + hi[1]) / 2, lo[1], hi[1],
+                        (lo[2] + hi[2]) / 2, lo[2], hi[2], (lo[3] + hi[3]) / 2, lo[3], hi[3],
+                        self.electricity_mix_zone, (*notes, *calib.warnings) if notes else calib.warnings)
 
 
 def _calibration_for(provider: str, model: str, zone: str) -> _Calibration | str:

@@ -67,7 +67,7 @@ def normalize_prompt(prompt: Any) -> tuple[Message, ...]:
     if isinstance(prompt, str):
         if not prompt.strip():
             raise PromptError("empty prompt: a prompt string must contain some text")
-        return (Message(role="user", content=prompt),)
+        return (Message.model_construct(role="user", content=prompt),)  # valid by construction: no validation
     if isinstance(prompt, Message):
         return (prompt,)
     if isinstance(prompt, bytes | bytearray | memoryview):

@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from sys import intern
 from typing import Any
 
 from pydantic import BaseModel
@@ -122,7 +123,7 @@ class AnthropicCodec(Codec):
         stop = data.get("stop_reason")
         content = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
         response = Response(
-            content=content, model=data.get("model") or self.model, usage=usage,
+            content=content, model=intern(data.get("model") or self.model), usage=usage,
             finish_reason=_FINISH.get(stop, stop), provider=self.provider,
             request_id=headers.get("request-id") or data.get("id"), _raw=body,
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from sys import intern
 from typing import Any
 
 from pydantic import BaseModel
@@ -81,9 +82,10 @@ class OpenAICodec(Codec):
                 cache_write_tokens=int(prompt_details.get("cache_write_tokens") or 0),
                 reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
             )
-        return Response(
-            content=content, model=data.get("model") or self.model, usage=usage,
-            finish_reason=choice.get("finish_reason"), provider=self.provider,
+        finish = choice.get("finish_reason")
+        return Response(  # model and finish_reason interned: a batch of 100k shares a few strings
+            content=content, model=intern(data.get("model") or self.model), usage=usage,
+            finish_reason=intern(finish) if finish else finish, provider=self.provider,
             request_id=headers.get("x-request-id") or data.get("id"), _raw=body,
         )
 
