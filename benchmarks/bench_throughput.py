@@ -11,8 +11,9 @@ is a miss that must be written? Rows:
   looked up, sent, and its answer written. Its req/s is compared with the cache-less ``seeds_nb`` of the
   same run (and with raw aiohttp);
 * ``aiohttp``: raw aiohttp, the reference;
-* ``httpx_aiohttp``: seeds_nb's own HTTP path (httpx objects over the httpx-aiohttp transport) used bare,
-  which splits the gap into "HTTP layer" and "seeds_nb's own code";
+* ``httpx_aiohttp``: httpx objects over the httpx-aiohttp transport used bare (``seeds_nb.core.http.post``):
+  the path seeds_nb's chat requests took until they went straight to the aiohttp session (it still serves
+  the control plane and injected transports); it prices that layer;
 * ``httpx``: plain ``httpx.AsyncClient`` once, the obvious alternative, known to be slow under concurrency.
 
 What the cache row's timed region holds, and why: ``batch_generate`` reports an answer only once its cache
@@ -25,8 +26,10 @@ file holds every entry), and a user pays it once per client, not per batch. Its 
 (``time.process_time()`` counts every thread of the process), and is also shown apart.
 
 Targets (issue #12; ``--strict`` exits 1 when one fails): seeds_nb / raw aiohttp >= 0.65 at 0 ms and
->= 0.97 at 50 ms; <= 170 µs of client CPU per request (checked at both latencies); seeds_nb with a cache
-(every answer written) / seeds_nb >= 0.85 at 0 ms and >= 0.95 at 50 ms.
+>= 0.97 at 50 ms; <= 170 µs of client CPU per request, set when raw aiohttp cost ~115 µs here: it is
+checked as written, and as the ratio it meant (seeds_nb CPU / raw aiohttp CPU in the same run <= 170/115),
+because this host's speed drifts (raw aiohttp alone measured 115-300 µs per request on different days);
+seeds_nb with a cache (every answer written) / seeds_nb >= 0.85 at 0 ms and >= 0.95 at 50 ms.
 
 How it measures, and why:
 
@@ -110,6 +113,7 @@ LABELS = {"seeds_nb": "seeds_nb (tracking on)", "seeds_nb_cache": "seeds_nb + ca
 RATIO_TARGETS = {0.0: 0.65, 0.05: 0.97}  # seeds_nb / raw aiohttp throughput
 CACHE_RATIO_TARGETS = {0.0: 0.85, 0.05: 0.95}  # seeds_nb with a cache (every answer written) / seeds_nb
 CPU_TARGET_US = 170.0  # seeds_nb client CPU per request, tracking on
+CPU_TARGET_RATIO = 170.0 / 115.0  # the same target as a ratio to raw aiohttp's CPU when it was set
 WORKER_TIMEOUT_S = 600.0
 QUIET_CORES = 0.15  # "quiet" before a run: at most this much CPU busy on the machine (cores)
 
@@ -451,8 +455,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> list[dict
         if "httpx_aiohttp" in s:
             raw, stack, ours = (s[v]["cpu_us_per_req"] for v in ("aiohttp", "httpx_aiohttp", "seeds_nb"))
             path = res["runs"]["httpx_aiohttp"][0].get("http_path", "?")
-            line = (f"   client CPU per request = {raw:,.0f} us raw aiohttp {stack - raw:+,.0f} us httpx layer "
-                    f"({path}) {ours - stack:+,.0f} us seeds_nb's own code = {ours:,.0f} us")
+            line = (f"   client CPU per request: raw aiohttp {raw:,.0f} us, seeds_nb {ours:,.0f} us "
+                    f"({ours / raw:.2f}x); httpx objects over the same transport ({path}) {stack:,.0f} us")
             if "seeds_nb_cache" in s:
                 cached = s["seeds_nb_cache"]["cpu_us_per_req"]
                 line += f"; {cached - ours:+,.0f} us with a cache (key, lookup, write, commit) = {cached:,.0f} us"
@@ -466,7 +470,12 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> list[dict
                             "value": round(s["ratio"], 3), "pass": s["ratio"] >= goal})
         cpu = s["seeds_nb"]["cpu_us_per_req"]
         targets.append({"target": f"seeds_nb CPU per request at {latency_ms:.0f} ms <= {CPU_TARGET_US:.0f} us",
-                        "value": round(cpu, 1), "pass": cpu <= CPU_TARGET_US})
+                        "value": round(cpu, 1), "pass": cpu <= CPU_TARGET_US,
+                        "note": f"raw aiohttp itself: {s['aiohttp']['cpu_us_per_req']:,.0f} us"})
+        relative = cpu / s["aiohttp"]["cpu_us_per_req"]
+        targets.append({"target": f"seeds_nb CPU / raw aiohttp CPU at {latency_ms:.0f} ms <= {CPU_TARGET_RATIO:.2f} "
+                                  "(170 us when raw aiohttp took 115 us)",
+                        "value": round(relative, 2), "pass": relative <= CPU_TARGET_RATIO})
         goal = CACHE_RATIO_TARGETS.get(round(res["latency_s"], 3))
         if goal is not None and "cache_ratio" in s:
             ok = s["cache_ratio"] >= goal and s["cache_every_write_in_batch"]
