@@ -32,7 +32,6 @@ import time
 import warnings
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterable, Mapping
-from concurrent.futures import Future
 from typing import Any
 
 from .exceptions import AuthenticationError, BudgetExceeded, Cancelled, ConfigurationError, SeedsError
@@ -110,7 +109,7 @@ class BatchRun:
         self._ready: deque[tuple[int, Prepared, Response | None]] = deque()  # pulled and looked up, not started
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._committing: dict[int, tuple[Response, str]] = {}
-        self._commits: deque[tuple[int, Future[None]]] = deque()  # committed, not yet handed back (thread-safe)
+        self._commits: deque[tuple[int, BaseException | None]] = deque()  # written, not yet handed back
         self._commit_wakeup = False
         self._dups: dict[int, asyncio.Future[Response]] = {}
         self._keys: dict[str, asyncio.Future[Response]] = {}
@@ -314,12 +313,11 @@ class BatchRun:
         assert self._wake is not None
         if key is not None:
             if isinstance(item, Response):
-                write = pipeline.store(key, item)
-                if write is not None:
-                    self._committing[index] = (item, key)
-                    write.add_done_callback(functools.partial(self._from_writer, index))
+                self._committing[index] = (item, key)
+                if pipeline.write(key, item, functools.partial(self._from_writer, index)):
                     self._wake.set()  # the slot is free: the loop may start the next request now
                     return
+                del self._committing[index]
             else:
                 self._release_key(key, item)
         self._finished.append((index, item))
@@ -349,10 +347,10 @@ class BatchRun:
             shared.set_exception(outcome)
             shared.exception()  # retrieved: there may be no duplicate waiting
 
-    def _from_writer(self, index: int, write: Future[None]) -> None:
+    def _from_writer(self, index: int, error: BaseException | None) -> None:
         """On the cache's writer thread (or inline): hand the commit back to the run's loop, one wake-up
         per group commit rather than per answer (a thread-safe call costs a system call)."""
-        self._commits.append((index, write))
+        self._commits.append((index, error))
         if self._commit_wakeup:
             return
         self._commit_wakeup = True
@@ -370,13 +368,12 @@ class BatchRun:
         while commits:
             self._committed(*commits.popleft())
 
-    def _committed(self, index: int, write: Future[None] | None) -> None:
+    def _committed(self, index: int, error: BaseException | None, *, timed_out: bool = False) -> None:
         entry = self._committing.pop(index, None)
         if entry is None:  # already reported (the run stopped waiting)
             return
         response, key = entry
-        error = write.exception() if write is not None else None
-        if error is not None or write is None:
+        if error is not None or timed_out:
             self.ledger.cache_write_failures += 1
             self.pipeline.write_failed(error or TimeoutError("the write did not finish in time"))
         self._release_key(key, response)
@@ -533,7 +530,7 @@ class BatchRun:
             except TimeoutError:
                 break
         for index in list(self._committing):  # never wait forever on the cache
-            self._committed(index, None)
+            self._committed(index, None, timed_out=True)
 
     async def _settle(self) -> None:
         if self._tasks or self._dups or self._committing or self._ready:
@@ -550,7 +547,7 @@ class BatchRun:
             await self._stop_running()
         except BaseException:  # cancelled again while unwinding: the tasks are cancelled anyway
             for index in list(self._committing):
-                self._committed(index, None)
+                self._committed(index, None, timed_out=True)
         while self._finished:
             self._record(*self._finished.popleft())
         if total > next_index:

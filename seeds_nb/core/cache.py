@@ -24,6 +24,7 @@ Only successful responses are stored; keys never include the API key.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -33,6 +34,7 @@ import sqlite3
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +62,8 @@ _GROUP_WINDOW_S = 0.002
 fewer, larger transactions and no wake-up of the writer per answer (a sending slot never waits on it)."""
 _OPEN_TIMEOUT_S = 30.0
 _GROUP_MAX = 500
-_Item = tuple[str | None, bytes, bytes | None, "Future[None]"]
+Done = Callable[[BaseException | None], object]
+_Item = tuple[str | None, bytes, bytes | None, Done]
 
 
 def cache_key(identity: dict[str, Any]) -> str:
@@ -79,6 +82,14 @@ class CacheStats:
     path: str
     write_failures: int = 0
     read_only: bool = False
+
+
+def _call(done: Done, error: BaseException | None = None) -> None:
+    """Tell a write's waiter how it ended; nothing it raises may stop the writer."""
+    try:
+        done(error)
+    except Exception:
+        logger.exception("a cache write callback raised")
 
 
 def _settle(fut: Future[None], error: BaseException | None = None) -> None:
@@ -318,19 +329,25 @@ class ResponseCache:
             f"repaired.sqlite3`, then move repaired.sqlite3 in its place; or move the file away to start afresh"))
 
     # -- writes (one writer thread, grouped commits) -----------------------------------------
-    def set_nowait(self, key: str, value: dict[str, Any], raw: bytes | None = None) -> Future[None]:
-        """Queue a write (``raw``: a body kept as bytes beside the JSON ``value``, returned by ``get`` as
-        ``value["raw"]``); the future resolves once it is committed, or fails with ``CacheError``."""
+    def put(self, key: str, value: dict[str, Any], raw: bytes | None, done: Done) -> None:
+        """Queue a write; ``done(None)`` once it is committed, ``done(CacheError)`` if it failed, called on
+        the writer thread (or at once for a read-only cache). The batch engine's path: no future per
+        answer. ``raw``: a body kept as bytes beside the JSON ``value`` (``get`` returns it as
+        ``value["raw"]``)."""
         if self._closed:
             raise CacheError("the cache is closed")
-        fut = _new_future()
         if self.read_only:
             self.write_failures += 1
-            fut.set_exception(CacheError(f"cache file {self.path} is read-only; the answer was not stored"))
-            return fut
+            _call(done, CacheError(f"cache file {self.path} is read-only; the answer was not stored"))
+            return
         blob = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
-        self._queue.put((key, blob, raw, fut))
+        self._queue.put((key, blob, raw, done))
         self._ensure_writer()
+
+    def set_nowait(self, key: str, value: dict[str, Any], raw: bytes | None = None) -> Future[None]:
+        """Queue a write; the future resolves once it is committed, or fails with ``CacheError``."""
+        fut = _new_future()
+        self.put(key, value, raw, functools.partial(_settle, fut))
         return fut
 
     def _ensure_writer(self) -> None:
@@ -382,14 +399,14 @@ class ResponseCache:
                     self._failed(exc, batch)
                 else:
                     self.writes += len(rows)
-                    for *_, fut in batch:
-                        _settle(fut)
+                    for *_, done in batch:
+                        _call(done)
                 batch = []
                 if stop:
                     break
         finally:
-            for *_, fut in batch:  # only if the loop itself broke: nobody may wait on these
-                _settle(fut, CacheError(f"the cache writer of {self.path} stopped"))
+            for *_, done in batch:  # only if the loop itself broke: nobody may wait on these
+                _call(done, CacheError(f"the cache writer of {self.path} stopped"))
             if conn is not None:
                 conn.close()
 
@@ -428,8 +445,8 @@ class ResponseCache:
         if writes:  # the first failure loudly, the rest for whoever debugs
             logger.log(logging.WARNING if first else logging.DEBUG, "cache write of %d answer(s) failed: %s",
                        writes, error)
-        for *_, fut in batch:
-            _settle(fut, error)
+        for *_, done in batch:
+            _call(done, error)
 
     # -- management --------------------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> None:
@@ -438,7 +455,7 @@ class ResponseCache:
         if writer is None or not writer.is_alive():
             return
         fut = _new_future()
-        self._queue.put((None, b"", None, fut))  # a marker: resolved once everything before it is done
+        self._queue.put((None, b"", None, functools.partial(_settle, fut)))  # resolved once all before it is
         try:
             fut.result(timeout)
         except CacheError:

@@ -270,6 +270,17 @@ class Pipeline:
             failed.set_exception(exc)
             return failed
 
+    def write(self, key: str | None, response: Response, done: Callable[[BaseException | None], object]) -> bool:
+        """Queue the answer's cache write with a callback rather than a future (the batch engine's way:
+        ``done(None)`` on commit, ``done(error)`` on failure, on the writer thread). False without a cache."""
+        if self.cache is None or key is None:
+            return False
+        try:
+            self.cache.put(key, self.cache_entry(response), response.raw_bytes, done)
+        except CacheError as exc:
+            done(exc)
+        return True
+
     async def committed(self, fut: Future[None] | None) -> bool:
         """Wait for a write to commit (a cancel of the waiter never cancels the write); False and a
         warning when it failed: the answer is still the caller's."""
