@@ -24,12 +24,12 @@ Only successful responses are stored; keys never include the API key.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import hashlib
 import json
 import logging
 import os
-import queue
 import sqlite3
 import threading
 import time
@@ -57,7 +57,7 @@ _SCHEMA = (
 # from before gets the column added. Older readers select (value, created) and still work.
 _ADD_RAW = "ALTER TABLE seeds_cache ADD COLUMN raw BLOB"
 _GET_MANY = 500  # keys per query (well under SQLite's limit on bound parameters)
-_GROUP_WINDOW_S = 0.002
+_GROUP_WINDOW_S = 0.01
 """While answers arrive faster than one per commit, the writer gathers for this long before committing:
 fewer, larger transactions and no wake-up of the writer per answer (a sending slot never waits on it)."""
 _OPEN_TIMEOUT_S = 30.0
@@ -127,7 +127,10 @@ class ResponseCache:
         self.hits = self.misses = self.writes = self.write_failures = 0
         self.read_only = False
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        # Writes wait in a deque; the writer sleeps on an event set only when it is idle, so queueing
+        # an answer is an append (no lock, no wake-up while a group gathers).
+        self._pending: collections.deque[_Item | None] = collections.deque()
+        self._signal = threading.Event()
         self._writer: threading.Thread | None = None
         self._closed = False
         self._warned: set[str] = set()
@@ -341,7 +344,12 @@ class ResponseCache:
             _call(done, CacheError(f"cache file {self.path} is read-only; the answer was not stored"))
             return
         blob = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
-        self._queue.put((key, blob, raw, done))
+        self._enqueue((key, blob, raw, done))
+
+    def _enqueue(self, item: _Item | None) -> None:
+        self._pending.append(item)
+        if not self._signal.is_set():
+            self._signal.set()
         self._ensure_writer()
 
     def set_nowait(self, key: str, value: dict[str, Any], raw: bytes | None = None) -> Future[None]:
@@ -370,20 +378,19 @@ class ResponseCache:
         conn: sqlite3.Connection | None = None
         batch: list[_Item] = []
         busy = False
+        pending, signal = self._pending, self._signal
         try:
             while True:
-                item = self._queue.get()
-                if item is None:
-                    break
+                if not pending:
+                    signal.wait()
+                    signal.clear()
+                    continue  # re-check: the append that set it is visible now
                 if busy:  # answers are streaming in: let a group gather (see _GROUP_WINDOW_S)
                     time.sleep(_GROUP_WINDOW_S)
-                batch = [item]
+                batch = []
                 stop = False
-                while len(batch) < _GROUP_MAX:
-                    try:
-                        more = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
+                while pending and len(batch) < _GROUP_MAX:
+                    more = pending.popleft()
                     if more is None:
                         stop = True
                         break
@@ -455,7 +462,7 @@ class ResponseCache:
         if writer is None or not writer.is_alive():
             return
         fut = _new_future()
-        self._queue.put((None, b"", None, functools.partial(_settle, fut)))  # resolved once all before it is
+        self._enqueue((None, b"", None, functools.partial(_settle, fut)))  # resolved once all before it is
         try:
             fut.result(timeout)
         except CacheError:
@@ -488,7 +495,7 @@ class ResponseCache:
         self._closed = True
         writer = self._writer
         if writer is not None and writer.is_alive():
-            self._queue.put(None)
+            self._enqueue(None)
             writer.join()
         with self._lock:
             self._reader.close()
