@@ -438,24 +438,21 @@ class BatchRun:
         """What the run spent (the ledger, plus answers arrived but not yet recorded) against its budgets;
         an answer whose figure is unknown stops the run: the budget cannot be enforced any more."""
         ledger, tracking = self.ledger, item.tracking
-        if self.max_cost_usd is not None:
-            spent = ledger.cost_usd + self._pending_cost_usd
-            if tracking.cost_usd is None:
-                why = "; ".join(w for w in tracking.warnings if "cost" in w or "usage" in w) or "no price"
-                self._request_stop("max_cost_usd", BudgetExceeded(
-                    "max_cost_usd", self.max_cost_usd, None, f"the cost of an answer is unknown ({why})"))
+        for limit_name, limit, spent, figure, what, words in (
+                ("max_cost_usd", self.max_cost_usd, ledger.cost_usd + self._pending_cost_usd, tracking.cost_usd,
+                 "cost", ("cost", "usage")),
+                ("max_gwp_kgco2eq", self.max_gwp_kgco2eq, ledger.gwp_kgco2eq + self._pending_gwp_kgco2eq,
+                 tracking.gwp_kgco2eq, "carbon", ("carbon", "usage"))):
+            if limit is None:
+                continue
+            if figure is None:
+                why = "; ".join(w for w in tracking.warnings if any(word in w for word in words)) or "not known"
+                self._request_stop(limit_name, BudgetExceeded(limit_name, limit, None,
+                                                              f"the {what} of an answer is unknown ({why})"))
                 return
-            if spent >= self.max_cost_usd:
-                self._request_stop("max_cost_usd", BudgetExceeded("max_cost_usd", self.max_cost_usd, spent))
+            if spent >= limit:
+                self._request_stop(limit_name, BudgetExceeded(limit_name, limit, spent))
                 return
-        if self.max_gwp_kgco2eq is not None:
-            spent = ledger.gwp_kgco2eq + self._pending_gwp_kgco2eq
-            if tracking.gwp_kgco2eq is None:
-                why = "; ".join(w for w in tracking.warnings if "carbon" in w or "usage" in w) or "no estimate"
-                self._request_stop("max_gwp_kgco2eq", BudgetExceeded(
-                    "max_gwp_kgco2eq", self.max_gwp_kgco2eq, None, f"the carbon of an answer is unknown ({why})"))
-            elif spent >= self.max_gwp_kgco2eq:
-                self._request_stop("max_gwp_kgco2eq", BudgetExceeded("max_gwp_kgco2eq", self.max_gwp_kgco2eq, spent))
 
     def _check_enforceable(self) -> None:
         """Refuse up front a budget on a figure known to be missing (an unpriced model)."""

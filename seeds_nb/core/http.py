@@ -17,16 +17,15 @@ httpx transport is used for every request, chat included, through ``post``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import weakref
-from collections.abc import AsyncGenerator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 
 import aiohttp
 import httpx
 
 from .exceptions import RequestTimeout, TransportError
 
-__all__ = ["LoopPools", "Pool", "make_http_client", "map_transport_errors", "post", "translate_transport_error"]
+__all__ = ["TRANSPORT_ERRORS", "LoopPools", "Pool", "make_http_client", "post", "translate_transport_error"]
 
 POOL_SIZE = 1024  # connections kept alive: >= any sensible max_concurrent, so none is re-opened
 KEEPALIVE_S = 30.0
@@ -189,23 +188,16 @@ def _describe(exc: BaseException) -> str:
     return text
 
 
-@contextlib.contextmanager
-def map_transport_errors(provider: str, url: str) -> Iterator[None]:
-    """Translate httpx/aiohttp/timeout failures into ``TransportError``/``RequestTimeout``.
-
-    The aiohttp transport maps most connection failures to ``httpx.ConnectTimeout``; the
-    underlying aiohttp exception (its cause) tells refused, dropped and timed out apart.
-    """
-    try:
-        yield
-    except (TimeoutError, httpx.TransportError, aiohttp.ClientError, OSError) as exc:
-        # ``from None``: the library's own frames below hold the request's headers (the API key) in
-        # their locals, and a traceback printed with locals would show them; the message names the cause.
-        raise _translate(exc, provider, url) from None
+TRANSPORT_ERRORS = (TimeoutError, httpx.TransportError, aiohttp.ClientError, OSError)
+"""What a failed send raises below us: caught where a request is sent, translated by the function below."""
 
 
 def translate_transport_error(exc: BaseException, provider: str, url: str) -> TransportError:
-    """The ``SeedsError`` for an httpx/aiohttp/timeout failure (raise it ``from None``: see above)."""
+    """The ``SeedsError`` for an httpx/aiohttp/timeout failure. Raise it ``from None``: the library's own
+    frames below hold the request's headers (the API key) in their locals, and a traceback printed with
+    locals would show them; the message names the cause. Through the httpx-aiohttp transport most
+    connection failures arrive as ``httpx.ConnectTimeout``: the underlying aiohttp exception (its cause)
+    tells refused, dropped and timed out apart."""
     return _translate(exc, provider, url)
 
 

@@ -43,7 +43,7 @@ from .exceptions import (
     ResponseParseError,
     SeedsError,
 )
-from .http import LoopPools, post, translate_transport_error
+from .http import TRANSPORT_ERRORS, LoopPools, post, translate_transport_error
 from .log import logger
 from .ratelimit import RateGate
 from .retry import RetryPolicy
@@ -201,30 +201,22 @@ class Pipeline:
         validates is a miss: the prompt is sent again and its fresh answer overwrites it."""
         if self.cache is None or prepared.key is None:
             return None
-        entry = self.cache.get(prepared.key)
-        if entry is None:
-            return None
-        try:
-            return self.from_cache_entry(entry, params)
-        except (KeyError, TypeError, ValueError, ResponseParseError):
-            return None
+        return self._hit(self.cache.get(prepared.key), params)
 
     def lookup_many(self, prepared: list[Prepared], params: Mapping[str, Any]) -> list[Response | None]:
         """``lookup`` for a window of prompts in one cache query (what the batch engine uses)."""
         if self.cache is None:
             return [None] * len(prepared)
         entries = self.cache.get_many([p.key for p in prepared if p.key is not None])
-        out: list[Response | None] = []
-        for item in prepared:
-            entry = entries.get(item.key) if item.key is not None else None
-            response = None
-            if entry is not None:
-                try:
-                    response = self.from_cache_entry(entry, params)
-                except (KeyError, TypeError, ValueError, ResponseParseError):
-                    response = None
-            out.append(response)
-        return out
+        return [self._hit(entries.get(p.key) if p.key is not None else None, params) for p in prepared]
+
+    def _hit(self, entry: Mapping[str, Any] | None, params: Mapping[str, Any]) -> Response | None:
+        if entry is None:
+            return None
+        try:
+            return self.from_cache_entry(entry, params)
+        except (KeyError, TypeError, ValueError, ResponseParseError):
+            return None
 
     def cache_entry(self, response: Response) -> dict[str, Any]:
         """What the cache stores of an answer beside its raw body (no tracking: a hit is re-priced by
@@ -349,8 +341,7 @@ class Pipeline:
                 if answer.status_code >= 400:
                     raise self.status_error(answer.status_code, answer.content, answer.headers, str(httpx_url))
                 body, headers = answer.content, answer.headers
-        except (TimeoutError, httpx.TransportError, aiohttp.ClientError, OSError) as exc:
-            # ``from None``: the library's frames below hold the request headers (the key) in their locals
+        except TRANSPORT_ERRORS as exc:  # ``from None``: see translate_transport_error
             raise translate_transport_error(exc, self.provider, self.base_url) from None
         latency = time.perf_counter() - started
         self._observe(headers, probe)
@@ -382,7 +373,7 @@ class Pipeline:
             async with asyncio.timeout(timeout_s):
                 response = await self._pools.get().request(method, url, headers=sent,
                                                            timeout=httpx.Timeout(timeout_s), **kwargs)
-        except (TimeoutError, httpx.TransportError, aiohttp.ClientError, OSError) as exc:
+        except TRANSPORT_ERRORS as exc:
             raise translate_transport_error(exc, self.provider, self.base_url) from None
         if response.status_code >= 400:
             raise self.status_error(response.status_code, response.content, response.headers, url)
