@@ -93,7 +93,8 @@ class BatchRun:
         total = len(prompts) if hasattr(prompts, "__len__") else None  # type: ignore[arg-type]
         self.ledger = Ledger(total=total)
         self.result = BatchResult(model=pipeline.model, provider=pipeline.provider,
-                                  electricity_mix_zone=pipeline.tracker.electricity_mix_zone, ledger=self.ledger)
+                                  electricity_mix_zone=pipeline.tracker.electricity_mix_zone, ledger=self.ledger,
+                                  response_format=params.get("response_format"))
         self._budgeted = max_cost_usd is not None or max_gwp_kgco2eq is not None
         self._pending_cost_usd = 0.0  # fresh answers arrived, not yet in the ledger (waiting for their commit)
         self._pending_gwp_kgco2eq = 0.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,12 +20,14 @@ from .batch_api import BatchAPI
 from .cache import ResponseCache
 from .codec import Codec
 from .exceptions import ConfigurationError
+from .mapping import PromptRows, check_clash, parsed_fields, result_columns, sized
 from .pipeline import Pipeline
 from .ratelimit import RateGate
 from .result import BatchResult
 from .retry import RetryPolicy
 from .runner import run_sync
 from .secrets import Secret, mask_secret
+from .tables import Table, as_table
 from .tracking import DEFAULT_ZONE, Tracker
 from .types import Response
 
@@ -250,6 +252,55 @@ class BaseClient:
         what finished."""
         run = self.batch(prompts, max_concurrent, on_progress, **params)  # bad arguments fail here
         return run_sync(lambda: run)
+
+    # -- tables ----------------------------------------------------------------------------------
+    async def map(self, data: Any, prompt: str | Callable[[dict[str, Any]], Any], *, response_format: Any = None,
+                  system: str | None = None, max_concurrent: int = 5, on_progress: ProgressCallback | None = None,
+                  prefix: str = "", max_cost_usd: float | None = None, max_gwp_kgco2eq: float | None = None,
+                  **params: Any) -> Any:
+        """Apply a prompt to every row of ``data`` and return the same kind of table with columns added.
+
+        Args:
+            data: a pandas or polars DataFrame, a pyarrow Table, a Hugging Face ``Dataset``, or an iterable
+                of dicts (a generator too: pulled lazily). Returns the same kind: a DataFrame, a Table, a
+                Dataset, or a list of dicts, in input order.
+            prompt: a template with ``{column}`` fields (``"Classify: {review}"``), or a function
+                ``row -> str | list[Message]``. A row the template cannot fill ends as a ``PromptError``.
+            response_format: a pydantic model (or a JSON schema): each of its fields becomes a column.
+            system: an optional template for a system message.
+            prefix: put before the added columns' names (they never silently overwrite input columns:
+                a clash is an error that suggests one).
+
+        Added columns: ``response``, the ``response_format``'s fields, ``status``, ``error``, ``cached``,
+        ``prompt_tokens``, ``completion_tokens``, ``cost_usd``, ``gwp_kgco2eq``, ``energy_kwh``,
+        ``latency_s``. The run's ``BatchResult`` is ``client.last_run.result`` (plots, totals).
+        """
+        table, rows, fields = self._map_plan(data, prompt, response_format, system, prefix)
+        if response_format is not None:
+            params["response_format"] = response_format
+        run = self.batch(sized(rows), max_concurrent, on_progress, max_cost_usd=max_cost_usd,
+                         max_gwp_kgco2eq=max_gwp_kgco2eq, **params)
+        run.result.source = table  # its exports lead with the input's columns
+        result = await run
+        return table.with_columns(result_columns(result, fields, prefix))
+
+    def map_sync(self, data: Any, prompt: str | Callable[[dict[str, Any]], Any], **kwargs: Any) -> Any:
+        """Sync ``map`` for scripts; Ctrl-C stops it and ``client.last_run.result`` keeps what finished."""
+        self._map_plan(data, prompt, kwargs.get("response_format"), kwargs.get("system"), kwargs.get("prefix", ""))
+        return run_sync(lambda: self.map(data, prompt, **kwargs))
+
+    def _map_plan(self, data: Any, prompt: Any, response_format: Any, system: str | None,
+                  prefix: str) -> tuple[Table, PromptRows, list[str]]:
+        """Check everything ``map`` can check before sending: the data, the template's fields against
+        the columns, the added columns against the input's."""
+        self._check_open()
+        if not isinstance(prefix, str):
+            raise ConfigurationError(f"prefix must be a string such as 'llm_'; got {prefix!r}")
+        table = as_table(data)
+        rows = PromptRows(table, prompt, system)
+        fields = parsed_fields(response_format)
+        check_clash(table, fields, prefix)
+        return table, rows, fields
 
     # -- server-side Batch APIs ------------------------------------------------------------------
     def batch_api(self) -> BatchAPI:

@@ -8,17 +8,24 @@ would-be cost and carbon are reported as ``avoided_*``. Unknown costs are counte
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 from dataclasses import dataclass, field
 from operator import attrgetter
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import BudgetExceeded, Cancelled
+from .exceptions import BudgetExceeded, Cancelled, ConfigurationError
 from .ledger import Ledger
+from .structured import field_value, parsed_fields
+from .tables import Table
 from .types import Response
 
 if TYPE_CHECKING:
     import pandas as pd
+    import polars as pl
+    import pyarrow as pa
 
 __all__ = ["BatchResult", "cost_text"]
 
@@ -54,6 +61,10 @@ class BatchResult:
     electricity_mix_zone: str | None = None
     ledger: Ledger = None  # type: ignore[assignment]
     """The running account of counts, tokens, cost and carbon (built from the lists when not given)."""
+    response_format: Any = None
+    """The run's ``response_format``: its fields become columns in every export."""
+    source: Table | None = None
+    """The input table of a ``map`` run: its columns lead every export."""
 
     def __post_init__(self) -> None:
         if self.ledger is None:
@@ -224,17 +235,42 @@ class BatchResult:
         )
 
     # -- export ------------------------------------------------------------------------------
+    def _extra_columns(self) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+        """(the ``map`` input's columns, the parsed answer's fields) as columns, named so they never
+        overwrite a standard column (a clash gets an ``input_`` / ``parsed_`` prefix)."""
+        n = len(self.responses)
+        inputs: dict[str, list[Any]] = {}
+        if self.source is not None:
+            for name, values in self.source.column_lists().items():
+                inputs[f"input_{name}" if name in _COLUMN_SET else name] = (values + [None] * n)[:n]
+        parsed: dict[str, list[Any]] = {}
+        fields = parsed_fields(self.response_format)
+        if not fields:  # no format given: the fields of whatever was parsed (a model or a dict)
+            seen = (r.parsed for r in self.responses if r is not None and r.parsed is not None)
+            first = next(seen, None)
+            fields = parsed_fields(type(first)) if first is not None and not isinstance(first, dict) else (
+                list(first) if isinstance(first, dict) else [])
+        for key in fields:
+            name = f"parsed_{key}" if key in _COLUMN_SET or key in inputs else key
+            parsed[name] = [field_value(r.parsed, key) if r is not None and r.parsed is not None else None
+                            for r in self.responses]
+        return inputs, parsed
+
     def to_records(self) -> list[dict[str, Any]]:
-        """One plain dict per prompt (the row schema of ``to_pandas``)."""
+        """One plain dict per prompt (the row schema of ``to_pandas``): a ``map`` input's columns first,
+        then the standard columns, with the parsed answer's fields after ``content``."""
+        inputs, parsed = self._extra_columns()
         rows = []
         nan = float("nan")
         for i, response in enumerate(self.responses):
             error = self.errors.get(i)
-            row: dict[str, Any] = {
+            row: dict[str, Any] = {name: values[i] for name, values in inputs.items()}
+            row.update({
                 "index": i,
                 "prompt": self.prompts[i] if i < len(self.prompts) else "",
                 "status": self.status(i),
                 "content": response.content if response is not None else None,
+                **{name: values[i] for name, values in parsed.items()},
                 "error_type": type(error).__name__ if error is not None else None,
                 "error": str(error) if error is not None else None,
                 "model": response.model if response is not None else self.model,
@@ -244,7 +280,7 @@ class BatchResult:
                 "started_s": self.started_s[i] if i < len(self.started_s) else nan,
                 "finished_s": self.finished_s[i] if i < len(self.finished_s) else nan,
                 "latency_s": response.latency_s if response is not None else None,
-            }
+            })
             usage = response.usage.to_dict() if response is not None else dict.fromkeys(
                 ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
                  "cache_write_tokens", "reasoning_tokens"), 0)
@@ -313,14 +349,56 @@ class BatchResult:
                     prompt=np.array(self.prompts[:n] + [""] * (n - len(self.prompts)), dtype=object),
                     started_s=_padded(self.started_s, n), finished_s=_padded(self.finished_s, n))
         frame = pd.DataFrame(cols, index=pd.RangeIndex(n, name="index"))
-        return frame[_COLUMNS[1:]]
+        inputs, parsed = self._extra_columns()
+        order = list(_COLUMNS[1:])
+        if parsed:
+            at = order.index("content") + 1
+            order[at:at] = list(parsed)
+            for label, cells in parsed.items():
+                frame[label] = pd.Series(cells, index=frame.index, dtype=object)
+        if inputs:
+            for label, cells in inputs.items():
+                frame[label] = cells
+            order = [*inputs, *order]
+        return frame[order]
 
-    def to_jsonl(self, path: str | None = None) -> str:
-        """JSON Lines, one object per prompt; written to ``path`` when given, always returned."""
-        text = "".join(json.dumps(row, default=str) + "\n" for row in self.to_records())
+    def to_arrow(self) -> pa.Table:
+        """A pyarrow ``Table`` with the columns of ``to_pandas`` (parsed fields as columns, nested models as
+        structs); needs the ``data`` extra (pyarrow)."""
+        pa = _need("pyarrow", "data")
+        records = self.to_records()
+        names = list(records[0]) if records else ["index", *_COLUMNS[1:]]
+        return pa.table({name: [row.get(name) for row in records] for name in names})
+
+    def to_polars(self) -> pl.DataFrame:
+        """A polars ``DataFrame`` with the columns of ``to_pandas``; needs polars (``seeds_nb[polars]``)."""
+        pl = _need("polars", "polars")
+        records = self.to_records()
+        names = list(records[0]) if records else ["index", *_COLUMNS[1:]]
+        return pl.DataFrame({name: [row.get(name) for row in records] for name in names}, strict=False)
+
+    def to_parquet(self, path: str | os.PathLike[str]) -> Path:
+        """Write the ``to_arrow`` table as Parquet (atomically: a temporary file renamed into place, so a
+        crash never leaves a file that looks complete); returns the path."""
+        pq = _need("pyarrow.parquet", "data")
+        target = Path(path)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            pq.write_table(self.to_arrow(), tmp)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return target
+
+    def to_jsonl(self, path: str | os.PathLike[str] | None = None) -> str:
+        """JSON Lines, one object per prompt (the ``to_records`` rows); written to ``path`` when given
+        (atomically), always returned."""
+        text = "".join(json.dumps(row, default=str, ensure_ascii=False) + "\n" for row in self.to_records())
         if path is not None:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text)
+            target = Path(path)
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, target)
         return text
 
     def plot(self) -> Any:
@@ -359,3 +437,12 @@ _COLUMNS = [
     "total_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", *_TRACKING_COLUMNS,
     "electricity_mix_zone",
 ]
+_COLUMN_SET = frozenset(_COLUMNS)
+
+
+def _need(module: str, extra: str) -> Any:
+    """Import an optional library, or say which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ConfigurationError(f"this export needs {module.split('.')[0]}: pip install 'seeds_nb[{extra}]'") from None

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from .exceptions import PromptError
 
-__all__ = ["Message", "Prompt", "Response", "Tracking", "Usage", "check_prompts", "normalize_prompt", "prompt_text"]
+__all__ = ["Message", "Prompt", "Response", "Tracking", "Unsendable", "Usage", "check_prompts", "normalize_prompt",
+           "prompt_text"]
 
 Role = Literal["system", "user", "assistant", "developer", "tool"]
 _ROLES = ("system", "user", "assistant", "developer", "tool")
@@ -59,6 +60,19 @@ class Message(BaseModel):
 Prompt = str | Sequence[Message] | Sequence[dict[str, Any]]
 
 
+class Unsendable:
+    """Stands for a prompt that could not be built (a row a template cannot fill): the batch engine
+    takes it like any prompt, and its index ends as ``error`` without a request."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: PromptError) -> None:
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"Unsendable({self.error})"
+
+
 def normalize_prompt(prompt: Any) -> tuple[Message, ...]:
     """Turn a user prompt (a string, Messages, or role/content dicts) into a tuple of Messages.
 
@@ -70,6 +84,8 @@ def normalize_prompt(prompt: Any) -> tuple[Message, ...]:
         return (Message.model_construct(role="user", content=prompt),)  # valid by construction: no validation
     if isinstance(prompt, Message):
         return (prompt,)
+    if isinstance(prompt, Unsendable):
+        raise prompt.error
     if isinstance(prompt, bytes | bytearray | memoryview):
         raise PromptError("a prompt must be text (str), not bytes; decode it first, e.g. prompt.decode('utf-8')")
     if isinstance(prompt, dict) or not isinstance(prompt, Iterable):
@@ -108,8 +124,9 @@ def check_prompts(prompts: Any) -> None:
     if kind.__name__ in _TABLE_TYPES and kind.__module__.split(".")[0] in (
             "pandas", "polars", "pyarrow", "datasets", "numpy"):
         raise PromptError(f"prompts is a {kind.__module__.split('.')[0]} {kind.__name__}, not a list of prompts "
-                          "(iterating it would send its column names); build the prompts from its rows, e.g. "
-                          "[template.format(**row) for row in df.to_dict('records')], or pass a list of strings")
+                          "(iterating it would send its column names); to prompt once per row use "
+                          "client.map(data, 'Summarise {column}'), which returns the table with the answers as "
+                          "new columns, or pass a list of strings")
     if isinstance(prompts, bytes | bytearray | memoryview) or not isinstance(prompts, Iterable):
         raise PromptError(f"prompts must be an iterable of prompts (a list of strings, or of Message lists); "
                           f"got {kind.__name__}")

@@ -1,9 +1,9 @@
 """From a ``%%seeds_batch`` cell to prompts: split, fill ``{names}``, expand ``--over`` rows.
 
-Pure functions (no shell, no I/O) so they are tested without a kernel. Every mistake a user can
-make in a cell becomes a ``UsageError`` naming the prompt and the fix: IPython shows a
-``UsageError`` as one clean line, where a ``KeyError`` from ``str.format`` would show a traceback
-through our internals.
+Pure functions (no shell, no I/O) so they are tested without a kernel. Filling a template is the
+core's ``Template`` (the same rules as ``client.map``); every mistake a user can make in a cell becomes
+a ``UsageError`` naming the prompt and the fix: IPython shows a ``UsageError`` as one clean line, where
+a ``KeyError`` from ``str.format`` would show a traceback through our internals.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import textwrap
 from collections import ChainMap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from string import Formatter
 from typing import Any
 
 from IPython.core.error import UsageError
 
+from seeds_nb.core.exceptions import PromptError
+from seeds_nb.core.template import Template
 from seeds_nb.core.types import Message
 
 __all__ = ["SEPARATOR", "Prompt", "build_prompts", "over_rows", "render", "split_prompts", "template_fields"]
@@ -27,9 +28,6 @@ __all__ = ["SEPARATOR", "Prompt", "build_prompts", "over_rows", "render", "split
 SEPARATOR = "---"
 """A line holding only this separates multi-line prompts (when present, lines no longer split)."""
 
-_FORMATTER = Formatter()
-_HEAD = re.compile(r"[^.\[]*")  # the variable part of a field: `row` in `{row[name]}` / `{row.x}`
-_EXCERPT = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,59 +66,25 @@ def split_prompts(cell: str) -> list[str]:
     return [p for p in prompts if p]
 
 
-def _excerpt(text: str) -> str:
-    one_line = " ".join(text.split())
-    return one_line if len(one_line) <= _EXCERPT else one_line[: _EXCERPT - 1] + "…"
-
-
 def template_fields(template: str, where: str = "prompt") -> list[str]:
-    """The variable names a template uses (``{a}``, ``{row[x]}`` -> ``a``, ``row``), in order.
-
-    Raises ``UsageError`` for a template ``str.format`` cannot parse (a lone brace) or a positional
-    field (``{}``/``{0}``): both are almost always a brace meant literally.
-    """
-    names: list[str] = []
+    """The variable names a template uses (``{a}``, ``{row[x]}`` -> ``a``, ``row``), in order; the core's
+    ``Template`` (shared with ``client.map``), its errors as ``UsageError``."""
     try:
-        parsed = list(_FORMATTER.parse(template))
-    except ValueError as exc:
-        raise UsageError(
-            f"{where} {_excerpt(template)!r}: {exc} - write {{{{ and }}}} for literal braces"
-        ) from None
-    for _, field, _, _ in parsed:
-        if field is None:
-            continue
-        head = _HEAD.match(field).group(0)  # type: ignore[union-attr]  # the pattern always matches
-        if not head or head.isdigit():
-            raise UsageError(
-                f"{where} {_excerpt(template)!r}: {{{field}}} is not a variable name - use a name such "
-                f"as {{topic}}, or write {{{{ and }}}} for literal braces"
-            )
-        if head not in names:
-            names.append(head)
-    return names
+        return list(Template(template, where).fields)
+    except PromptError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def render(template: str, names: Mapping[str, Any], where: str = "prompt") -> str:
-    """Fill ``{name}`` fields from ``names`` (``{{``/``}}`` are literal braces).
+    """Fill ``{name}`` fields from ``names`` (``{{``/``}}`` are literal braces), with the core's renderer.
 
     Unknown names are a ``UsageError`` listing all of them, never a bare ``KeyError``.
     """
-    fields = template_fields(template, where)
-    if not fields:
-        return _FORMATTER.vformat(template, (), {})  # still turns {{ }} into { }
-    missing = [name for name in fields if name not in names]
-    if missing:
-        listed = ", ".join(f"{{{name}}}" for name in missing)
-        raise UsageError(
-            f"{where} {_excerpt(template)!r}: unknown name{'s' if len(missing) > 1 else ''} {listed} - "
-            f"define {'them' if len(missing) > 1 else 'it'} in the notebook (or as a column with --over), "
-            "or write {{ and }} for literal braces"
-        )
     try:
-        return _FORMATTER.vformat(template, (), names)
-    except (KeyError, IndexError, AttributeError, ValueError, TypeError) as exc:
-        detail = f"{type(exc).__name__}: {exc}" if not isinstance(exc, KeyError) else f"no key {exc}"
-        raise UsageError(f"{where} {_excerpt(template)!r}: cannot fill it ({detail})") from None
+        return Template(template, where).render(
+            names, hint="define them in the notebook (or as a column with --over)")
+    except PromptError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _is_frame(value: Any) -> bool:

@@ -334,7 +334,8 @@ class BatchJob:
         result = BatchResult(responses=[None] * n, prompts=list(store.prompts) + [""] * (n - len(store.prompts)),
                              started_s=[math.nan] * n, finished_s=[math.nan] * n, started_at=store.created_at,
                              model=store.model, provider=client.provider,
-                             electricity_mix_zone=client.tracker.electricity_mix_zone)
+                             electricity_mix_zone=client.tracker.electricity_mix_zone,
+                             response_format=self.params.get("response_format"))
         cache_writes: list[Any] = []
         ended = store.created_at
         for batch in self.batches:

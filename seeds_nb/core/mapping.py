@@ -1,0 +1,157 @@
+"""``client.map``'s two halves: rows -> prompts (a template or a function per row), and a run's results ->
+the columns added to the input table.
+
+Kept apart from the client so the rules are in one place and testable without HTTP: which columns are
+added and how they are named, how a structured answer becomes columns (one per field of the
+``response_format``; a nested model as a struct/dict), and that a row a template cannot fill ends as
+its own ``PromptError`` rather than stopping the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from .exceptions import ConfigurationError, PromptError
+from .result import BatchResult
+from .structured import field_value, parsed_fields
+from .tables import Table
+from .template import Template
+from .types import Message, Response, Unsendable
+
+__all__ = ["RESULT_COLUMNS", "PromptRows", "check_clash", "parsed_fields", "result_columns", "sized"]
+
+RESULT_COLUMNS = ("response", "status", "error", "cached", "prompt_tokens", "completion_tokens", "cost_usd",
+                  "gwp_kgco2eq", "energy_kwh", "latency_s")
+"""The columns ``map`` adds (the parsed fields of a ``response_format`` come right after ``response``)."""
+
+RowPrompt = Callable[[dict[str, Any]], Any]
+
+
+class PromptRows:
+    """The prompts of a table's rows, pulled lazily: ``prompt`` is a template (``"... {column} ..."``) or a
+    function ``row -> str | list[Message]``; ``system`` an optional template for a system message. A row
+    that cannot be rendered becomes an ``Unsendable`` (its index ends as that ``PromptError``)."""
+
+    def __init__(self, table: Table, prompt: str | RowPrompt, system: str | None = None) -> None:
+        self.table = table
+        self.template = Template(prompt, "prompt template") if isinstance(prompt, str) else None
+        if self.template is None and not callable(prompt):
+            raise ConfigurationError(f"map() takes the prompt as a template string ('Summarise {{abstract}}') "
+                                     f"or a function of the row; got {type(prompt).__name__}")
+        self.function = None if isinstance(prompt, str) else prompt
+        self.system = Template(system, "system template") if system is not None else None
+        columns = table.columns
+        if columns is not None:  # a table whose columns are known: a wrong field fails before anything is sent
+            for template in (t for t in (self.template, self.system) if t is not None):
+                missing = template.missing(columns)
+                if missing:
+                    listed = ", ".join(f"{{{name}}}" for name in missing)
+                    raise ConfigurationError(f"the {template.where} uses {listed}, which the data does not have; "
+                                             f"its columns are: {', '.join(columns)}")
+        self._hint = "each row must have these keys (map() renders the template once per row)"
+
+    def __iter__(self) -> Iterator[Any]:
+        for index, row in enumerate(self.table.rows()):
+            try:
+                yield self._prompt(index, row)
+            except PromptError as exc:
+                yield Unsendable(exc)
+
+    def _prompt(self, index: int, row: Mapping[str, Any]) -> Any:
+        where = f"row {index}"
+        if self.template is not None:
+            text: Any = self.template.render(row, where=f"{where}: prompt template", hint=self._hint)
+        else:
+            try:
+                text = self.function(dict(row))  # type: ignore[misc]
+            except Exception as exc:  # the user's function: its error is this row's, the run goes on
+                raise PromptError(f"{where}: the prompt function raised {type(exc).__name__}: {exc}") from None
+        if self.system is None:
+            return text
+        system = self.system.render(row, where=f"{where}: system template", hint=self._hint)
+        if not isinstance(text, str):
+            raise PromptError(f"{where}: with system=, the prompt must be text; the function returned "
+                              f"{type(text).__name__}")
+        return [Message(role="system", content=system), Message(role="user", content=text)]
+
+
+def sized(rows: PromptRows) -> Iterable[Any]:
+    """``rows`` with a length when the table has one (the run's total, its progress bar's end)."""
+    if rows.table.length is None:
+        return iter(rows)
+    return _Sized(rows, rows.table.length)
+
+
+class _Sized:
+    """An iterable with a length, read once (not a sequence: rows are not indexable)."""
+
+    def __init__(self, rows: PromptRows, length: int) -> None:
+        self._rows, self._length = rows, length
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+
+def field_column(field: str) -> str:
+    """A parsed field's column: its own name, or ``parsed_<name>`` when map() has a column of that name."""
+    return f"parsed_{field}" if field in RESULT_COLUMNS else field
+
+
+def column_names(fields: list[str], prefix: str) -> list[str]:
+    """The names of the added columns: ``response``, the parsed fields, then the rest, with ``prefix``."""
+    return [prefix + name for name in (RESULT_COLUMNS[0], *map(field_column, fields), *RESULT_COLUMNS[1:])]
+
+
+def check_clash(table: Table, fields: list[str], prefix: str) -> None:
+    """Added columns never silently overwrite input columns: a clash is an error naming the fix."""
+    if table.columns is None:
+        return
+    clash = [name for name in column_names(fields, prefix) if name in table.columns]
+    if clash:
+        raise ConfigurationError(
+            f"map() would add column(s) {', '.join(clash)}, which the data already has; pass prefix='llm_' "
+            f"(or another) to name the new columns {prefix or 'llm_'}response, {prefix or 'llm_'}status, ...")
+
+
+def result_columns(result: BatchResult, fields: list[str], prefix: str = "") -> dict[str, list[Any]]:
+    """The columns ``map`` adds, one value per prompt index, in input order."""
+    n = len(result)
+    out: dict[str, list[Any]] = {name: [None] * n for name in column_names(fields, prefix)}
+    response_col, status_col, error_col = out[prefix + "response"], out[prefix + "status"], out[prefix + "error"]
+    cached_col = out[prefix + "cached"]
+    field_cols = [(field, out[prefix + field_column(field)]) for field in fields]
+    usage_cols = (out[prefix + "prompt_tokens"], out[prefix + "completion_tokens"])
+    tracking_cols = (out[prefix + "cost_usd"], out[prefix + "gwp_kgco2eq"], out[prefix + "energy_kwh"])
+    latency_col = out[prefix + "latency_s"]
+    errors = result.errors
+    for index, response in enumerate(result.responses):
+        status_col[index] = result.status(index)
+        if response is None:
+            error = errors.get(index)
+            error_col[index] = f"{type(error).__name__}: {error}" if error is not None else None
+            cached_col[index] = False
+            continue
+        _fill(index, response, response_col, cached_col, field_cols, usage_cols, tracking_cols, latency_col)
+    return out
+
+
+def _fill(index: int, response: Response, response_col: list[Any], cached_col: list[Any],
+          field_cols: list[tuple[str, list[Any]]], usage_cols: tuple[list[Any], list[Any]],
+          tracking_cols: tuple[list[Any], list[Any], list[Any]], latency_col: list[Any]) -> None:
+    response_col[index] = response.content
+    cached_col[index] = response.cached
+    parsed = response.parsed
+    if field_cols and parsed is not None:
+        for field, column in field_cols:
+            column[index] = field_value(parsed, field)
+    usage_cols[0][index] = response.usage.prompt_tokens
+    usage_cols[1][index] = response.usage.completion_tokens
+    tracking = response.tracking
+    tracking_cols[0][index] = tracking.cost_usd
+    tracking_cols[1][index] = tracking.gwp_kgco2eq
+    tracking_cols[2][index] = tracking.energy_kwh
+    latency_col[index] = response.latency_s

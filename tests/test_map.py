@@ -1,0 +1,244 @@
+"""``client.map``: a prompt template over a table's rows, the same kind of table back with the answers as
+columns; and ``BatchResult``'s exports (pandas, polars, Arrow, Parquet, JSON Lines) with parsed fields.
+
+Over real HTTP against the mock server, for every input kind: pandas, polars, Arrow, Hugging Face
+``datasets``, a list of dicts and a generator of dicts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import datasets
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pydantic import BaseModel
+
+from seeds_nb import ConfigurationError, Message, MockServer, PromptError, ResponseParseError
+from seeds_nb.mock import Fault
+
+REVIEWS = ["great phone, love it", "battery died in a day", "it is fine", "screen cracked", "best purchase"]
+ADDED = ["response", "status", "error", "cached", "prompt_tokens", "completion_tokens", "cost_usd", "gwp_kgco2eq",
+         "energy_kwh", "latency_s"]
+
+
+class Mood(StrEnum):
+    good = "good"
+    bad = "bad"
+
+
+class Aspect(BaseModel):
+    name: str
+    weight: float
+
+
+class Review(BaseModel):
+    sentiment: Mood
+    stars: int
+    aspect: Aspect
+
+
+def frame() -> pd.DataFrame:
+    return pd.DataFrame({"id": [101, 102, 103, 104, 105], "review": REVIEWS})
+
+
+def to_kind(kind: str) -> Any:
+    df = frame()
+    if kind == "pandas":
+        return df
+    if kind == "polars":
+        return pl.from_pandas(df)
+    if kind == "arrow":
+        return pa.Table.from_pandas(df, preserve_index=False)
+    if kind == "datasets":
+        return datasets.Dataset.from_pandas(df, preserve_index=False)
+    records = df.to_dict("records")
+    if kind == "records":
+        return records
+    return (row for row in records)  # a generator: pulled lazily
+
+
+def column(table: Any, name: str) -> list[Any]:
+    if isinstance(table, pd.DataFrame):
+        return table[name].tolist()
+    if isinstance(table, pl.DataFrame):
+        return table[name].to_list()
+    if isinstance(table, pa.Table):
+        return table.column(name).to_pylist()
+    if isinstance(table, datasets.Dataset):
+        return list(table[name])
+    return [row[name] for row in table]
+
+
+def names(table: Any) -> list[str]:
+    if isinstance(table, pd.DataFrame | pl.DataFrame):
+        return list(table.columns)
+    if isinstance(table, pa.Table | datasets.Dataset):
+        return list(table.column_names)
+    return list(table[0])
+
+
+OUTPUT_TYPE = {"pandas": pd.DataFrame, "polars": pl.DataFrame, "arrow": pa.Table, "datasets": datasets.Dataset,
+               "records": list, "generator": list}
+
+
+@pytest.mark.parametrize("kind", list(OUTPUT_TYPE))
+async def test_map_returns_the_same_kind_of_table_with_structured_columns(kind: str, make_client,
+                                                                          server: MockServer) -> None:
+    client = make_client()
+    out = await client.map(to_kind(kind), "Review: {review} (id {id})", response_format=Review, max_concurrent=3)
+    assert isinstance(out, OUTPUT_TYPE[kind])
+    assert names(out) == ["id", "review", "response", "sentiment", "stars", "aspect", *ADDED[1:]]
+    assert column(out, "id") == [101, 102, 103, 104, 105]  # input order, input columns kept
+    assert column(out, "status") == ["ok"] * 5 and server.request_count == 5
+    sent = [entry["body"]["messages"][-1]["content"] for entry in server.requests]
+    assert sorted(sent) == sorted(f"Review: {r} (id {i})" for i, r in zip(range(101, 106), REVIEWS, strict=True))
+    for answer, stars, aspect in zip(column(out, "response"), column(out, "stars"), column(out, "aspect"),
+                                     strict=True):
+        parsed = Review.model_validate_json(answer)
+        assert stars == parsed.stars and aspect == parsed.aspect.model_dump()  # nested model: a struct / dict
+    assert all(c > 0 for c in column(out, "cost_usd")) and column(out, "cached") == [False] * 5
+    result = client.last_run.result
+    assert result.successful_count == 5 and result.total_cost_usd == pytest.approx(sum(column(out, "cost_usd")))
+
+
+async def test_a_function_prompt_a_system_template_and_rows_that_cannot_be_filled(make_client,
+                                                                                  server: MockServer) -> None:
+    rows = [{"topic": "rust"}, {"topic": "go"}, {"subject": "no topic here"}]
+    client = make_client()
+    out = await client.map(rows, "Explain {topic}", system="You teach {topic} to beginners.")
+    assert [r["status"] for r in out] == ["ok", "ok", "failed"]
+    assert out[2]["error"].startswith("PromptError: row 2: prompt template 'Explain {topic}': unknown name {topic}")
+    assert server.request_count == 2
+    systems = sorted(entry["body"]["messages"][0]["content"] for entry in server.requests)
+    assert systems == ["You teach go to beginners.", "You teach rust to beginners."]
+    calls = await client.map(frame(), lambda row: [Message("user", f"id {row['id']}: {row['review'][:5]}")])
+    assert calls["status"].tolist() == ["ok"] * 5
+    assert "id 101: great" in [entry["body"]["messages"][0]["content"] for entry in server.requests[-5:]]
+
+    def broken(row: dict[str, Any]) -> str:
+        if row["id"] == 103:
+            raise KeyError("oops")
+        return f"ok {row['id']}"
+
+    partly = await client.map(frame(), broken)
+    assert partly["status"].tolist() == ["ok", "ok", "failed", "ok", "ok"]
+    assert "the prompt function raised KeyError" in partly["error"][2]
+
+
+async def test_mistakes_fail_before_anything_is_sent(make_client, server: MockServer) -> None:
+    client = make_client()
+    with pytest.raises(ConfigurationError, match=r"uses \{reviw\}, which the data does not have; its columns are: "
+                                                 r"id, review"):
+        await client.map(frame(), "Classify {reviw}")
+    with pytest.raises(ConfigurationError, match="already has; pass prefix='llm_'"):
+        await client.map(frame().assign(status=1), "Classify {review}")
+    with pytest.raises(ConfigurationError, match=r"takes a table \(.*\) or an iterable of dicts .*; got str"):
+        await client.map("just a string", "Classify {review}")
+    with pytest.raises(PromptError, match="not a variable name"):
+        await client.map(frame(), "Classify {} {review}")
+
+    class Clashing(BaseModel):
+        status: str
+
+    named = await client.map(frame(), "Classify {review}", response_format=Clashing)
+    assert "parsed_status" in named.columns and named["status"].tolist() == ["ok"] * 5  # map()'s own status
+    out = await client.map(frame().assign(status=1), "Classify {review}", response_format=Clashing, prefix="llm_")
+    assert {"llm_status", "llm_parsed_status"} <= set(out.columns) and out["status"].tolist() == [1] * 5
+    assert server.request_count == 10
+    with pytest.raises(PromptError, match="row 1 of the data is a str, not a dict"):
+        await client.map([{"review": "a"}, "b"], "Classify {review}")
+
+
+@pytest.mark.parametrize("data", [frame(), pl.from_pandas(frame()), pa.Table.from_pandas(frame()),
+                                  datasets.Dataset.from_pandas(frame())], ids=["pandas", "polars", "arrow", "datasets"])
+async def test_a_table_given_as_prompts_is_refused_with_map_named(make_client, server: MockServer, data: Any) -> None:
+    client = make_client()
+    with pytest.raises(PromptError, match=r"not a list of prompts .*column names.*client.map\(data, "):
+        await client.batch_generate(data)
+    with pytest.raises(PromptError, match="client.map"):
+        async for _ in client.batch_generate_iter(data):
+            pass
+    assert server.request_count == 0
+
+
+async def test_a_generator_is_pulled_lazily(make_client) -> None:
+    pulled = 0
+
+    def rows() -> Iterator[dict[str, Any]]:
+        nonlocal pulled
+        for i in range(30):
+            pulled += 1
+            yield {"n": i}
+
+    seen: list[int] = []
+
+    def progress(done: int, total: int | None, response: Any) -> None:
+        seen.append(pulled - done)
+
+    out = await make_client().map(rows(), "Count to {n}", max_concurrent=2, on_progress=progress)
+    assert len(out) == 30 and [r["n"] for r in out] == list(range(30))
+    assert max(seen) <= 3  # never far ahead of what was answered
+
+
+async def test_structured_answers_on_cache_hits_and_failed_validation(make_client, server: MockServer,
+                                                                      tmp_path: Path) -> None:
+    client = make_client(cache_dir=str(tmp_path))
+    first = await client.map(frame(), "Review: {review}", response_format=Review)
+    again = await client.map(frame(), "Review: {review}", response_format=Review)
+    assert again["cached"].tolist() == [True] * 5 and server.request_count == 5
+    assert again["stars"].tolist() == first["stars"].tolist() and again["cost_usd"].tolist() == first[
+        "cost_usd"].tolist()  # what the answer would cost now: avoided, shown per row
+    assert client.last_run.result.total_cost_usd == 0 and client.last_run.result.avoided_cost_usd > 0
+    body = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "gpt-4.1-mini",
+                       "choices": [{"index": 0, "message": {"role": "assistant", "content": "{\"sentiment\": 1}"},
+                                    "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}})
+    server.add_fault(Fault(kind="malformed", body=body, match="broken"))
+    bad = await make_client(max_retries=0).map([{"review": "broken one"}], "Review: {review}", response_format=Review)
+    assert bad[0]["status"] == "failed" and bad[0]["error"].startswith(ResponseParseError.__name__)
+    assert "does not match Review" in bad[0]["error"] and bad[0]["sentiment"] is None
+
+
+async def test_exports_carry_parsed_fields_and_the_input_columns(make_client, tmp_path: Path) -> None:
+    client = make_client()
+    await client.map(frame(), "Review: {review}", response_format=Review)
+    result = client.last_run.result
+    pandas_out = result.to_pandas()
+    assert list(pandas_out.columns[:5]) == ["id", "review", "prompt", "status", "content"]
+    assert list(pandas_out.columns[5:8]) == ["sentiment", "stars", "aspect"]
+    records = result.to_records()
+    assert records[0]["id"] == 101 and isinstance(records[0]["stars"], int) and set(records[0]["aspect"]) == {
+        "name", "weight"}
+    arrow = result.to_arrow()
+    assert arrow.schema.field("aspect").type == pa.struct([("name", pa.string()), ("weight", pa.float64())])
+    polars = result.to_polars()
+    assert polars["stars"].to_list() == pandas_out["stars"].tolist()
+    path = result.to_parquet(tmp_path / "reviews.parquet")
+    back = pq.read_table(path)
+    assert back.column("id").to_pylist() == [101, 102, 103, 104, 105] and back.num_rows == 5
+    assert back.column("sentiment").to_pylist() == pandas_out["sentiment"].tolist()  # enums as their values
+    assert set(back.column("sentiment").to_pylist()) <= {"good", "bad"}
+    lines = result.to_jsonl(tmp_path / "reviews.jsonl")
+    assert [json.loads(line)["stars"] for line in lines.splitlines()] == pandas_out["stars"].tolist()
+    assert (tmp_path / "reviews.jsonl").read_text() == lines
+
+
+async def test_plain_batches_export_their_parsed_fields_too(make_client) -> None:
+    client = make_client()
+    result = await client.batch_generate(["judge a", "judge b"], response_format=Review)
+    frame_out = result.to_pandas()
+    assert "stars" in frame_out.columns and "id" not in frame_out.columns
+    assert result.to_arrow().column("stars").to_pylist() == frame_out["stars"].tolist()
+    unknown = await client.batch_generate(["plain"])
+    assert "stars" not in unknown.to_pandas().columns and unknown.to_arrow().num_rows == 1
+    assert all(math.isfinite(v) for v in unknown.to_polars()["cost_usd"].to_list())
+
