@@ -7,9 +7,11 @@ validation and wiring, so a bad argument fails in the caller's line with a messa
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,16 +22,17 @@ from .batch_api import BatchAPI
 from .cache import ResponseCache
 from .codec import Codec
 from .exceptions import ConfigurationError
-from .mapping import PromptRows, check_clash, parsed_fields, result_columns, sized
+from .mapping import PromptRows, check_clash, parsed_fields, result_columns, row_columns, sized
 from .pipeline import Pipeline
 from .ratelimit import RateGate
 from .result import BatchResult
 from .retry import RetryPolicy
 from .runner import run_sync
 from .secrets import Secret, mask_secret
+from .sink import PROMPT, ROW, Sink, prompt_hash
 from .tables import Table, as_table
 from .tracking import DEFAULT_ZONE, Tracker
-from .types import Response
+from .types import Response, Unsendable
 
 __all__ = ["BaseClient", "check_base_url"]
 
@@ -256,8 +259,8 @@ class BaseClient:
     # -- tables ----------------------------------------------------------------------------------
     async def map(self, data: Any, prompt: str | Callable[[dict[str, Any]], Any], *, response_format: Any = None,
                   system: str | None = None, max_concurrent: int = 5, on_progress: ProgressCallback | None = None,
-                  prefix: str = "", max_cost_usd: float | None = None, max_gwp_kgco2eq: float | None = None,
-                  **params: Any) -> Any:
+                  prefix: str = "", sink: str | os.PathLike[str] | None = None, max_cost_usd: float | None = None,
+                  max_gwp_kgco2eq: float | None = None, **params: Any) -> Any:
         """Apply a prompt to every row of ``data`` and return the same kind of table with columns added.
 
         Args:
@@ -270,6 +273,9 @@ class BaseClient:
             system: an optional template for a system message.
             prefix: put before the added columns' names (they never silently overwrite input columns:
                 a clash is an error that suggests one).
+            sink: a ``.parquet`` or ``.jsonl`` path: rows are written as they finish (in parts, merged in
+                input order at the end), nothing is kept in memory per row, and ``map`` returns the path.
+                Re-running with the same sink resumes: rows already answered are not sent again.
 
         Added columns: ``response``, the ``response_format``'s fields, ``status``, ``error``, ``cached``,
         ``prompt_tokens``, ``completion_tokens``, ``cost_usd``, ``gwp_kgco2eq``, ``energy_kwh``,
@@ -278,11 +284,40 @@ class BaseClient:
         table, rows, fields = self._map_plan(data, prompt, response_format, system, prefix)
         if response_format is not None:
             params["response_format"] = response_format
+        if sink is not None:
+            return await self._map_to_sink(table, rows, fields, prefix, Sink(sink, status_column=prefix + "status"),
+                                           max_concurrent, on_progress, max_cost_usd, max_gwp_kgco2eq, params)
         run = self.batch(sized(rows), max_concurrent, on_progress, max_cost_usd=max_cost_usd,
                          max_gwp_kgco2eq=max_gwp_kgco2eq, **params)
         run.result.source = table  # its exports lead with the input's columns
         result = await run
         return table.with_columns(result_columns(result, fields, prefix))
+
+    async def _map_to_sink(self, table: Table, rows: PromptRows, fields: list[str], prefix: str, sink: Sink,
+                           max_concurrent: int, on_progress: ProgressCallback | None, max_cost_usd: float | None,
+                           max_gwp_kgco2eq: float | None, params: dict[str, Any]) -> Path:
+        """``map`` into a sink: rows already answered (from an earlier run of the same map) are skipped; each
+        finished row is written with its input columns; only rows in flight are held in memory."""
+        await asyncio.to_thread(sink.resume)
+        waiting: dict[int, tuple[int, dict[str, Any], str | None]] = {}  # engine index -> (row, input, prompt)
+
+        def prompts() -> Iterator[Any]:
+            for row_index, row, prompt in rows.pairs():
+                fingerprint = None if isinstance(prompt, Unsendable) else prompt_hash(prompt)
+                if fingerprint is not None and sink.done(row_index) == fingerprint:
+                    continue  # answered by an earlier run of this map
+                waiting[next(counter)] = (row_index, row, fingerprint)  # the engine numbers prompts in order
+                yield prompt
+
+        counter = itertools.count()
+        run = self.batch(prompts(), max_concurrent, on_progress, max_cost_usd=max_cost_usd,
+                         max_gwp_kgco2eq=max_gwp_kgco2eq, keep_results=False, **params)
+        async with run.stream() as stream:
+            async for index, item in stream:
+                row_index, row, fingerprint = waiting.pop(index)
+                sink.add({**row, **row_columns(item, fields, prefix), ROW: row_index, PROMPT: fingerprint},
+                         total=table.length)
+        return await asyncio.to_thread(sink.finish, table.length)
 
     def map_sync(self, data: Any, prompt: str | Callable[[dict[str, Any]], Any], **kwargs: Any) -> Any:
         """Sync ``map`` for scripts; Ctrl-C stops it and ``client.last_run.result`` keeps what finished."""

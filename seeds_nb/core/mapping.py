@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from .exceptions import ConfigurationError, PromptError
-from .result import BatchResult
+from .result import BatchResult, status_of
 from .structured import field_value, parsed_fields
 from .tables import Table
 from .template import Template
 from .types import Message, Response, Unsendable
 
-__all__ = ["RESULT_COLUMNS", "PromptRows", "check_clash", "parsed_fields", "result_columns", "sized"]
+__all__ = ["RESULT_COLUMNS", "PromptRows", "check_clash", "parsed_fields", "result_columns", "row_columns", "sized"]
 
 RESULT_COLUMNS = ("response", "status", "error", "cached", "prompt_tokens", "completion_tokens", "cost_usd",
                   "gwp_kgco2eq", "energy_kwh", "latency_s")
@@ -52,11 +52,15 @@ class PromptRows:
         self._hint = "each row must have these keys (map() renders the template once per row)"
 
     def __iter__(self) -> Iterator[Any]:
+        return (prompt for _, _, prompt in self.pairs())
+
+    def pairs(self) -> Iterator[tuple[int, dict[str, Any], Any]]:
+        """``(row index, row, prompt)`` for every row, in order (a sink keeps the row beside its answer)."""
         for index, row in enumerate(self.table.rows()):
             try:
-                yield self._prompt(index, row)
+                yield index, row, self._prompt(index, row)
             except PromptError as exc:
-                yield Unsendable(exc)
+                yield index, row, Unsendable(exc)
 
     def _prompt(self, index: int, row: Mapping[str, Any]) -> Any:
         where = f"row {index}"
@@ -115,6 +119,25 @@ def check_clash(table: Table, fields: list[str], prefix: str) -> None:
         raise ConfigurationError(
             f"map() would add column(s) {', '.join(clash)}, which the data already has; pass prefix='llm_' "
             f"(or another) to name the new columns {prefix or 'llm_'}response, {prefix or 'llm_'}status, ...")
+
+
+def row_columns(item: Response | Exception, fields: list[str], prefix: str = "") -> dict[str, Any]:
+    """The columns ``map`` adds, for one row's outcome (what a sink writes as each row finishes)."""
+    out: dict[str, Any] = dict.fromkeys(column_names(fields, prefix))
+    out[prefix + "status"] = status_of(item)
+    if not isinstance(item, Response):
+        out[prefix + "error"] = f"{type(item).__name__}: {item}"
+        out[prefix + "cached"] = False
+        return out
+    usage, tracking = item.usage, item.tracking
+    out.update({prefix + "response": item.content, prefix + "cached": item.cached,
+                prefix + "prompt_tokens": usage.prompt_tokens, prefix + "completion_tokens": usage.completion_tokens,
+                prefix + "cost_usd": tracking.cost_usd, prefix + "gwp_kgco2eq": tracking.gwp_kgco2eq,
+                prefix + "energy_kwh": tracking.energy_kwh, prefix + "latency_s": item.latency_s})
+    if item.parsed is not None:
+        for field in fields:
+            out[prefix + field_column(field)] = field_value(item.parsed, field)
+    return out
 
 
 def result_columns(result: BatchResult, fields: list[str], prefix: str = "") -> dict[str, list[Any]]:

@@ -27,7 +27,18 @@ if TYPE_CHECKING:
     import polars as pl
     import pyarrow as pa
 
-__all__ = ["BatchResult", "cost_text"]
+__all__ = ["BatchResult", "cost_text", "status_of"]
+
+
+def status_of(item: Response | BaseException | None) -> str:
+    """'ok', 'cached', 'failed', 'cancelled' or 'budget' for one prompt's outcome."""
+    if isinstance(item, Response):
+        return "cached" if item.cached else "ok"
+    if isinstance(item, Cancelled):
+        return "cancelled"
+    if isinstance(item, BudgetExceeded):
+        return "budget"
+    return "failed"
 
 
 def cost_text(cost_usd: float, unknown: int, *, total: int | None = None) -> str:
@@ -213,14 +224,7 @@ class BatchResult:
     def status(self, index: int) -> str:
         """'ok', 'cached', 'failed', 'cancelled' or 'budget' for one prompt index."""
         response = self.responses[index]
-        if response is not None:
-            return "cached" if response.cached else "ok"
-        error = self.errors.get(index)
-        if isinstance(error, Cancelled):
-            return "cancelled"
-        if isinstance(error, BudgetExceeded):
-            return "budget"
-        return "failed"
+        return status_of(response if response is not None else self.errors.get(index))
 
     def __repr__(self) -> str:
         extra = f", stop_reason={self.stop_reason!r}" if self.stop_reason else ""
