@@ -278,6 +278,8 @@ async def test_leaving_an_async_with_block_cancels_what_is_in_flight_at_once(ser
         async with client.batch_generate_iter(prompts, max_concurrent=5) as stream:
             async for index, item in stream:
                 assert index == 0 and not isinstance(item, Exception)
+                while server.request_count < 5:  # noqa: ASYNC110 - the four slow ones reached the server (a thread)
+                    await asyncio.sleep(0.01)
                 1 / 0  # noqa: B018 - the block is left by an error, four requests still on the wire
     run = client.last_run
     assert run.done and run.ledger.in_flight == 0 and leftover_tasks() - before == set()
