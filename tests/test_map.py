@@ -310,3 +310,20 @@ def test_a_killed_map_resumes_from_its_sink_and_sends_only_the_rest(server: Mock
     written = pq.read_table(sink).to_pylist()
     assert [r["_row"] for r in written] == list(range(n)) and [r["n"] for r in written] == list(range(n))
     assert {r["status"] for r in written} <= {"ok", "cached"} and not (tmp_path / "rows.parquet.parts").exists()
+
+
+async def test_an_answer_that_fails_validation_is_retried_and_names_the_field(make_client, server: MockServer) -> None:
+    body = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "gpt-4.1-mini",
+                       "choices": [{"index": 0, "message": {"role": "assistant",
+                                                            "content": '{"sentiment": "good", "stars": "many"}'},
+                                    "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}})
+    server.add_fault(Fault(kind="malformed", body=body, match="flaky", times=1))  # wrong once, then right
+    server.add_fault(Fault(kind="malformed", body=body, match="always"))
+    client = make_client(max_retries=2)
+    out = await client.map([{"review": "flaky one"}, {"review": "always wrong"}], "Review: {review}",
+                           response_format=Review)
+    assert out[0]["status"] == "ok" and isinstance(out[0]["stars"], int)
+    assert client.last_run.result.responses[0].attempts == 2
+    assert out[1]["status"] == "failed" and "does not match Review: stars:" in out[1]["error"]
+    assert server.request_count == 2 + 3  # the second was tried 1 + max_retries times

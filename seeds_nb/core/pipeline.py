@@ -179,15 +179,21 @@ class Pipeline:
             try:
                 response.parsed = fmt.model_validate_json(response.content)
             except ValidationError as exc:
-                raise self._parse_error(
-                    f"the answer does not match {fmt.__name__}: {exc.errors()[0].get('msg')} "
-                    f"(content starts {response.content[:120]!r})", response.content) from None
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first.get("loc", ())) or "the answer"
+                error = self._parse_error(
+                    f"the answer does not match {fmt.__name__}: {where}: {first.get('msg')} "
+                    f"(content starts {response.content[:120]!r})", response.content)
+                error.retryable = True  # the model may answer better next time; never cached either way
+                raise error from None
         elif isinstance(fmt, dict) and fmt.get("type") in ("json_schema", "json_object"):
             try:
                 response.parsed = json.loads(response.content)
             except ValueError as exc:
-                raise self._parse_error(f"the answer is not the JSON its response_format asks for ({exc}; content "
-                                        f"starts {response.content[:120]!r})", response.content) from None
+                error = self._parse_error(f"the answer is not the JSON its response_format asks for ({exc}; "
+                                          f"content starts {response.content[:120]!r})", response.content)
+                error.retryable = True
+                raise error from None
         return response
 
     def _parse_error(self, message: str, content: str | None = None) -> ResponseParseError:
