@@ -32,6 +32,7 @@ demo-headless: install
 bench: install
 	$(PY) benchmarks/bench_throughput.py
 	$(PY) benchmarks/bench_memory.py
+	$(PY) benchmarks/bench_map.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

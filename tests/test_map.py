@@ -327,3 +327,31 @@ async def test_an_answer_that_fails_validation_is_retried_and_names_the_field(ma
     assert client.last_run.result.responses[0].attempts == 2
     assert out[1]["status"] == "failed" and "does not match Review: stars:" in out[1]["error"]
     assert server.request_count == 2 + 3  # the second was tried 1 + max_retries times
+
+
+async def test_a_map_into_a_sink_holds_no_row_it_has_written(make_client, tmp_path: Path) -> None:
+    """Memory stays bounded with a sink: rows from a generator are not kept once written (they were, for
+    the output list, until a 200k-row run showed +70 MB for 10x the rows)."""
+    import gc
+    import weakref
+
+    class Row(dict):  # a dict that can be weakly referenced, to count the live ones
+        __hash__ = object.__hash__
+
+    alive: weakref.WeakSet[Row] = weakref.WeakSet()
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for i in range(3000):
+            row = Row(n=i)
+            alive.add(row)
+            yield row
+
+    counts: list[int] = []
+
+    def progress(done: int, total: int | None, response: Any) -> None:
+        if done % 500 == 0:
+            gc.collect()
+            counts.append(len(alive))
+
+    await make_client().map(rows(), "Row {n}", sink=tmp_path / "rows.jsonl", max_concurrent=8, on_progress=progress)
+    assert len(counts) == 6 and max(counts) <= 1000 + 8 + 1  # at most the range being written, plus in flight

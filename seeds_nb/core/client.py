@@ -302,7 +302,7 @@ class BaseClient:
         waiting: dict[int, tuple[int, dict[str, Any], str | None]] = {}  # engine index -> (row, input, prompt)
 
         def prompts() -> Iterator[Any]:
-            for row_index, row, prompt in rows.pairs():
+            for row_index, row, prompt in rows.pairs(keep=False):
                 fingerprint = None if isinstance(prompt, Unsendable) else prompt_hash(prompt)
                 if fingerprint is not None and sink.done(row_index) == fingerprint:
                     continue  # answered by an earlier run of this map

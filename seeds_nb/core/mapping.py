@@ -54,9 +54,10 @@ class PromptRows:
     def __iter__(self) -> Iterator[Any]:
         return (prompt for _, _, prompt in self.pairs())
 
-    def pairs(self) -> Iterator[tuple[int, dict[str, Any], Any]]:
-        """``(row index, row, prompt)`` for every row, in order (a sink keeps the row beside its answer)."""
-        for index, row in enumerate(self.table.rows()):
+    def pairs(self, *, keep: bool = True) -> Iterator[tuple[int, dict[str, Any], Any]]:
+        """``(row index, row, prompt)`` for every row, in order (a sink keeps the row beside its answer
+        until it is written: ``keep=False``, so the table keeps none of them)."""
+        for index, row in enumerate(self.table.rows(keep=keep)):
             try:
                 yield index, row, self._prompt(index, row)
             except PromptError as exc:

@@ -61,8 +61,9 @@ class Table:
     def __repr__(self) -> str:
         return f"Table({self.kind}, {self.length if self.length is not None else '?'} rows)"
 
-    def rows(self) -> Iterator[dict[str, Any]]:
-        """The rows as dicts, in order, read lazily (an Arrow table a batch at a time)."""
+    def rows(self, *, keep: bool = True) -> Iterator[dict[str, Any]]:
+        """The rows as dicts, in order, read lazily (an Arrow table a batch at a time). Dicts from an
+        iterable are kept for ``with_columns`` unless ``keep`` is False (a sink writes each row instead)."""
         data, kind = self.data, self.kind
         if kind == "pandas":
             names = [str(c) for c in data.columns]
@@ -76,7 +77,7 @@ class Table:
         elif kind == "datasets":
             yield from data
         else:
-            records = self._records
+            records = self._records if keep else None
             for index, row in enumerate(data):
                 if not isinstance(row, Mapping):
                     raise PromptError(f"row {index} of the data is a {type(row).__name__}, not a dict: map() takes "
