@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from IPython.core.error import UsageError
 
+from seeds_nb.core.estimate import DEFAULT_OUTPUT_TOKENS, MESSAGE_TOKENS, PRIMING_TOKENS, _num
 from seeds_nb.core.types import Message
 from seeds_nb.magic import SeedsBatch, build_prompts, estimate_plan, over_rows, render, split_prompts
-from seeds_nb.magic._plan import DEFAULT_OUTPUT_TOKENS, _num
 from seeds_nb.magic._render import Prompt, check_name
 
 
@@ -224,8 +224,9 @@ def test_cache_dir_resolution(magics: SeedsBatch, tmp_path: object, monkeypatch:
 def test_dry_run_estimate_is_a_range_and_sends_nothing() -> None:
     prompts = [Prompt("x" * 400), Prompt("y" * 40, system="s" * 40), Prompt("z" * 40, system="s" * 40)]
     plan = estimate_plan(prompts, model="gpt-4.1-mini", provider="mock", max_concurrent=5, params={})
-    assert plan.input_tokens == 100 + 2 * (10 + 10)
-    assert plan.output_tokens == (DEFAULT_OUTPUT_TOKENS // 10, DEFAULT_OUTPUT_TOKENS)
+    # chars/4 per message + OpenAI's chat overhead (what the mock bills too)
+    assert plan.input_tokens == (100 + MESSAGE_TOKENS) + 2 * (10 + 10 + 2 * MESSAGE_TOKENS) + 3 * PRIMING_TOKENS
+    assert plan.output_tokens == (3 * (DEFAULT_OUTPUT_TOKENS // 10), 3 * DEFAULT_OUTPUT_TOKENS)
     assert plan.cost_usd is not None and 0 < plan.cost_usd[0] < plan.cost_usd[1]
     assert plan.gwp_kgco2eq is not None and 0 < plan.gwp_kgco2eq[0] < plan.gwp_kgco2eq[1]
     text = repr(plan)
@@ -235,7 +236,7 @@ def test_dry_run_estimate_is_a_range_and_sends_nothing() -> None:
 
     capped = estimate_plan(prompts, model="gpt-4.1-mini", provider="mock", max_concurrent=5,
                            params={"max_tokens": 20})
-    assert capped.output_tokens == (2, 20)
+    assert capped.output_tokens == (6, 60)
     assert capped.cost_usd is not None and capped.cost_usd[1] < plan.cost_usd[1]
 
 

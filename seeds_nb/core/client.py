@@ -7,8 +7,6 @@ validation and wiring, so a bad argument fails in the caller's line with a messa
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -21,18 +19,19 @@ from .batch import BatchRun, BatchStream, ProgressCallback
 from .batch_api import BatchAPI
 from .cache import ResponseCache
 from .codec import Codec
+from .estimate import Estimate, estimate_prompts
 from .exceptions import ConfigurationError
-from .mapping import PromptRows, check_clash, parsed_fields, result_columns, row_columns, sized
+from .mapping import MapJob, PromptRows, check_clash, parsed_fields
 from .pipeline import Pipeline
 from .ratelimit import RateGate
 from .result import BatchResult
 from .retry import RetryPolicy
 from .runner import run_sync
 from .secrets import Secret, mask_secret
-from .sink import PROMPT, ROW, Sink, prompt_hash
+from .sink import Sink, prompt_hash
 from .tables import Table, as_table
 from .tracking import DEFAULT_ZONE, Tracker
-from .types import Response, Unsendable
+from .types import Response, Unsendable, check_prompts
 
 __all__ = ["BaseClient", "check_base_url"]
 
@@ -260,7 +259,7 @@ class BaseClient:
     async def map(self, data: Any, prompt: str | Callable[[dict[str, Any]], Any], *, response_format: Any = None,
                   system: str | None = None, max_concurrent: int = 5, on_progress: ProgressCallback | None = None,
                   prefix: str = "", sink: str | os.PathLike[str] | None = None, max_cost_usd: float | None = None,
-                  max_gwp_kgco2eq: float | None = None, **params: Any) -> Any:
+                  max_gwp_kgco2eq: float | None = None, dry_run: bool = False, **params: Any) -> Any:
         """Apply a prompt to every row of ``data`` and return the same kind of table with columns added.
 
         Args:
@@ -276,53 +275,43 @@ class BaseClient:
             sink: a ``.parquet`` or ``.jsonl`` path: rows are written as they finish (in parts, merged in
                 input order at the end), nothing is kept in memory per row, and ``map`` returns the path.
                 Re-running with the same sink resumes: rows already answered are not sent again.
+            dry_run: send nothing and return the ``Estimate`` of what the run would send, cost and take
+                (the same as ``client.estimate(data, prompt, ...)``).
 
         Added columns: ``response``, the ``response_format``'s fields, ``status``, ``error``, ``cached``,
         ``prompt_tokens``, ``completion_tokens``, ``cost_usd``, ``gwp_kgco2eq``, ``energy_kwh``,
         ``latency_s``. The run's ``BatchResult`` is ``client.last_run.result`` (plots, totals).
         """
+        if dry_run:
+            return self.estimate(data, prompt, response_format=response_format, system=system,
+                                 max_concurrent=max_concurrent, prefix=prefix, sink=sink, max_cost_usd=max_cost_usd,
+                                 max_gwp_kgco2eq=max_gwp_kgco2eq, **params)
+        job = self.prepare_map(data, prompt, response_format=response_format, system=system,
+                               max_concurrent=max_concurrent, on_progress=on_progress, prefix=prefix, sink=sink,
+                               max_cost_usd=max_cost_usd, max_gwp_kgco2eq=max_gwp_kgco2eq, **params)
+        return await job.execute()
+
+    def prepare_map(self, data: Any, prompt: str | Callable[[dict[str, Any]], Any], *, response_format: Any = None,
+                    system: str | None = None, max_concurrent: int = 5, on_progress: ProgressCallback | None = None,
+                    prefix: str = "", sink: str | os.PathLike[str] | None = None, max_cost_usd: float | None = None,
+                    max_gwp_kgco2eq: float | None = None, **params: Any) -> MapJob:
+        """The ``MapJob`` that ``map`` runs, checked but not started (for drivers such as ``run_batch``, which
+        show it in widgets). Everything that can be checked before sending fails here."""
         table, rows, fields = self._map_plan(data, prompt, response_format, system, prefix)
         if response_format is not None:
             params["response_format"] = response_format
-        if sink is not None:
-            return await self._map_to_sink(table, rows, fields, prefix, Sink(sink, status_column=prefix + "status"),
-                                           max_concurrent, on_progress, max_cost_usd, max_gwp_kgco2eq, params)
-        run = self.batch(sized(rows), max_concurrent, on_progress, max_cost_usd=max_cost_usd,
-                         max_gwp_kgco2eq=max_gwp_kgco2eq, **params)
-        run.result.source = table  # its exports lead with the input's columns
-        result = await run
-        return table.with_columns(result_columns(result, fields, prefix))
-
-    async def _map_to_sink(self, table: Table, rows: PromptRows, fields: list[str], prefix: str, sink: Sink,
-                           max_concurrent: int, on_progress: ProgressCallback | None, max_cost_usd: float | None,
-                           max_gwp_kgco2eq: float | None, params: dict[str, Any]) -> Path:
-        """``map`` into a sink: rows already answered (from an earlier run of the same map) are skipped; each
-        finished row is written with its input columns; only rows in flight are held in memory."""
-        await asyncio.to_thread(sink.resume)
-        waiting: dict[int, tuple[int, dict[str, Any], str | None]] = {}  # engine index -> (row, input, prompt)
-
-        def prompts() -> Iterator[Any]:
-            for row_index, row, prompt in rows.pairs(keep=False):
-                fingerprint = None if isinstance(prompt, Unsendable) else prompt_hash(prompt)
-                if fingerprint is not None and sink.done(row_index) == fingerprint:
-                    continue  # answered by an earlier run of this map
-                waiting[next(counter)] = (row_index, row, fingerprint)  # the engine numbers prompts in order
-                yield prompt
-
-        counter = itertools.count()
-        run = self.batch(prompts(), max_concurrent, on_progress, max_cost_usd=max_cost_usd,
-                         max_gwp_kgco2eq=max_gwp_kgco2eq, keep_results=False, **params)
-        async with run.stream() as stream:
-            async for index, item in stream:
-                row_index, row, fingerprint = waiting.pop(index)
-                sink.add({**row, **row_columns(item, fields, prefix), ROW: row_index, PROMPT: fingerprint},
-                         total=table.length)
-        return await asyncio.to_thread(sink.finish, table.length)
+        return MapJob(self.batch, table, rows, fields, prefix,
+                      Sink(sink, status_column=prefix + "status") if sink is not None else None,
+                      max_concurrent=max_concurrent,
+                      params={"on_progress": on_progress, "max_cost_usd": max_cost_usd,
+                              "max_gwp_kgco2eq": max_gwp_kgco2eq, **params})
 
     def map_sync(self, data: Any, prompt: str | Callable[[dict[str, Any]], Any], **kwargs: Any) -> Any:
         """Sync ``map`` for scripts; Ctrl-C stops it and ``client.last_run.result`` keeps what finished."""
-        self._map_plan(data, prompt, kwargs.get("response_format"), kwargs.get("system"), kwargs.get("prefix", ""))
-        return run_sync(lambda: self.map(data, prompt, **kwargs))
+        if kwargs.get("dry_run"):
+            return run_sync(lambda: self.map(data, prompt, **kwargs))
+        job = self.prepare_map(data, prompt, **kwargs)  # bad arguments fail here, in the caller's thread
+        return run_sync(job.execute)
 
     def _map_plan(self, data: Any, prompt: Any, response_format: Any, system: str | None,
                   prefix: str) -> tuple[Table, PromptRows, list[str]]:
@@ -336,6 +325,69 @@ class BaseClient:
         fields = parsed_fields(response_format)
         check_clash(table, fields, prefix)
         return table, rows, fields
+
+    # -- estimates -------------------------------------------------------------------------------
+    def estimate(self, data: Any, prompt: str | Callable[[dict[str, Any]], Any] | None = None, *,
+                 response_format: Any = None, system: str | None = None, max_concurrent: int = 5,
+                 batch: bool = False, prefix: str = "", sink: str | os.PathLike[str] | None = None,
+                 tokenizer: str | Callable[[str], int] = "auto", latency_s: float | None = None,
+                 max_cost_usd: float | None = None, max_gwp_kgco2eq: float | None = None,
+                 **params: Any) -> Estimate:
+        """What sending ``data`` would send, cost and take, without sending anything.
+
+        ``data`` is a list of prompts, or (with a ``prompt`` template or function) a table as ``map`` takes
+        it. Prompts the cache already answers, and rows a ``sink`` already holds, are counted apart and
+        cost nothing. ``batch=True`` prices a Batch API job (``submit_batch``). ``tokenizer``: ``"auto"``
+        (tiktoken for OpenAI models when installed, else chars/4), ``"tiktoken"``, ``"chars"`` or a
+        function ``text -> tokens``. ``latency_s``: an answer time to assume for the duration.
+        """
+        self._check_open()
+        if response_format is not None:
+            params["response_format"] = response_format
+        self.pipeline.check_params(params)
+        done = 0
+        if prompt is None:
+            if system is not None or sink is not None:
+                raise ConfigurationError("system= and sink= apply to rows of a table: pass a template too, "
+                                         "estimate(data, 'Summarise {abstract}', ...)")
+            check_prompts(data)
+            prompts: Iterable[Any] = data
+        else:
+            table, rows, _ = self._map_plan(data, prompt, response_format, system, prefix)
+            if sink is None:
+                prompts = rows
+            else:
+                answered = Sink(sink, status_column=prefix + "status").done_lookup()
+
+                def unanswered() -> Iterator[Any]:
+                    nonlocal done
+                    for row_index, _row, row_prompt in rows.pairs(keep=False):
+                        if not isinstance(row_prompt, Unsendable) and answered(row_index) == prompt_hash(row_prompt):
+                            done += 1
+                            continue
+                        yield row_prompt
+
+                prompts = unanswered()
+        pipeline = self.pipeline
+        cached = None
+        if pipeline.cache is not None:
+            def cached(window: list[Any]) -> list[bool]:
+                hits = pipeline.lookup_many([pipeline.prepare(p, params) for p in window], params)
+                return [hit is not None for hit in hits]
+
+        gate = pipeline.gate
+        est = estimate_prompts(prompts, model=self.model, provider=self.provider, tracker=self.tracker,
+                               params=params, max_concurrent=max_concurrent, batch=batch, tokenizer=tokenizer,
+                               requests_per_minute=gate.requests_per_minute, tokens_per_minute=gate.tokens_per_minute,
+                               latency_s=latency_s, cached=cached, label=f"{self.provider} at {self.base_url}")
+        est.done, est.prompts = done, est.prompts + done
+        for name, budget, figure in (("max_cost_usd", max_cost_usd, est.cost_usd),
+                                     ("max_gwp_kgco2eq", max_gwp_kgco2eq, est.gwp_kgco2eq)):
+            if budget is not None:
+                over = figure is not None and figure[1] > budget
+                est.notes.append(f"budget {name}={budget:g}: the run stops sending once it is spent"
+                                 + (" (the estimate's high end is over it)" if over else ""))
+        return est
 
     # -- server-side Batch APIs ------------------------------------------------------------------
     def batch_api(self) -> BatchAPI:

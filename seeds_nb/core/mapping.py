@@ -9,17 +9,25 @@ its own ``PromptError`` rather than stopping the run.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import ConfigurationError, PromptError
 from .result import BatchResult, status_of
+from .sink import PROMPT, ROW, Sink, prompt_hash
 from .structured import field_value, parsed_fields
 from .tables import Table
 from .template import Template
 from .types import Message, Response, Unsendable
 
-__all__ = ["RESULT_COLUMNS", "PromptRows", "check_clash", "parsed_fields", "result_columns", "row_columns", "sized"]
+if TYPE_CHECKING:
+    from .batch import BatchRun
+
+__all__ = ["RESULT_COLUMNS", "MapJob", "PromptRows", "check_clash", "parsed_fields", "result_columns", "row_columns",
+           "sized"]
 
 RESULT_COLUMNS = ("response", "status", "error", "cached", "prompt_tokens", "completion_tokens", "cost_usd",
                   "gwp_kgco2eq", "energy_kwh", "latency_s")
@@ -179,3 +187,62 @@ def _fill(index: int, response: Response, response_col: list[Any], cached_col: l
     tracking_cols[1][index] = tracking.gwp_kgco2eq
     tracking_cols[2][index] = tracking.energy_kwh
     latency_col[index] = response.latency_s
+
+
+class MapJob:
+    """One ``map`` over a table, in the parts a driver runs: ``start()`` (a sink picks up an earlier run),
+    ``run`` (the ``BatchRun`` to stream), ``accept(index, item)`` for each finished row (a sink writes it),
+    and ``finish()`` (the output: the table with its new columns, or the sink's path).
+
+    ``client.map`` drives it with ``execute()``; ``run_batch`` drives the same parts under its widgets, so a
+    map with a live panel and one without cannot disagree. Create it with ``client.prepare_map(...)``.
+    """
+
+    def __init__(self, batch: Callable[..., BatchRun], table: Table, rows: PromptRows, fields: list[str], prefix: str,
+                 sink: Sink | None, *, max_concurrent: int, params: dict[str, Any]) -> None:
+        self.table, self.rows, self.fields, self.prefix, self.sink = table, rows, fields, prefix, sink
+        self._waiting: dict[int, tuple[int, dict[str, Any], str | None]] = {}  # engine index -> (row, input, hash)
+        self._counter = itertools.count()
+        if sink is None:
+            self.run = batch(sized(rows), max_concurrent, **params)
+            self.run.result.source = table  # its exports lead with the input's columns
+        else:  # nothing kept per row: only the rows in flight are held, beside their answers
+            self.run = batch(self._unanswered(sink), max_concurrent, keep_results=False, **params)
+
+    def _unanswered(self, sink: Sink) -> Iterator[Any]:
+        for row_index, row, prompt in self.rows.pairs(keep=False):
+            fingerprint = None if isinstance(prompt, Unsendable) else prompt_hash(prompt)
+            if fingerprint is not None and sink.done(row_index) == fingerprint:
+                continue  # answered by an earlier run of this map
+            self._waiting[next(self._counter)] = (row_index, row, fingerprint)  # the engine numbers prompts in order
+            yield prompt
+
+    async def start(self) -> None:
+        """Before the run: a sink splits a finished file of an earlier run back into parts (off the loop)."""
+        if self.sink is not None:
+            await asyncio.to_thread(self.sink.resume)
+
+    def accept(self, index: int, item: Response | Exception) -> None:
+        """Prompt ``index`` ended: a sink writes its row (a write failure stops the run: rows must not be
+        thought saved when they are not)."""
+        if self.sink is None:
+            return
+        row_index, row, fingerprint = self._waiting.pop(index)
+        self.sink.add({**row, **row_columns(item, self.fields, self.prefix), ROW: row_index, PROMPT: fingerprint},
+                      total=self.table.length)
+
+    async def finish(self) -> Any:
+        """The output once the run has ended: the input's kind of table with the columns added, or the sink's
+        path (its parts merged, in input order)."""
+        if self.sink is not None:
+            path: Path = await asyncio.to_thread(self.sink.finish, self.table.length)
+            return path
+        return self.table.with_columns(result_columns(self.run.result, self.fields, self.prefix))
+
+    async def execute(self) -> Any:
+        """Run it all, without widgets (what ``client.map`` does)."""
+        await self.start()
+        async with self.run.stream() as stream:
+            async for index, item in stream:
+                self.accept(index, item)
+        return await self.finish()

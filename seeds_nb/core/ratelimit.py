@@ -63,6 +63,9 @@ class RateGate:
                  sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
         self.clock = clock
         self.sleep = sleep
+        #: the limits as given (what an estimate of a run's duration reads)
+        self.requests_per_minute = requests_per_minute
+        self.tokens_per_minute = tokens_per_minute
         self.requests = _Bucket(requests_per_minute, clock) if requests_per_minute else None
         self.tokens = _Bucket(tokens_per_minute, clock) if tokens_per_minute else None
         self.paused_until = 0.0

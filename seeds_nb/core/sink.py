@@ -161,6 +161,30 @@ class Sink:
             self._done_range = (start, found)
         return self._done_range[1].get(index)
 
+    def done_lookup(self) -> Callable[[int], str | None]:
+        """A read-only ``done`` for row indices asked in increasing order (an estimate must not touch the
+        files, where ``resume`` splits a finished file): the finished file is streamed alongside, and a row it
+        holds wins over parts (which are then leftovers of the run that wrote it)."""
+        finished = self._read(self.path) if self.path.is_file() else iter(())
+        current: dict[str, Any] | None = None
+
+        def lookup(index: int) -> str | None:
+            nonlocal current
+            while True:
+                if current is None:
+                    current = next(finished, None)
+                    if current is None:
+                        break
+                row_index = current.get(ROW)
+                if isinstance(row_index, int) and row_index >= index:
+                    break
+                current = None
+            if current is not None and current.get(ROW) == index:
+                return str(current.get(PROMPT)) if current.get(self.status_column) in DONE_STATUSES else None
+            return self.done(index)
+
+        return lookup
+
     # -- writing ---------------------------------------------------------------------------------
     def add(self, row: dict[str, Any], *, total: int | None = None) -> None:
         """One finished row (with its ``_row``); its range is written once complete (``total``: the input's

@@ -28,11 +28,11 @@ except ImportError:  # pragma: no cover - a future IPython without it: fall back
 
 from ._background import BackgroundBatch
 from ._magics import BatchInterrupted, SeedsBatch
-from ._plan import BatchPlan, estimate_plan
+from ._plan import estimate_plan
 from ._render import Prompt, build_prompts, over_rows, render, split_prompts
 
 __all__ = [
-    "BackgroundBatch", "BatchInterrupted", "BatchPlan", "Prompt", "SeedsBatch", "build_prompts", "estimate_plan",
+    "BackgroundBatch", "BatchInterrupted", "Prompt", "SeedsBatch", "build_prompts", "estimate_plan",
     "load_ipython_extension", "over_rows", "render", "run_cell_async", "run_cell_sync", "split_prompts",
     "transform_cell", "unload_ipython_extension",
 ]

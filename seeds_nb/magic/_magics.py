@@ -38,7 +38,6 @@ from traitlets import Enum, Float, Integer, Unicode
 from seeds_nb.core.client import BaseClient
 from seeds_nb.core.exceptions import ConfigurationError
 from seeds_nb.core.result import BatchResult
-from seeds_nb.core.tracking import Tracker
 
 from ._background import BackgroundBatch
 from ._plan import estimate_plan
@@ -330,9 +329,8 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
                 default = "api.anthropic.com" if provider == "anthropic" else "api.openai.com"
                 label = f"{provider} at {self.base_url_for(args, provider) or default}"
             gen = {k: v for k, v in params.items() if k != "max_cost_usd"}
-            plan = estimate_plan(prompts, model=args.model, provider=label, max_concurrent=args.max_concurrent,
-                                 params=gen, tracker=Tracker("anthropic" if provider == "anthropic" else "openai"),
-                                 batch=args.submit)
+            plan = estimate_plan(prompts, model=args.model, provider=provider, label=label,
+                                 max_concurrent=args.max_concurrent, params=gen, batch=args.submit)
             if args.budget_usd is not None:
                 plan.notes.append(f"budget: stops sending after ${args.budget_usd:g}")
             display(plan)

@@ -9,6 +9,7 @@ exception); per-filter position lists make filtering O(1) per row; a redraw rend
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ipywidgets import HTML, Button, Dropdown, HBox, IntText, Layout, VBox
 
 from seeds_nb.core.exceptions import BudgetExceeded, Cancelled
+from seeds_nb.core.structured import field_value, parsed_fields
 from seeds_nb.core.types import Response, normalize_prompt
 
 from ._format import esc, excerpt, fmt_gco2, fmt_num, fmt_usd
@@ -70,13 +72,16 @@ class ResultsGrid(VBox):
             view (without it, the detail shows the stored excerpt).
         page_size: rows rendered at once.
         throttle: the redraw limiter; default at most one redraw per 0.5 s.
+        fields: the parsed fields of a ``response_format`` to show as columns (``run_batch`` and
+            ``from_result`` fill them in from the run's ``response_format``).
     """
 
     def __init__(self, prompts: Sequence[Any] | None = None, *, page_size: int = 20,
-                 throttle: Throttle | None = None, **kwargs: Any) -> None:
+                 throttle: Throttle | None = None, fields: Sequence[str] = (), **kwargs: Any) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be >= 1; got {page_size!r}")
         self.page_size = page_size
+        self.fields = list(fields)
         self.throttle = throttle if throttle is not None else Throttle(0.5)
         self._prompts = prompts
         self._lock = threading.RLock()
@@ -113,6 +118,7 @@ class ResultsGrid(VBox):
     @classmethod
     def from_result(cls, result: BatchResult, prompts: Sequence[Any] | None = None, **kwargs: Any) -> ResultsGrid:
         """A grid over a finished ``BatchResult`` (rows in prompt order)."""
+        kwargs.setdefault("fields", parsed_fields(result.response_format))
         grid = cls(prompts, **kwargs)
         grid.load(result)
         grid.refresh(force=True)
@@ -254,21 +260,28 @@ class ResultsGrid(VBox):
         first, last = (start + 1, start + len(rows)) if rows else (0, 0)
         head = (f'<div class="seeds-grid-head">rows {first:,}–{last:,} of {size:,} '
                 f"({esc(self._filter)}; {where}) · {total:,} rows{' · ' + counts if counts else ''}</div>")
-        header = "".join(f"<th>{name}</th>" for name in
-                         ("#", "status", "prompt", "response / error", "tokens", "latency", "cost", "gCO2eq"))
-        body = "".join(self._render_row(row) for row in rows)
+        fields = self.fields
+        header = "".join(f"<th>{esc(name)}</th>" for name in
+                         ("#", "status", "prompt", "response / error", *fields, "tokens", "latency", "cost", "gCO2eq"))
+        body = "".join(self._render_row(row, fields) for row in rows)
         if not rows:
-            body = '<tr><td colspan="8" style="color:#757575">no rows yet</td></tr>'
-        cols = ('<colgroup><col style="width:5em"><col style="width:6em"><col style="width:30%">'
-                '<col style="width:40%"><col style="width:5em"><col style="width:5em"><col style="width:6em">'
-                '<col style="width:5em"></colgroup>')
+            body = f'<tr><td colspan="{8 + len(fields)}" style="color:#757575">no rows yet</td></tr>'
+        # parsed fields share the text columns' width: a row stays one line however many there are
+        prompt_w, text_w = (30, 40) if not fields else (20, 25)
+        field_cols = "".join(f'<col style="width:{max(4, 25 // len(fields))}%">' for _ in fields)
+        cols = (f'<colgroup><col style="width:5em"><col style="width:6em"><col style="width:{prompt_w}%">'
+                f'<col style="width:{text_w}%">{field_cols}<col style="width:5em"><col style="width:5em">'
+                '<col style="width:6em"><col style="width:5em"></colgroup>')
         return (f'{head}<table class="seeds-grid-table">{cols}<thead><tr>{header}</tr></thead>'
                 f"<tbody>{body}</tbody></table>")
 
     @staticmethod
-    def _render_row(row: Row) -> str:
+    def _render_row(row: Row, fields: Sequence[str] = ()) -> str:
         index, status, prompt, item = row
         color = _STATUS_COLOR.get(status, "inherit")
+        parsed = item.parsed if isinstance(item, Response) else None
+        cells = [_cell(parsed, f) for f in fields]
+        values = "".join(f'<td class="t" title="{esc(excerpt(c, 300))}">{esc(excerpt(c, 40))}</td>' for c in cells)
         if isinstance(item, Response):
             text, text_style = item.content, ""
             tokens = f"{item.usage.total_tokens:,}"
@@ -282,7 +295,7 @@ class ResultsGrid(VBox):
                 f'<td class="s" style="color:{color}">{esc(status)}</td>'
                 f'<td class="t" title="{esc(excerpt(prompt, 300))}">{esc(excerpt(prompt, 80))}</td>'
                 f'<td class="t"{text_style} title="{esc(excerpt(text, 300))}">{esc(excerpt(text, 100))}</td>'
-                f'<td class="n">{tokens}</td><td class="n">{latency}</td>'
+                f'{values}<td class="n">{tokens}</td><td class="n">{latency}</td>'
                 f'<td class="n">{cost}</td><td class="n">{gco2}</td></tr>')
 
     # -- detail ----------------------------------------------------------------------------------------
@@ -319,16 +332,23 @@ class ResultsGrid(VBox):
             if item.tracking.energy_kwh is not None:
                 facts.insert(5, f"{fmt_num(item.tracking.energy_kwh)} kWh")
             answer_title, answer, answer_color = "Response", item.content, "inherit"
+            if self.fields and item.parsed is not None:
+                parsed = "".join(f"<tr><td><b>{esc(f)}</b></td><td>{esc(_cap(_cell(item.parsed, f)))}</td></tr>"
+                                 for f in self.fields)
+                facts_table = f'<div><b>Parsed</b></div><table class="seeds-grid-parsed">{parsed}</table>'
+            else:
+                facts_table = ""
         else:
             answer_title = "Error" if status != "retrying" else "Retrying after"
             answer = f"{type(item).__name__}: {item}" if item is not None else ""
             answer_color = color
+            facts_table = ""
         pre = ("white-space:pre-wrap;word-break:break-word;max-height:20em;overflow:auto;margin:2px 0 6px;"
                "padding:4px;background:var(--jp-layout-color2, #f5f5f5)")
         return (f'<div class="seeds-grid-detail" style="font-size:12px">{" · ".join(facts)}'
                 f'<div><b>Prompt</b></div><pre style="{pre}">{esc(_cap(self._full_prompt(index, prompt)))}</pre>'
                 f'<div><b>{answer_title}</b></div><pre style="{pre};color:{answer_color}">{esc(_cap(answer))}</pre>'
-                f"</div>")
+                f"{facts_table}</div>")
 
     def close(self) -> None:
         """Close the grid and all its parts (their callbacks refer back to it), and drop its rows."""
@@ -358,3 +378,15 @@ def _cap(text: str) -> str:
     if len(text) <= _DETAIL_LIMIT:
         return text
     return text[:_DETAIL_LIMIT] + f"\n… ({len(text) - _DETAIL_LIMIT:,} more characters)"
+
+
+def _cell(parsed: Any, field: str) -> str:
+    """One parsed field as cell text: scalars as they are, lists and nested models as compact JSON."""
+    if parsed is None:
+        return ""
+    value = field_value(parsed, field)
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)

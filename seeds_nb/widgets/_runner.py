@@ -20,9 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Generator, Iterable, Sequence
+import os
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from seeds_nb.core.exceptions import ConfigurationError
+from seeds_nb.core.structured import parsed_fields
+
+from ._confirm import ConfirmRun
 from ._grid import ResultsGrid
 from ._handle import ThreadHandle
 from ._progress import BatchProgress
@@ -32,6 +37,7 @@ from ._tree import display_live, refresh_fallback, send_tree
 if TYPE_CHECKING:
     from seeds_nb.core.batch import BatchRun
     from seeds_nb.core.client import BaseClient
+    from seeds_nb.core.mapping import MapJob
     from seeds_nb.core.result import BatchResult
 
 __all__ = ["BatchHandle", "PendingBatch", "run_batch"]
@@ -44,29 +50,41 @@ class _LiveView:
     """The widgets of one run and the loop that feeds them."""
 
     def __init__(self, run: BatchRun, prompts: Iterable[Any], *, grid: bool, title: str, page_size: int,
-                 refresh_s: float, grid_refresh_s: float) -> None:
+                 refresh_s: float, grid_refresh_s: float, job: MapJob | None = None,
+                 confirm: ConfirmRun | None = None) -> None:
         self.run = run
+        self.job = job
+        self.confirm = confirm
         self.progress = BatchProgress(run.ledger.total, title=title, throttle=Throttle(refresh_s))
         self.progress.on_cancel(run.cancel)
         self.grid = ResultsGrid(prompts if isinstance(prompts, Sequence) else None, page_size=page_size,
-                                throttle=Throttle(grid_refresh_s)) if grid else None
+                                throttle=Throttle(grid_refresh_s),
+                                fields=parsed_fields(run.result.response_format)) if grid else None
         self._displayed: list[tuple[Any, Any]] = []  # (display handle, widget) once shown
         if self.grid is not None:
             grid_view = self.grid
             run.on_retry = lambda index, error, wait: grid_view.mark_retrying(index, run.result.prompts[index], error)
 
     def show(self) -> None:
-        self._displayed = [(display_live(w), w) for w in (self.progress, self.grid) if w is not None]
+        self._displayed = [(display_live(w), w) for w in (self.confirm, self.progress, self.grid) if w is not None]
 
-    async def drive(self) -> BatchResult:
-        """Consume the run, feeding the widgets; the final state is drawn however it ends."""
-        run, progress, grid = self.run, self.progress, self.grid
+    async def drive(self) -> Any:
+        """Consume the run, feeding the widgets; the final state is drawn however it ends. Returns the
+        ``BatchResult``, or for a map the table with its new columns (or the sink's path)."""
+        run, progress, grid, job = self.run, self.progress, self.grid, self.job
         ledger, prompts = run.ledger, run.result.prompts
+        if self.confirm is not None and not await self.confirm.wait():
+            progress.request_cancel()
+            run.cancel()  # declined: every prompt ends as cancelled, nothing is sent
+        if job is not None:
+            await job.start()
         stream = run.stream()
         ticker = asyncio.get_running_loop().create_task(self._tick(), name="seeds_nb-widgets-ticker")
         error: BaseException | None = None
         try:
             async for index, item in stream:
+                if job is not None:
+                    job.accept(index, item)
                 if grid is not None:
                     grid.add(index, item, prompts[index])
                     grid.refresh()
@@ -85,7 +103,7 @@ class _LiveView:
                 ticker.cancel()
                 self.finish(error)
                 await asyncio.wait([ticker])  # its own end (cancelled, or a failed redraw) is not ours to raise
-        return run.result
+        return run.result if job is None else await job.finish()
 
     async def _tick(self) -> None:
         while True:
@@ -113,7 +131,7 @@ class _LiveView:
             refresh_fallback(handle, widget)
 
 
-async def _run_in_cell(view: _LiveView, show: bool) -> BatchResult:
+async def _run_in_cell(view: _LiveView, show: bool) -> Any:
     if show:
         view.show()
     try:
@@ -134,6 +152,7 @@ class PendingBatch:
         self._view = view
         self._show = show
         self._awaited = False
+        self.confirm: ConfirmRun | None = view.confirm
         self.run: BatchRun = view.run
         self.progress: BatchProgress = view.progress
         self.grid: ResultsGrid | None = view.grid
@@ -143,7 +162,7 @@ class PendingBatch:
         self.progress.request_cancel()
         self.run.cancel()
 
-    def __await__(self) -> Generator[Any, None, BatchResult]:
+    def __await__(self) -> Generator[Any, None, Any]:
         if self._awaited:
             raise RuntimeError("run_batch(...) can be awaited once; call run_batch again for a new batch")
         self._awaited = True
@@ -153,7 +172,7 @@ class PendingBatch:
         return f"PendingBatch({'awaited' if self._awaited else 'not awaited yet: use await run_batch(...)'})"
 
 
-class BatchHandle(ThreadHandle["BatchResult"]):
+class BatchHandle(ThreadHandle[Any]):
     """A batch running on its own thread: ``cancel()``, ``done()``, ``result(timeout)``, ``await handle``.
 
     ``run`` is the ``BatchRun`` (live ``run.ledger``, partial ``run.result``); ``progress`` and
@@ -166,11 +185,12 @@ class BatchHandle(ThreadHandle["BatchResult"]):
     def __init__(self, view: _LiveView) -> None:
         super().__init__()
         self._view = view
+        self.confirm: ConfirmRun | None = view.confirm
         self.run: BatchRun = view.run
         self.progress: BatchProgress = view.progress
         self.grid: ResultsGrid | None = view.grid
 
-    async def _body(self) -> BatchResult:
+    async def _body(self) -> Any:
         return await self._view.drive()
 
     def cancel(self) -> None:
@@ -193,22 +213,26 @@ class BatchHandle(ThreadHandle["BatchResult"]):
 
 
 @overload
-def run_batch(client: BaseClient, prompts: Iterable[Any], *, max_concurrent: int = ...,
-              background: Literal[False] = ..., grid: bool = ..., title: str | None = ..., page_size: int = ...,
-              refresh_s: float = ..., grid_refresh_s: float = ..., show: bool = ...,
-              **params: Any) -> PendingBatch: ...
+def run_batch(client: BaseClient, prompts: Any, prompt: str | Callable[[dict[str, Any]], Any] | None = ..., *,
+              max_concurrent: int = ..., background: Literal[False] = ..., grid: bool | None = ...,
+              title: str | None = ..., page_size: int = ..., refresh_s: float = ..., grid_refresh_s: float = ...,
+              show: bool = ..., response_format: Any = ..., system: str | None = ..., prefix: str = ...,
+              sink: str | os.PathLike[str] | None = ..., confirm: bool = ..., **params: Any) -> PendingBatch: ...
 
 
 @overload
-def run_batch(client: BaseClient, prompts: Iterable[Any], *, max_concurrent: int = ...,
-              background: Literal[True], grid: bool = ..., title: str | None = ..., page_size: int = ...,
-              refresh_s: float = ..., grid_refresh_s: float = ..., show: bool = ...,
-              **params: Any) -> BatchHandle: ...
+def run_batch(client: BaseClient, prompts: Any, prompt: str | Callable[[dict[str, Any]], Any] | None = ..., *,
+              max_concurrent: int = ..., background: Literal[True], grid: bool | None = ...,
+              title: str | None = ..., page_size: int = ..., refresh_s: float = ..., grid_refresh_s: float = ...,
+              show: bool = ..., response_format: Any = ..., system: str | None = ..., prefix: str = ...,
+              sink: str | os.PathLike[str] | None = ..., confirm: bool = ..., **params: Any) -> BatchHandle: ...
 
 
-def run_batch(client: BaseClient, prompts: Iterable[Any], *, max_concurrent: int = 5, background: bool = False,
-              grid: bool = True, title: str | None = None, page_size: int = 20, refresh_s: float = 0.2,
-              grid_refresh_s: float = 0.5, show: bool = True,
+def run_batch(client: BaseClient, prompts: Any, prompt: str | Callable[[dict[str, Any]], Any] | None = None, *,
+              max_concurrent: int = 5, background: bool = False, grid: bool | None = None, title: str | None = None,
+              page_size: int = 20, refresh_s: float = 0.2, grid_refresh_s: float = 0.5, show: bool = True,
+              response_format: Any = None, system: str | None = None, prefix: str = "",
+              sink: str | os.PathLike[str] | None = None, confirm: bool = False,
               **params: Any) -> PendingBatch | BatchHandle:
     """Run a batch with a live panel (and results grid) in the notebook.
 
@@ -217,22 +241,57 @@ def run_batch(client: BaseClient, prompts: Iterable[Any], *, max_concurrent: int
     raises (the partial result is ``client.last_run.result``).
     ``handle = run_batch(..., background=True)`` returns a ``BatchHandle`` at once.
 
+    Over a table: ``out = await run_batch(client, df, "Classify: {review}", response_format=Label)`` is
+    ``client.map`` with the panel and grid: it returns what ``map`` returns (the same kind of table with
+    the answers as columns, or the ``sink``'s path), and the grid shows the parsed fields as columns.
+
     Args:
+        prompt: a template (``"... {column} ..."``) or a function of the row: ``prompts`` is then a table
+            (a DataFrame, Arrow table, Dataset or iterable of dicts), as ``client.map`` takes it.
         max_concurrent: requests in flight at once.
-        grid: also show a ``ResultsGrid`` of the rows.
+        grid: also show a ``ResultsGrid`` of the rows (default: yes, unless the rows go to a ``sink``,
+            which keeps none of them in memory).
         title: the panel's label (default: the model name).
         page_size: rows the grid renders at once.
         refresh_s / grid_refresh_s: least time between two redraws of the panel (2 messages) and of
             the grid (1 message): the defaults keep a run under 12 widget messages/s.
         show: display the widgets (False: drive them without displaying, e.g. to embed them).
+        response_format / system / prefix / sink: as in ``client.map`` (``response_format`` works
+            without a template too).
+        confirm: first show ``client.estimate(...)`` of the run (tokens, cost, carbon, time; cache hits and
+            rows a sink holds apart) with Run / Don't run buttons; nothing is sent until Run is clicked
+            (``pending.confirm.decide(True)`` from code). Don't run ends every prompt as cancelled.
         params: passed to ``client.batch`` (generation parameters, ``on_progress``, budgets).
     """
-    run = client.batch(prompts, max_concurrent, **params)  # bad arguments fail here, in the caller
+    gate = None
+    if confirm:
+        if isinstance(prompts, Iterator):
+            raise ConfigurationError("confirm=True reads the prompts twice (to estimate them, then to send them): "
+                                     "pass a list or a table, not a generator or iterator")
+        planned = {k: v for k, v in params.items() if k != "on_progress"}
+        gate = ConfirmRun(client.estimate(prompts, prompt, response_format=response_format, system=system,
+                                          max_concurrent=max_concurrent, prefix=prefix, sink=sink, **planned))
+    if response_format is not None:
+        params["response_format"] = response_format
+    job = None
+    if prompt is None:
+        if system is not None or sink is not None or prefix:
+            raise ConfigurationError("system=, prefix= and sink= apply to rows of a table: pass a template too, "
+                                     "run_batch(client, data, 'Summarise {abstract}', ...)")
+        run = client.batch(prompts, max_concurrent, **params)  # bad arguments fail here, in the caller
+    else:
+        if sink is not None and grid:
+            raise ConfigurationError("a run into a sink keeps no rows in memory, so it has no grid: drop grid=True "
+                                     "(read the rows from the sink file once it ends, e.g. pd.read_parquet(path))")
+        job = client.prepare_map(prompts, prompt, system=system, max_concurrent=max_concurrent, prefix=prefix,
+                                 sink=sink, **params)
+        run, prompts = job.run, None
+    if grid is None:
+        grid = sink is None
     view = _LiveView(run, prompts, grid=grid, title=client.model if title is None else title,
-                     page_size=page_size, refresh_s=refresh_s, grid_refresh_s=grid_refresh_s)
+                     page_size=page_size, refresh_s=refresh_s, grid_refresh_s=grid_refresh_s, job=job, confirm=gate)
     if not background:
         return PendingBatch(view, show)
     if show:
         view.show()
     return BatchHandle(view).start()
-
