@@ -329,20 +329,6 @@ def test_submit_interrupt_stops_only_the_watching_then_cancel_ends_the_job(sessi
 
 # -- docs/magic.md, run as notebook cells -------------------------------------------------------------
 MAGIC_PAGE = Path(__file__).resolve().parent.parent / "docs" / "magic.md"
-# What a reader would have defined before the page's examples (names the examples use).
-MAGIC_PAGE_SETUP = """\
-import os
-import pandas as pd
-topic, book, language = "rivers", "Dune", "French"
-abstracts = ["We measure river meanders.", "We model tides.", "We count trees."]
-papers = pd.DataFrame({"abstract": abstracts})
-many_prompts = [f"Name a colour, {i}." for i in range(8)]
-sentences = ["Good morning.", "The river is wide."]
-documents = ["Title: Rivers. Body: ...", "Title: Tides. Body: ..."]
-os.environ["ANTHROPIC_BASE_URL"] = "{anthropic_url}"  # --provider anthropic without --base-url
-"""
-
-
 def magic_page_cells() -> list[str]:
     """The page's cells in order: ```python blocks, and unlabeled blocks that are cells (start with %);
     the other unlabeled blocks are sample output (a notice, a UsageError line)."""
@@ -354,7 +340,8 @@ def magic_page_cells() -> list[str]:
 
 
 def test_docs_magic_page_runs_as_notebook_cells(tmp_path: Path) -> None:
-    """Every cell of docs/magic.md runs, in order, in one kernel without keys (test_docs skips the page).
+    """Every cell of docs/magic.md runs, in order, in one fresh kernel without keys and with no prelude of
+    names (test_docs skips the page).
 
     As written, except: the two example servers (Ollama's port, a local Anthropic proxy) are this
     test's mock server, and ``--poll-interval 60`` polls every 0.05 s (the mock's job takes 0.2 s).
@@ -366,17 +353,19 @@ def test_docs_magic_page_runs_as_notebook_cells(tmp_path: Path) -> None:
                   .replace("http://127.0.0.1:8765", server.anthropic_url)
                   .replace("--poll-interval 60", "--poll-interval 0.05") for cell in cells]
         assert sum(a != b for a, b in zip(cells, edited, strict=True)) == 3
-        setup = ["%load_ext seeds_nb\n%config SeedsBatch.mock_latency_s = 0.0\n"
-                 "%config SeedsBatch.mock_batch_duration_s = 0.2",
-                 MAGIC_PAGE_SETUP.replace("{anthropic_url}", server.anthropic_url)]
+        assert edited[0].strip() == "%load_ext seeds_nb"  # the page loads the magic itself
+        # Only speed: the page defines every name it uses (no prelude); the environment points
+        # `--provider anthropic` (no --base-url) at the mock, as ANTHROPIC_BASE_URL would a proxy.
+        speed = "%config SeedsBatch.mock_latency_s = 0.0\n%config SeedsBatch.mock_batch_duration_s = 0.2"
         check = ("print(summaries.successful_count, bios.successful_count, overnight_run.result(timeout=60).provider,"
-                 " seeds_result.model)")
+                 " seeds_result.model, verdicts.successful_count, len(pd.read_parquet(papers_file)))")
         (tmp_path / "work").mkdir()
-        executed = run_notebook([*setup, *edited, check], tmp_path / "work", env={"HOME": str(tmp_path / "home")})
+        executed = run_notebook([edited[0], speed, *edited[1:], check], tmp_path / "work",
+                                env={"HOME": str(tmp_path / "home"), "ANTHROPIC_BASE_URL": server.anthropic_url})
         assert {r["path"] for r in server.requests} >= {"/v1/chat/completions", "/v1/messages"}
     # A magic's UsageError is a line on stderr, not an error output: look for it in every cell.
     assert [c.source[:60] for c in executed if "UsageError" in text_of(c, "stderr")] == []
-    assert text_of(executed[-1], "stdout").split() == ["3", "2", "anthropic", "gpt-4.1-mini"]
+    assert text_of(executed[-1], "stdout").split() == ["3", "2", "anthropic", "gpt-4.1-mini", "2", "3"]
     assert (tmp_path / "home" / "llm-cache").is_dir()  # --cache-dir ~/llm-cache, under this test's HOME
 
 

@@ -365,3 +365,45 @@ def test_a_configured_out_is_checked_too_and_the_shell_still_works(ip: Interacti
     ip.run_line_magic("config", "SeedsBatch.out = 'seeds_result'")
     assert ip.run_cell("x_after = len([1, 2])").success and ip.user_ns["x_after"] == 2
     ip.user_ns.pop("x_after")
+
+
+# -- structured output and sinks (issue #13) -------------------------------------------------------
+def test_schema_parses_answers_into_the_model_and_names_what_is_wrong(ip: InteractiveShell) -> None:
+    ip.run_cell("from pydantic import BaseModel\nclass Mood(BaseModel):\n    label: str\n    score: int\n")
+    ip.user_ns["texts"] = ["great", "awful", "fine"]
+    assert ip.run_cell("%%seeds_batch --schema Mood --over texts --out r_mood\nHow does this sound: {item}\n").success
+    result = ip.user_ns["r_mood"]
+    assert result.successful_count == 3 and all(type(r.parsed).__name__ == "Mood" for r in result.responses)
+    assert {"label", "score"} <= set(result.to_pandas().columns)
+    sent = mock_requests()[-1]["body"]
+    assert sent["response_format"]["type"] == "json_schema" and "score" in str(sent["response_format"])
+    with pytest.raises(UsageError, match="no variable named 'Missing'.*define a pydantic model"):
+        ip.run_cell_magic("seeds_batch", "--schema Missing", "hello")
+    ip.user_ns["not_a_model"] = 3
+    with pytest.raises(UsageError, match="expected a pydantic model class.*got int"):
+        ip.run_cell_magic("seeds_batch", "--schema not_a_model", "hello")
+
+
+def test_sink_writes_the_rows_and_a_rerun_sends_only_what_is_missing(ip: InteractiveShell, tmp_path: Path) -> None:
+    import pandas as pd
+
+    ip.user_ns["reviews"] = pd.DataFrame({"id": [1, 2, 3, 4], "text": ["good", "bad", "meh", "great"]})
+    sink = tmp_path / "reviews.parquet"
+    cell = "Review {id}: {text}\n"
+    assert ip.run_cell(f"%%seeds_batch --over reviews --sink {sink} --no-cache --out r_sink\n{cell}").success
+    assert ip.user_ns["r_sink"] == sink
+    table = pd.read_parquet(sink)
+    assert table["id"].tolist() == [1, 2, 3, 4] and table["status"].tolist() == ["ok"] * 4
+    assert table["response"].notna().all()
+    sent_before = len(mock_requests())
+    ip.user_ns["reviews"] = pd.DataFrame({"id": [1, 2, 3, 4, 5], "text": ["good", "bad", "meh", "great", "new"]})
+    assert ip.run_cell(f"%%seeds_batch --over reviews --sink {sink} --no-cache --out r_sink\n{cell}").success
+    assert len(mock_requests()) == sent_before + 1  # resumed: only row 5 was sent
+    assert pd.read_parquet(sink)["id"].tolist() == [1, 2, 3, 4, 5]
+    for line, message in ((f"--sink {sink}", "pass --over too"),
+                          (f"--over reviews --sink {sink} --plot", "does not combine with --plot"),
+                          ("--over reviews --sink out.csv", "ending in .parquet or .jsonl")):
+        with pytest.raises(UsageError, match=message):
+            ip.run_cell_magic("seeds_batch", line, cell)
+    with pytest.raises(UsageError, match="the cell must hold one prompt; it holds 2"):
+        ip.run_cell_magic("seeds_batch", f"--over reviews --sink {sink}", "one {id}\ntwo {id}\n")

@@ -296,8 +296,8 @@ def estimate_prompts(prompts: Iterable[Any], *, model: str, provider: str, track
     if batch:
         est.notes.append("Batch API: one job, priced at the batch rate (results within 24 h)")
     elif est.duration_s is None and est.to_send:
-        est.notes.append("time: no client-side limit set, so it depends on the server "
-                         "(pass latency_s= to assume an answer time)")
+        est.notes.append("time: depends on the server (no client-side rate limit set; latency_s= assumes an "
+                         "answer time)")
     return est
 
 

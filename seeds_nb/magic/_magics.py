@@ -33,6 +33,7 @@ from IPython.core import magic_arguments as ma
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.display import display
+from pydantic import BaseModel
 from traitlets import Enum, Float, Integer, Unicode
 
 from seeds_nb.core.client import BaseClient
@@ -41,8 +42,8 @@ from seeds_nb.core.result import BatchResult
 
 from ._background import BackgroundBatch
 from ._plan import estimate_plan
-from ._render import build_prompts, check_name
-from ._send import SendMixin, run_batch_fn
+from ._render import build_prompts, check_name, sink_rows
+from ._send import SendMixin
 from ._spec import BatchInterrupted, CellJob
 from ._submit import SubmitMixin
 
@@ -78,6 +79,10 @@ result:
   The BatchResult is bound to seeds_result (--out NAME); nothing is echoed, the live panel
   shows the run. With --background the handle is bound at once to NAME_run.
   With --submit the BatchJob is bound at once to NAME_job, and the result when the job ends.
+  With --schema CLASS each answer is parsed into that pydantic model (response.parsed; the
+  grid and result.to_pandas() show its fields as columns). With --over VAR --sink PATH the
+  rows go to a Parquet/JSONL file as they finish (resumed when the cell runs again) and NAME
+  is the file's path.
 
 examples:
   %%seeds_batch --model gpt-4.1-mini --max-concurrent 8 --over cities
@@ -157,6 +162,12 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
     @ma.argument("--over", metavar="VAR",
                  help="Render the cell once per item of VAR: a list ({item}), a list of dicts or a "
                       "DataFrame ({column}), or a dict ({key}, {value}).")
+    @ma.argument("--schema", metavar="CLASS",
+                 help="Structured output: a pydantic model class (or a JSON-schema response_format dict) in the "
+                      "notebook; answers are validated into it and its fields become columns.")
+    @ma.argument("--sink", metavar="PATH",
+                 help="With --over: write each row with its answer to PATH (.parquet or .jsonl) as it finishes, "
+                      "keep nothing in memory, and resume from PATH when the cell runs again; NAME is the path.")
     @ma.argument("--background", action="store_true",
                  help="Return at once; NAME_run is the handle, NAME is bound when the batch ends.")
     @ma.argument("--no-grid", action="store_true", help="Show only the progress panel, no results grid.")
@@ -238,7 +249,33 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
             raise UsageError("--base-url does not apply to --provider mock (the embedded server has its own URL)")
         if args.background and args.dry_run:
             raise UsageError("--dry-run sends nothing, so --background has nothing to run; pass one of them")
+        if args.sink is not None:
+            if args.over is None:
+                raise UsageError("--sink writes one row per item of --over VAR: pass --over too")
+            for flag, given in (("--submit", args.submit), ("--plot", args.plot)):
+                if given:
+                    raise UsageError(f"--sink does not combine with {flag}: the rows are in the sink file, not in "
+                                     "memory (read it with pd.read_parquet(path))")
+            if not args.sink.lower().endswith((".parquet", ".jsonl")):
+                raise UsageError(f"--sink {args.sink}: expected a path ending in .parquet or .jsonl")
+        if args.schema is not None:
+            check_name(args.schema, "--schema", bound=False)
         return args
+
+    def schema(self, args: Namespace) -> Any:
+        """The ``--schema`` class (or JSON-schema dict) from the notebook, checked."""
+        if args.schema is None:
+            return None
+        if args.schema not in self.user_ns:
+            raise UsageError(f"--schema {args.schema}: no variable named {args.schema!r} in the notebook; define "
+                             "a pydantic model first (class Label(BaseModel): ...)")
+        value = self.user_ns[args.schema]
+        if isinstance(value, type) and issubclass(value, BaseModel):
+            return value
+        if isinstance(value, dict) and value.get("type") in ("json_schema", "json_object"):
+            return value
+        raise UsageError(f"--schema {args.schema}: expected a pydantic model class (class {args.schema}(BaseModel): "
+                         f"...) or a response_format dict; got {type(value).__name__}")
 
     def params(self, args: Namespace) -> dict[str, Any]:
         """Generation parameters and the budget, as ``run_batch`` keywords (unset ones left out)."""
@@ -322,6 +359,12 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
             return None
         prompts = build_prompts(cell, self.user_ns, over=args.over, system=args.system)
         params = self.params(args)
+        schema = self.schema(args)
+        if schema is not None:
+            params["response_format"] = schema
+        table = row_prompt = None
+        if args.sink is not None:
+            table, row_prompt = sink_rows(cell, self.user_ns, args.over, args.system)
         if args.dry_run:
             provider = self.choose_provider(args)
             label = provider if provider != "mock" else "offline mock server"
@@ -329,22 +372,32 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
                 default = "api.anthropic.com" if provider == "anthropic" else "api.openai.com"
                 label = f"{provider} at {self.base_url_for(args, provider) or default}"
             gen = {k: v for k, v in params.items() if k != "max_cost_usd"}
+            if args.sink is not None:
+                plan_note = (f"--sink {args.sink}: rows it already holds are skipped when the cell runs (this "
+                             "estimate counts every row)")
+            else:
+                plan_note = None
             plan = estimate_plan(prompts, model=args.model, provider=provider, label=label,
                                  max_concurrent=args.max_concurrent, params=gen, batch=args.submit)
             if args.budget_usd is not None:
                 plan.notes.append(f"budget: stops sending after ${args.budget_usd:g}")
+            if plan_note:
+                plan.notes.append(plan_note)
             display(plan)
             return None
         client = self.client_for(args)
         poll = args.poll_interval or (MOCK_POLL_S if self.choose_provider(args) == "mock" else PROVIDER_POLL_S)
         return CellJob(client, prompts, args.out, args.max_concurrent, params, args.background,
-                       not args.no_grid, args.plot, submit=args.submit, poll_interval=poll)
+                       not args.no_grid and args.sink is None, args.plot, submit=args.submit, poll_interval=poll,
+                       table=table, row_prompt=row_prompt, sink=args.sink)
 
     def _bind(self, name: str, value: Any) -> None:
         self.user_ns[name] = value
 
     def _finish(self, job: CellJob, result: BatchResult) -> None:
         self._bind(job.out, result)
+        if job.sink is not None:  # bound to the sink's path; the rows are in the file
+            return
         if job.submit and job.grid:  # a batch shows its grid live; a job's results arrive at once
             from seeds_nb.widgets import ResultsGrid
 
@@ -388,8 +441,7 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
         rather than a silently old result.
         """
         if handle is None:
-            handle = run_batch_fn()(job.client, job.requests, max_concurrent=job.max_concurrent, grid=job.grid,
-                                  background=True, **job.params)
+            handle = self._pending(job, background=True)
         plot_area = None
         if job.plot:
             import ipywidgets

@@ -13,7 +13,7 @@ import keyword
 import re
 import textwrap
 from collections import ChainMap
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,3 +175,36 @@ def build_prompts(cell: str, user_ns: Mapping[str, Any], *, over: str | None = N
         for template in templates:
             prompts.append(Prompt(render(template, names, where), system_text))
     return prompts
+
+
+def sink_rows(cell: str, user_ns: Mapping[str, Any], over: str,
+              system: str | None) -> tuple[Any, Callable[[dict[str, Any]], Any]]:
+    """``--over VAR --sink PATH``: VAR as ``client.map``'s table, and a function rendering one row's prompt
+    exactly as the cell renders it (``{item}``, the row's columns, then the notebook's names).
+
+    A sink holds one row per input row, so the cell must be one prompt. A DataFrame or a list of dicts is
+    the table as it is (its columns are written beside the answers); plain items become ``{"item": x}``
+    rows and a dict ``{"key": k, "value": v}`` rows.
+    """
+    templates = split_prompts(cell)
+    if len(templates) != 1:
+        raise UsageError(f"--sink writes one row per item of --over {over}, so the cell must hold one prompt; it "
+                         f"holds {len(templates)} (join them into one, or drop --sink)")
+    template = templates[0]
+    value = user_ns[over]
+    if isinstance(value, Mapping):
+        table: Any = [{"key": k, "value": v} for k, v in value.items()]
+    elif _is_frame(value) or all(isinstance(item, Mapping) for item in value):
+        table = value
+    else:
+        table = [{"item": item} for item in value]
+    keyed = isinstance(value, Mapping)
+
+    def row_prompt(row: dict[str, Any]) -> Any:
+        names = ChainMap({**_row(row), "item": row["key"]} if keyed else _row(row), dict(user_ns))
+        text = render(template, names, f"--over {over}: prompt")
+        if system is None:
+            return text
+        return [Message("system", render(system, names, "--system")), Message("user", text)]
+
+    return table, row_prompt

@@ -49,9 +49,12 @@ def _progress_line(result: BatchResult | None) -> str:
 class SendMixin(FlowBase):
     """The batch flows of ``SeedsBatch``."""
 
-    def _pending(self, job: CellJob) -> Any:
+    def _pending(self, job: CellJob, *, background: bool = False) -> Any:
+        if job.sink is not None:  # client.map into the sink, under the panel: rows keyed by --over's items
+            return run_batch_fn()(job.client, job.table, job.row_prompt, sink=job.sink, grid=False,
+                                  max_concurrent=job.max_concurrent, background=background, **job.params)
         return run_batch_fn()(job.client, job.requests, max_concurrent=job.max_concurrent, grid=job.grid,
-                              **job.params)
+                              background=background, **job.params)
 
     async def send_async(self, job: CellJob) -> None:
         """The await path."""

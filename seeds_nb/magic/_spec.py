@@ -6,6 +6,7 @@ API job, ``_submit``) use them, as mixins of ``SeedsBatch`` on ``FlowBase``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,11 @@ class CellJob:
     """Send the prompts as one server-side Batch API job instead of request by request."""
     poll_interval: float = 10.0
     """Seconds between two polls of a submitted job."""
+    table: Any = None
+    """With ``--sink``: the rows of ``--over`` as a table (``client.map``'s input)."""
+    row_prompt: Callable[[dict[str, Any]], Any] | None = None
+    """With ``--sink``: renders one row's prompt, as the cell renders it."""
+    sink: str | None = None
 
     @property
     def requests(self) -> list[Any]:
