@@ -425,3 +425,30 @@ async def test_a_damaged_unrelated_job_file_does_not_stop_a_search_by_batch_id(m
     with pytest.raises(ConfigurationError, match="no saved batch job 'msgbatch_nowhere'") as info:
         client.load_batch("msgbatch_nowhere", jobs_dir=jobs)
     assert "4 damaged job files were skipped" in str(info.value)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_structured_output_through_a_batch_job(make, clock: Clock, server: MockServer, provider: str) -> None:
+    """A ``response_format`` goes with every line, each answer comes back parsed (and in the result's
+    table), a job reloaded with the format parses too, and the answers it cached are hits that keep
+    ``.parsed`` for a direct batch of the same prompts."""
+    from pydantic import BaseModel
+
+    class Topic(BaseModel):
+        title: str
+        score: int
+
+    client = make(provider)
+    prompts = [f"Structure me {i}" for i in range(5)]
+    job = await client.submit_batch(prompts, response_format=Topic)
+    clock.advance(2 * DAY_S)
+    result = await job.results()
+    assert result.successful_count == 5
+    assert all(isinstance(r.parsed, Topic) for r in result.responses)
+    table = result.to_pandas()
+    assert table["score"].tolist() == [r.parsed.score for r in result.responses]  # parsed fields as columns
+    reloaded = client.load_batch(job.id, response_format=Topic)
+    assert all(isinstance(r.parsed, Topic) for r in (await reloaded.results()).responses)
+    direct = await client.batch_generate(prompts, response_format=Topic)
+    assert direct.cached_count == 5 and server.request_count == 0
+    assert [r.parsed for r in direct.responses] == [r.parsed for r in result.responses]
