@@ -1,4 +1,4 @@
-"""HTTP routes of the mock's Batch APIs: OpenAI files + batches, Anthropic message batches.
+"""HTTP routes of the mock's Batch APIs: OpenAI files + batches, Anthropic message batches, Gemini batches.
 
 Shapes follow the official SDKs' types closely enough that ``openai`` and ``anthropic`` clients
 work against them (``tests/test_mock_batches.py``). State lives in ``MockBatch`` objects; each
@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import BodyPartReader, web
 
 from . import _anthropic as anth
+from . import _gemini as gem
 from ._batches import ANTHROPIC_MAX_REQUESTS, OK, MockBatch, StoredFile, classify, new_id, parse_openai_input
-from ._dialects import ANTHROPIC, OPENAI, Dialect
+from ._dialects import ANTHROPIC, GEMINI, OPENAI, Dialect
 from ._faults import error_body
 
 if TYPE_CHECKING:
@@ -59,6 +60,12 @@ class BatchRoutes:
         app.router.add_delete("/v1/messages/batches/{id}", guard_a(self.delete_message_batch))
         app.router.add_get("/v1/messages/batches/{id}/results", guard_a(self.message_batch_results))
         app.router.add_post("/v1/messages/batches/{id}/cancel", guard_a(self.cancel_message_batch))
+        guard_g = self._guard(GEMINI)
+        app.router.add_post("/v1beta/models/{model}:batchGenerateContent", guard_g(self.create_gemini_batch))
+        app.router.add_post("/v1beta/batches/{id}:cancel", guard_g(self.cancel_gemini_batch))
+        app.router.add_get("/v1beta/batches", guard_g(self.list_gemini_batches))
+        app.router.add_get("/v1beta/batches/{id}", guard_g(self.get_gemini_batch))
+        app.router.add_delete("/v1beta/batches/{id}", guard_g(self.delete_gemini_batch))
 
     def _guard(self, dialect: Dialect) -> Callable[[Handler], Handler]:
         """Auth (and Anthropic's version header) in front of every route of one protocol."""
@@ -66,7 +73,7 @@ class BatchRoutes:
         def wrap(handler: Handler) -> Handler:
             async def guarded(request: web.Request) -> web.StreamResponse:
                 if not dialect.authorized(request.headers, self.server.api_key):
-                    return _json(dialect.unauthorized(None), 401)  # type: ignore[arg-type]
+                    return _json(dialect.unauthorized(None), dialect.unauthorized_status)  # type: ignore[arg-type]
                 if dialect is ANTHROPIC and not request.headers.get("anthropic-version"):
                     return _anthropic_error("anthropic-version: header is required")
                 return await handler(request)
@@ -78,7 +85,8 @@ class BatchRoutes:
     def _new_batch(self, flavor: str, lines: list[bytes], ids: list[str], items: list[Any], **kwargs: Any) -> MockBatch:
         server = self.server
         faults = server.faults
-        batch = MockBatch(id=new_id("batch_" if flavor == "openai" else "msgbatch_"), flavor=flavor,
+        prefix = {"openai": "batch_", "anthropic": "msgbatch_"}.get(flavor, "")
+        batch = MockBatch(id=new_id(prefix), flavor=flavor,
                           created_at=server.clock(), duration_s=server.batch_duration_s, lines=lines, custom_ids=ids,
                           outcomes=classify(items, flavor, faults), faults=faults, **kwargs)
         self.batches[batch.id] = batch
@@ -325,6 +333,96 @@ class BatchRoutes:
         }
 
 
+    # -- Gemini batches ----------------------------------------------------------------------------
+    async def create_gemini_batch(self, request: web.Request) -> web.Response:
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            return _gemini_error("Invalid JSON payload received.")
+        spec = body.get("batch") if isinstance(body, dict) else None
+        if not isinstance(spec, dict):
+            return _gemini_error("* BatchGenerateContentRequest.batch: batch is required")
+        config = spec.get("inputConfig") or spec.get("input_config") or {}
+        if isinstance(config, dict) and (config.get("fileName") or config.get("file_name")):
+            return _gemini_error("The mock server runs batches of inline requests only (inputConfig.requests).")
+        holder = config.get("requests") if isinstance(config, dict) else None
+        requests = holder.get("requests") if isinstance(holder, dict) else None
+        if not isinstance(requests, list) or not requests:
+            return _gemini_error("* BatchGenerateContentRequest.batch.input_config: requests must not be empty")
+        for n, item in enumerate(requests):
+            if not isinstance(item, dict) or not isinstance(item.get("request"), dict):
+                return _gemini_error(f"* batch.input_config.requests.requests[{n}].request: request is required")
+        lines = [json.dumps(r, separators=(",", ":"), ensure_ascii=False).encode() for r in requests]
+        ids = [str((r.get("metadata") or {}).get("key") or n) for n, r in enumerate(requests)]
+        batch = self._new_batch("gemini", lines, ids, requests, model=request.match_info["model"],
+                                metadata={"displayName": str(spec.get("displayName") or "")})
+        return _json(await self._gemini_info(batch))
+
+    def _gemini_batch(self, request: web.Request) -> MockBatch | web.Response:
+        batch = self.batches.get(request.match_info["id"])
+        if batch is None or batch.flavor != "gemini":
+            return _gemini_error(f"Batch batches/{request.match_info['id']} not found.", 404)
+        return batch
+
+    async def get_gemini_batch(self, request: web.Request) -> web.Response:
+        batch = self._gemini_batch(request)
+        return batch if isinstance(batch, web.Response) else _json(await self._gemini_info(batch))
+
+    async def cancel_gemini_batch(self, request: web.Request) -> web.Response:
+        batch = self._gemini_batch(request)
+        if isinstance(batch, web.Response):
+            return batch
+        now = self.server.clock()
+        if batch.cancel_at is None:
+            if batch.ended(now):
+                return _gemini_error(f"Batch batches/{batch.id} has already ended.")
+            batch.cancel_at = now
+        return _json({})
+
+    async def delete_gemini_batch(self, request: web.Request) -> web.Response:
+        batch = self._gemini_batch(request)
+        if isinstance(batch, web.Response):
+            return batch
+        del self.batches[batch.id]
+        return _json({})
+
+    async def list_gemini_batches(self, request: web.Request) -> web.Response:
+        found = [b for b in reversed(self.batches.values()) if b.flavor == "gemini"]
+        data, has_more = _page(found, request.query.get("pageToken"), None, request.query.get("pageSize"), 1000)
+        page: dict[str, Any] = {"operations": [await self._gemini_info(b) for b in data]}
+        if has_more:
+            page["nextPageToken"] = data[-1].id
+        return _json(page)
+
+    async def _gemini_info(self, batch: MockBatch) -> dict[str, Any]:
+        """The batch as a long-running operation; once ended, with its results inlined."""
+        now = self.server.clock()
+        state = batch.gemini_state(now)
+        ok, bad = batch.counts_at(now)
+        total, done = len(batch.lines), state in ("SUCCEEDED", "CANCELLED", "EXPIRED", "FAILED")
+        name = f"batches/{batch.id}"
+        meta: dict[str, Any] = {
+            "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatch",
+            "model": f"models/{batch.model}", "displayName": (batch.metadata or {}).get("displayName", ""),
+            "name": name, "createTime": anth.rfc3339(batch.created_at), "updateTime": anth.rfc3339(min(now, batch.end)),
+            "batchStats": {"requestCount": str(total), "successfulRequestCount": str(ok),
+                           "failedRequestCount": str(bad),
+                           "pendingRequestCount": str(0 if done else max(0, total - ok - bad))},
+            "state": f"BATCH_STATE_{state}",
+        }
+        operation: dict[str, Any] = {"name": name, "metadata": meta, "done": done}
+        if done:
+            meta["endTime"] = anth.rfc3339(batch.end)
+        if done and state != "EXPIRED":  # an expired Gemini batch returns no results
+            await self._generated(batch, batch.gemini_results)
+            output = {"inlinedResponses": {"inlinedResponses": batch.gemini_results()}}
+            meta["output"] = output
+            operation["response"] = {
+                "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatchOutput",
+                **output}
+        return operation
+
+
 def _page(items: list[MockBatch], after: str | None, before: str | None, limit: str | None,
           most: int) -> tuple[list[MockBatch], bool]:
     """Newest-first cursor pagination over batch ids."""
@@ -346,3 +444,7 @@ def _openai_error(message: str, param: str | None, status: int = 400) -> web.Res
 
 def _anthropic_error(message: str, status: int = 400, kind: str = "invalid_request_error") -> web.Response:
     return _json(anth.error_body(message, kind, new_id("req_")), status)
+
+
+def _gemini_error(message: str, status: int = 400) -> web.Response:
+    return _json(gem.error_body(status, message), status)

@@ -1,7 +1,8 @@
-"""Mock Batch API jobs (OpenAI files + batches, Anthropic message batches), driven by a clock.
+"""Mock Batch API jobs (OpenAI files + batches, Anthropic message batches, Gemini batches), driven by a clock.
 
 A job that "takes up to 24 h" takes ``duration_s`` of the server's clock: OpenAI goes validating
-(first 10 %) -> in_progress -> finalizing (last 10 %) -> completed, Anthropic in_progress -> ended.
+(first 10 %) -> in_progress -> finalizing (last 10 %) -> completed, Anthropic in_progress -> ended,
+Gemini BATCH_STATE_PENDING (first 10 %) -> RUNNING -> SUCCEEDED.
 Each request line gets a deterministic finishing time inside the run, so a cancel part-way keeps
 the lines done by then and cancels the rest. Nothing is computed per line until a result file is
 fetched: creation only parses and classifies lines (ok / fault / expire), so 120,000 lines are
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _anthropic as anth
+from . import _gemini as gem
 from ._faults import Fault, status_error_body
 from ._model import RequestError, build_completion, messages_text, request_identity, unit_hash, validate_request
 
@@ -62,10 +64,12 @@ def classify(items: list[Any], flavor: str, faults: tuple[Fault, ...]) -> list[t
     """(outcome, fault index) per parsed request: INVALID if its body would get a 400, else the first
     ``status`` or ``expire`` fault matching its text (placed by a hash of the body, like sync faults)."""
     usable = [(i, f) for i, f in enumerate(faults) if f.kind in ("status", "expire") and (f.times or 1) > 0]
-    check = validate_request if flavor == "openai" else anth.validate_messages_request
+    check = {"openai": validate_request, "gemini": gem.validate_generate_request}.get(
+        flavor, anth.validate_messages_request)
+    member = {"openai": "body", "gemini": "request"}.get(flavor, "params")
     out: list[tuple[int, int]] = []
     for item in items:
-        body = (item.get("body") if flavor == "openai" else item.get("params")) if isinstance(item, dict) else None
+        body = item.get(member) if isinstance(item, dict) else None
         try:
             check(body)
         except RequestError:
@@ -73,7 +77,7 @@ def classify(items: list[Any], flavor: str, faults: tuple[Fault, ...]) -> list[t
             continue
         chosen = (OK, -1)
         if usable and body is not None:
-            text = messages_text(body["messages"])
+            text = gem.contents_text(body) if flavor == "gemini" else messages_text(body["messages"])
             for index, fault in usable:
                 if fault.match is not None and fault.match not in text:
                     continue
@@ -132,7 +136,7 @@ class MockBatch:
     """One batch and its clock-driven life."""
 
     id: str
-    flavor: str  # "openai" | "anthropic"
+    flavor: str  # "openai" | "anthropic" | "gemini"
     created_at: float
     duration_s: float
     lines: list[bytes]
@@ -148,6 +152,7 @@ class MockBatch:
     output_file: StoredFile | None = None
     error_file: StoredFile | None = None
     _results: bytes | None = None
+    _inlined: list[dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         order = list(range(len(self.lines)))
@@ -163,12 +168,12 @@ class MockBatch:
     # -- the timeline ------------------------------------------------------------------------------
     @property
     def run_start(self) -> float:
-        return self.created_at + (0.1 * self.duration_s if self.flavor == "openai" else 0.0)
+        return self.created_at + (0.0 if self.flavor == "anthropic" else 0.1 * self.duration_s)
 
     @property
     def run_end(self) -> float:
         expiring = any(o == EXPIRE for o, _ in self.outcomes)
-        if self.flavor == "anthropic" or expiring:
+        if self.flavor != "openai" or expiring:
             return self.created_at + self.duration_s
         return self.created_at + 0.9 * self.duration_s
 
@@ -181,7 +186,7 @@ class MockBatch:
         return self.created_at + self.duration_s
 
     def line_done(self, n: int) -> float:
-        span = (0.8 if self.flavor == "openai" else 1.0) * self.duration_s
+        span = {"openai": 0.8, "gemini": 0.9}.get(self.flavor, 1.0) * self.duration_s
         return self.run_start + self.fraction[n] * span
 
     def final(self, n: int) -> int:
@@ -213,6 +218,16 @@ class MockBatch:
         if any(o == EXPIRE for o, _ in self.outcomes):
             return "expired"
         return "finalizing" if now < self.end else "completed"
+
+    def gemini_state(self, now: float) -> str:
+        """The ``BATCH_STATE_*`` word without its prefix."""
+        if self.cancel_at is not None:
+            return "CANCELLED" if now >= self.end else "RUNNING"
+        if now < self.run_start:
+            return "PENDING"
+        if now < self.end:
+            return "RUNNING"
+        return "EXPIRED" if any(o == EXPIRE for o, _ in self.outcomes) else "SUCCEEDED"
 
     # -- results (built on first download) -----------------------------------------------------------
     def openai_results(self) -> tuple[bytes, bytes]:
@@ -296,3 +311,36 @@ class MockBatch:
             tally[self.final(n)] += 1
         return {"processing": 0, "succeeded": tally[OK], "errored": tally[FAULT] + tally[INVALID],
                 "canceled": tally[-1], "expired": tally[EXPIRE]}
+
+    def gemini_results(self) -> list[dict[str, Any]]:
+        """The inlined responses of an ended Gemini batch, in request order (lines a cancel stopped are
+        left out; each carries its request's ``metadata`` back)."""
+        if self._inlined is not None:
+            return self._inlined
+        out: list[dict[str, Any]] = []
+        for n, line in enumerate(self.lines):
+            outcome, fault_index = self.final(n), self.outcomes[n][1]
+            if outcome in (-1, EXPIRE):
+                continue
+            item = json.loads(line)
+            request = item.get("request")
+            entry: dict[str, Any] = {"metadata": item["metadata"]} if item.get("metadata") is not None else {}
+            if outcome == OK:
+                identity = hashlib.blake2b(line, digest_size=16).hexdigest()
+                entry["response"] = gem.build_response(request, self.model or "mock-model", identity)
+            else:
+                if outcome == INVALID:
+                    try:
+                        gem.validate_generate_request(request)
+                        message = "Invalid request."
+                    except RequestError as exc:
+                        message = exc.message
+                    error = gem.error_body(400, message)["error"]
+                else:
+                    error = gem.status_error_body(self.faults[fault_index])["error"]
+                error["code"] = gem.GRPC_CODES.get(error["status"], 2)  # a google.rpc.Status, not HTTP
+                del error["status"]
+                entry["error"] = error
+            out.append(entry)
+        self._inlined = out
+        return out

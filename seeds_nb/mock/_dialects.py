@@ -1,8 +1,9 @@
-"""The two protocols the mock speaks on its chat endpoints, as small "dialect" objects.
+"""The three protocols the mock speaks on its chat endpoints, as small "dialect" objects.
 
 One request pipeline in ``_server.py`` (log, auth, validation, rate windows, faults, latency) serves
-``POST /v1/chat/completions`` and ``POST /v1/messages``; a dialect supplies only what differs: the
-auth header, validation, the answer's shape, error bodies and rate-limit headers.
+``POST /v1/chat/completions``, ``POST /v1/messages`` and ``POST /v1beta/models/{model}:generateContent``;
+a dialect supplies only what differs: the auth header, validation, the answer's shape, error bodies
+and rate-limit headers.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import _anthropic as anth
+from . import _gemini as gem
 from ._faults import BAD_KEY, DEFAULT_RPM, DEFAULT_TPM, Fault, RateWindow, error_body, go_duration, status_error_body
 from ._model import RequestError, build_completion, messages_text, validate_request
 
-__all__ = ["ANTHROPIC", "OPENAI", "Dialect"]
+__all__ = ["ANTHROPIC", "GEMINI", "OPENAI", "Dialect"]
 
 
 class Dialect:
@@ -24,9 +26,17 @@ class Dialect:
 
     name = "openai"
     request_id_header = "x-request-id"
+    #: the status of a request with a wrong key
+    unauthorized_status = 401
+    #: whether a fault's ``retry_after`` is sent as ``retry-after`` headers
+    retry_after_header = True
 
     def request_id(self, n: int) -> str:
         return f"req_{n:024x}"
+
+    def with_path(self, body: Any, match: Mapping[str, str]) -> Any:
+        """The body with what the protocol puts in the URL path (Gemini's model) added."""
+        return body
 
     def authorized(self, headers: Mapping[str, str], api_key: str | None) -> bool:
         return api_key is None or hmac.compare_digest(headers.get("Authorization", "").encode(),
@@ -132,5 +142,64 @@ class AnthropicDialect(Dialect):
         return json.dumps(answer)[: 20 + len(answer["id"])]
 
 
+class GeminiDialect(Dialect):
+    """Gemini's ``generateContent``: ``x-goog-api-key``, the model in the path, Google's error envelope
+    (a wrong key is a 400 ``API_KEY_INVALID``; a 429 says its wait in a ``RetryInfo``), no rate headers."""
+
+    name = "gemini"
+    request_id_header = "x-mock-request-id"
+    unauthorized_status = 400
+    retry_after_header = False
+
+    def with_path(self, body: Any, match: Mapping[str, str]) -> Any:
+        return {**body, "model": match.get("model", "")} if isinstance(body, dict) else body
+
+    def authorized(self, headers: Mapping[str, str], api_key: str | None) -> bool:
+        return api_key is None or hmac.compare_digest(headers.get("x-goog-api-key", "").encode(), api_key.encode())
+
+    def unauthorized(self, request_id: str) -> dict[str, Any]:
+        return gem.bad_key_body()
+
+    def invalid(self, message: str, param: str | None, request_id: str) -> dict[str, Any]:
+        return gem.error_body(400, message)
+
+    def validate(self, body: Any, headers: Mapping[str, str]) -> None:
+        gem.validate_generate_request(body)
+
+    def answer(self, body: dict[str, Any], identity: str, created: int, cache: anth.PromptCache) -> dict[str, Any]:
+        return gem.build_response(body, body["model"], identity)
+
+    def tokens(self, answer: dict[str, Any]) -> int:
+        return gem.response_tokens(answer)
+
+    def text(self, body: dict[str, Any]) -> str:
+        return gem.contents_text(body)
+
+    def fault_body(self, fault: Fault, request_id: str) -> dict[str, Any]:
+        return gem.status_error_body(fault)
+
+    def limit_headers(self, rpm: RateWindow, tpm: RateWindow, now_mono: float, now_epoch: float) -> dict[str, str]:
+        return {}
+
+    def exhausted(self, kind: str) -> dict[str, str]:
+        return {}
+
+    def exhausted_until(self, kind: str, wait_s: float, now_epoch: float) -> dict[str, str]:
+        return {}
+
+    def rate_limited(self, model: str, kind: str, limit: int | None, used: int, asked: int, wait: float,
+                     request_id: str) -> dict[str, Any]:
+        per = "Requests" if kind == "requests" else "InputTokens"
+        return gem.error_body(429, "You exceeded your current quota, please check your plan and billing details.", [
+            {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [
+                {"quotaMetric": f"generativelanguage.googleapis.com/generate_content_{kind}",
+                 "quotaId": f"Generate{per}PerMinutePerProjectPerModel", "quotaValue": str(limit)}]},
+            gem.retry_info(wait)])
+
+    def malformed(self, answer: dict[str, Any]) -> str:
+        return json.dumps(answer)[:40]
+
+
 OPENAI = Dialect()
 ANTHROPIC = AnthropicDialect()
+GEMINI = GeminiDialect()

@@ -2,8 +2,9 @@
 
 Running on a private thread + event loop means it works from plain scripts, pytest, and inside an
 already running loop (Jupyter, ``async def`` tests) alike, while clients talk to it over real sockets.
-It speaks OpenAI Chat Completions and Anthropic Messages (one pipeline, two dialects), and both
-providers' Batch APIs (``_batch_routes``) on a clock compressed by ``batch_duration_s``.
+It speaks OpenAI Chat Completions, Anthropic Messages and Gemini ``generateContent`` (one pipeline,
+three dialects), and the three providers' Batch APIs (``_batch_routes``) on a clock compressed by
+``batch_duration_s``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from aiohttp import web
 
 from ._anthropic import PromptCache
 from ._batch_routes import BatchRoutes
-from ._dialects import ANTHROPIC, OPENAI, Dialect
+from ._dialects import ANTHROPIC, GEMINI, OPENAI, Dialect
 from ._faults import BAD_KEY, Fault, RateWindow, header_seconds
 from ._model import RequestError, request_identity, unit_hash
 
@@ -33,6 +34,9 @@ MODEL_IDS = (
     "gpt-4o",
     "claude-sonnet-4-5",
     "claude-haiku-4-5",
+    "gemini-2.5-flash",
+    "gemini-2.5-flash-lite",
+    "gemini-2.5-pro",
     "mock-model",
 )
 LOG_MAXLEN = 100_000
@@ -47,7 +51,7 @@ _MODELS = {
 
 
 class MockServer:
-    """A mock LLM server on 127.0.0.1 speaking OpenAI's and Anthropic's APIs (chat and Batch),
+    """A mock LLM server on 127.0.0.1 speaking OpenAI's, Anthropic's and Gemini's APIs (chat and Batch),
     served from a daemon thread with its own loop.
 
     ``batch_duration_s`` is how long a batch job takes on the server's ``clock`` (a provider's
@@ -110,6 +114,12 @@ class MockServer:
     def anthropic_url(self) -> str:
         """Base URL to hand to an Anthropic client (no ``/v1``: the SDKs add it)."""
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def gemini_url(self) -> str:
+        """Base URL to hand to a Gemini client (``GoogleClient(base_url=...)``): the API version included,
+        as Google's own ``https://generativelanguage.googleapis.com/v1beta``."""
+        return f"http://{self.host}:{self.port}/v1beta"
 
     @property
     def batches(self) -> list[dict[str, Any]]:
@@ -209,6 +219,7 @@ class MockServer:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/v1beta/models/{model}:generateContent", self._generate_content)
         self._batch_routes.add_to(app)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
@@ -274,6 +285,9 @@ class MockServer:
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         return await self._complete(request, ANTHROPIC)
 
+    async def _generate_content(self, request: web.Request) -> web.StreamResponse:
+        return await self._complete(request, GEMINI)
+
     async def _complete(self, request: web.Request, dialect: Dialect) -> web.StreamResponse:
         """One chat request, in either protocol: log, auth, validate, rate windows, faults, latency."""
         started = time.perf_counter()
@@ -289,10 +303,12 @@ class MockServer:
             self._count += 1
             self._log.append(entry)
         if not dialect.authorized(request.headers, self.api_key):
-            return self._respond(entry, 401, dialect.unauthorized(request_id), headers, started, dialect)
+            return self._respond(entry, dialect.unauthorized_status, dialect.unauthorized(request_id), headers,
+                                 started, dialect)
         if body is None:
             msg = "We could not parse the JSON body of your request. (HINT: the body must be valid JSON.)"
             return self._respond(entry, 400, dialect.invalid(msg, None, request_id), headers, started, dialect)
+        body = dialect.with_path(body, request.match_info)  # the log keeps the body as it was sent
         try:
             dialect.validate(body, request.headers)
         except RequestError as exc:
@@ -326,7 +342,7 @@ class MockServer:
             return self._respond(entry, 429, payload, headers, started, dialect, limits_added=True)
 
         if fault is not None:
-            if fault.retry_after is not None:
+            if fault.retry_after is not None and dialect.retry_after_header:
                 headers["retry-after"] = header_seconds(fault.retry_after)
             if fault.retry_after_ms is not None:
                 headers["retry-after-ms"] = str(fault.retry_after_ms)

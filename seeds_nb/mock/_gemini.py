@@ -1,0 +1,197 @@
+"""Gemini's ``generateContent`` protocol for the mock: validation, Google's error envelope, and the
+translation of a request to the deterministic mock model and of its answer back.
+
+The answer is the mock model's answer to the same conversation (system instruction first), so an
+OpenAI, an Anthropic and a Gemini client asking the same thing get the same words and the same
+prompt token count. A JSON ``responseMimeType`` with ``responseJsonSchema`` (or the OpenAPI-style
+``responseSchema``) is answered with JSON that validates, as OpenAI's structured output is.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from ._faults import Fault
+from ._model import RequestError, answer, prompt_tokens
+
+__all__ = ["GRPC_CODES", "STATUS_NAMES", "bad_key_body", "build_response", "contents_text", "error_body",
+           "response_tokens", "retry_info", "status_error_body", "to_chat_messages", "validate_generate_request"]
+
+#: HTTP status -> Google's canonical status name (``error.status``)
+STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                409: "ABORTED", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED", 500: "INTERNAL", 501: "UNIMPLEMENTED",
+                503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+#: status name -> ``google.rpc.Code`` (what a batch line's error carries instead of an HTTP status)
+GRPC_CODES = {"CANCELLED": 1, "INVALID_ARGUMENT": 3, "DEADLINE_EXCEEDED": 4, "NOT_FOUND": 5, "ABORTED": 10,
+              "PERMISSION_DENIED": 7, "RESOURCE_EXHAUSTED": 8, "UNIMPLEMENTED": 12, "INTERNAL": 13, "UNAVAILABLE": 14,
+              "UNAUTHENTICATED": 16}
+_TOP_FIELDS = {"contents", "systemInstruction", "system_instruction", "generationConfig", "generation_config",
+               "safetySettings", "safety_settings", "tools", "toolConfig", "tool_config", "cachedContent",
+               "cached_content", "model", "labels"}
+_CONFIG_FIELDS = {
+    "temperature", "topP", "topK", "maxOutputTokens", "stopSequences", "candidateCount", "seed", "presencePenalty",
+    "frequencyPenalty", "responseMimeType", "responseSchema", "responseJsonSchema", "thinkingConfig",
+    "responseModalities", "responseLogprobs", "logprobs", "mediaResolution", "speechConfig",
+    "enableEnhancedCivicAnswers",
+}
+_RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+
+
+def error_body(code: int, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Google's error envelope (the same for every Google API)."""
+    error: dict[str, Any] = {"code": code, "message": message, "status": STATUS_NAMES.get(code, "UNKNOWN")}
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+def retry_info(seconds: float) -> dict[str, Any]:
+    """A ``google.rpc.RetryInfo`` detail: ``retryDelay`` as a protobuf Duration (``"12s"``, ``"0.5s"``)."""
+    text = f"{seconds:.3f}".rstrip("0").rstrip(".")
+    return {"@type": _RETRY_INFO, "retryDelay": f"{text}s"}
+
+
+def bad_key_body() -> dict[str, Any]:
+    """What Gemini answers to a wrong key: a 400 whose ``ErrorInfo`` reason says so."""
+    return error_body(400, "API key not valid. Please pass a valid API key.", [
+        {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+         "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"}}])
+
+
+def status_error_body(fault: Fault) -> dict[str, Any]:
+    """A Google-shaped error for a ``status`` fault. A 429 carries a ``RetryInfo`` (``fault.retry_after``)
+    and, with ``fault.code``, a ``QuotaFailure`` whose ``quotaId`` is that code (``...PerDay...`` = daily)."""
+    status = fault.status
+    details: list[dict[str, Any]] = []
+    if status == 429:
+        message = ("You exceeded your current quota, please check your plan and billing details."
+                   if fault.code else "Resource has been exhausted (e.g. check quota).")
+        if fault.code:
+            details.append({"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [
+                {"quotaMetric": "generativelanguage.googleapis.com/generate_content_requests",
+                 "quotaId": fault.code, "quotaValue": "250"}]})
+        if fault.retry_after is not None:
+            details.append(retry_info(fault.retry_after))
+    elif status == 503:
+        message = "The model is overloaded. Please try again later."
+    elif status >= 500:
+        message = "An internal error has occurred. Please retry or report it."
+    elif status == 403:
+        message = "Method doesn't allow unregistered callers (callers without established identity)."
+    elif status == 404:
+        message = "models/mock is not found for API version v1beta, or is not supported for generateContent."
+    else:
+        message = f"Mock fault: HTTP {status}."
+    return error_body(status, message, details)
+
+
+def _camel(config: dict[str, Any]) -> dict[str, Any]:
+    """snake_case keys as their camelCase form (the REST API takes both)."""
+    out = {}
+    for key, value in config.items():
+        head, *rest = key.split("_")
+        out[head + "".join(w.title() for w in rest)] = value
+    return out
+
+
+def validate_generate_request(body: Any) -> None:
+    """Raise ``RequestError`` if ``body`` is not a ``generateContent`` request the mock can answer
+    (unknown fields are refused, as the real API does: a misspelt parameter is not silently ignored)."""
+    if not isinstance(body, dict):
+        raise RequestError("Invalid JSON payload received. Expected an object.")
+    for key in body:
+        if key not in _TOP_FIELDS:
+            raise RequestError(f'Invalid JSON payload received. Unknown name "{key}": Cannot find field.', key)
+    contents = body.get("contents")
+    if not isinstance(contents, list) or not contents:
+        raise RequestError("* GenerateContentRequest.contents: contents is not specified", "contents")
+    for i, content in enumerate(contents):
+        if not isinstance(content, dict) or not isinstance(content.get("parts"), list) or not content["parts"]:
+            raise RequestError(f"* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty.",
+                               f"contents[{i}]")
+        if content.get("role", "user") not in ("user", "model", "function"):
+            raise RequestError(f"Please use a valid role: user, model. (got {content.get('role')!r})",
+                               f"contents[{i}].role")
+    config = _camel(body.get("generationConfig") or body.get("generation_config") or {})
+    for key in config:
+        if key not in _CONFIG_FIELDS:
+            raise RequestError(f'Invalid JSON payload received. Unknown name "{key}" at \'generation_config\': '
+                               "Cannot find field.", key)
+    tokens = config.get("maxOutputTokens")
+    if tokens is not None and (not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1):
+        raise RequestError("* GenerateContentRequest.generation_config.max_output_tokens: must be positive",
+                           "maxOutputTokens")
+    temperature = config.get("temperature")
+    if temperature is not None and (not isinstance(temperature, int | float) or not 0 <= temperature <= 2):
+        raise RequestError("* GenerateContentRequest.generation_config.temperature: must be in [0.0, 2.0]",
+                           "temperature")
+
+
+def _parts_text(parts: Any) -> str:
+    return "\n".join(str(p.get("text", "")) for p in parts or [] if isinstance(p, dict) and "text" in p)
+
+
+def contents_text(body: dict[str, Any]) -> str:
+    """Every text part of the request (what a fault's ``match`` is searched in)."""
+    instruction = body.get("systemInstruction") or body.get("system_instruction") or {}
+    texts = [_parts_text(instruction.get("parts"))] if isinstance(instruction, dict) else []
+    return "\n".join([*texts, *(_parts_text(c.get("parts")) for c in body["contents"])])
+
+
+def to_chat_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The OpenAI-shaped conversation the mock model answers (system instruction first)."""
+    messages = []
+    instruction = body.get("systemInstruction") or body.get("system_instruction")
+    if isinstance(instruction, dict) and instruction.get("parts"):
+        messages.append({"role": "system", "content": _parts_text(instruction["parts"])})
+    for content in body["contents"]:
+        role = "assistant" if content.get("role") == "model" else "user"
+        messages.append({"role": role, "content": _parts_text(content["parts"])})
+    return messages
+
+
+def _openapi_to_json_schema(schema: Any) -> Any:
+    """``responseSchema`` (OpenAPI subset, types in capitals) -> JSON Schema the mock model can fill."""
+    if isinstance(schema, dict):
+        out = {k: _openapi_to_json_schema(v) for k, v in schema.items()}
+        if isinstance(out.get("type"), str):
+            out["type"] = out["type"].lower()
+        return out
+    if isinstance(schema, list):
+        return [_openapi_to_json_schema(v) for v in schema]
+    return schema
+
+
+def build_response(body: dict[str, Any], model: str, identity: str) -> dict[str, Any]:
+    """The ``GenerateContentResponse`` the mock answers to a validated request."""
+    messages = to_chat_messages(body)
+    config = _camel(body.get("generationConfig") or body.get("generation_config") or {})
+    response_format: dict[str, Any] | None = None
+    if config.get("responseMimeType") == "application/json":
+        schema = config.get("responseJsonSchema") or _openapi_to_json_schema(config.get("responseSchema"))
+        response_format = ({"type": "json_schema", "json_schema": {"schema": schema}} if isinstance(schema, dict)
+                           and schema else {"type": "json_object"})
+    text, finish, output = answer(messages, response_format, config.get("stopSequences"),
+                                  config.get("maxOutputTokens"))
+    prompt = prompt_tokens(messages)
+    thinking = _camel(config.get("thinkingConfig") or {})
+    budget = thinking.get("thinkingBudget")
+    thoughts = min(int(budget), 16 + 2 * output) if isinstance(budget, int) and budget > 0 else 0
+    usage: dict[str, Any] = {"promptTokenCount": prompt, "candidatesTokenCount": output,
+                             "totalTokenCount": prompt + output + thoughts,
+                             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}]}
+    if thoughts:
+        usage["thoughtsTokenCount"] = thoughts
+    return {
+        "candidates": [{"content": {"parts": [{"text": text}], "role": "model"},
+                        "finishReason": "MAX_TOKENS" if finish == "length" else "STOP", "index": 0}],
+        "usageMetadata": usage, "modelVersion": model, "responseId": identity[:22],
+    }
+
+
+def response_tokens(response: dict[str, Any]) -> int:
+    """Tokens an answer used (what a tokens-per-minute window counts)."""
+    meta = response.get("usageMetadata") or {}
+    return int(meta.get("totalTokenCount") or 0) or math.ceil(len(json.dumps(response)) / 4)
