@@ -36,7 +36,15 @@ from .core.result import BatchResult
 from .core.tracking import TrackingWarning
 from .core.types import Message, Response, Tracking, Usage
 from .mock import MockServer
-from .providers import AnthropicClient, BatchCounts, BatchExpired, BatchJob, BatchNotReady, OpenAIClient
+from .providers import (
+    AnthropicClient,
+    BatchCounts,
+    BatchExpired,
+    BatchJob,
+    BatchNotReady,
+    GoogleClient,
+    OpenAIClient,
+)
 
 try:
     __version__ = version("seeds_nb")
@@ -46,7 +54,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 # Written out, and pinned by tests/test_layers.py: adding a name here is an API decision.
 __all__ = [
     # clients and the embedded server
-    "AnthropicClient", "BaseClient", "MockServer", "OpenAIClient",
+    "AnthropicClient", "BaseClient", "GoogleClient", "MockServer", "OpenAIClient",
     # what a run gives back
     "BatchCounts", "BatchJob", "BatchResult", "BatchRun", "BatchStream", "Ledger", "Message", "Response",
     "Tracking", "Usage",

@@ -188,10 +188,11 @@ def test_no_module_uses_another_modules_private_members() -> None:
 PUBLIC = [
     "APIError", "APIStatusError", "AnthropicClient", "AuthenticationError", "BadRequestError", "BaseClient",
     "BatchCounts", "BatchExpired", "BatchJob", "BatchNotReady", "BatchResult", "BatchRun", "BatchStream",
-    "BudgetExceeded", "CacheError", "CacheWarning", "CallbackWarning", "Cancelled", "ConfigurationError", "Ledger",
-    "Message", "MockServer", "NotFoundError", "OpenAIClient", "PromptError", "RateLimitError", "RequestTimeout",
-    "Response", "ResponseParseError", "SeedsError", "ServerError", "Tracking", "TrackingWarning", "TransportError",
-    "Usage", "compare_models", "configure_logging", "load_ipython_extension", "unload_ipython_extension",
+    "BudgetExceeded", "CacheError", "CacheWarning", "CallbackWarning", "Cancelled", "ConfigurationError",
+    "GoogleClient", "Ledger", "Message", "MockServer", "NotFoundError", "OpenAIClient", "PromptError",
+    "RateLimitError", "RequestTimeout", "Response", "ResponseParseError", "SeedsError", "ServerError", "Tracking",
+    "TrackingWarning", "TransportError", "Usage", "compare_models", "configure_logging", "load_ipython_extension",
+    "unload_ipython_extension",
 ]
 
 
