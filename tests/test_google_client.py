@@ -152,6 +152,19 @@ async def test_thoughts_are_output_tokens_and_not_the_answer(gemini, server: Moc
     assert response.usage.completion_tokens == meta["candidatesTokenCount"] + meta["thoughtsTokenCount"]
 
 
+async def test_implicit_caching_over_http_is_cheaper(gemini) -> None:
+    client = gemini()
+    document = {"type": "text", "text": "A long shared document. " * 200}
+    first = await client.agenerate([{"role": "user", "content": [document, {"type": "text", "text": "Q1"}]}])
+    second = await client.agenerate([{"role": "user", "content": [document, {"type": "text", "text": "Q2"}]}])
+    assert first.usage.cached_tokens == 0 and "cachedContentTokenCount" not in first.raw["usageMetadata"]
+    assert second.usage.cached_tokens == second.raw["usageMetadata"]["cachedContentTokenCount"] >= 1024
+    assert second.usage.prompt_tokens == first.usage.prompt_tokens > second.usage.cached_tokens
+    assert second.tracking.cost_usd < first.tracking.cost_usd  # cached input is priced at the cached rate
+    short = await client.agenerate("Q3")  # below the minimum: never cached
+    assert short.usage.cached_tokens == 0
+
+
 def test_usage_metadata_maps_cached_and_thought_tokens_so_genai_prices_prices_them() -> None:
     from genai_prices import Usage as PriceUsage
     from genai_prices import calc_price

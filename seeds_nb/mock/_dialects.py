@@ -167,7 +167,7 @@ class GeminiDialect(Dialect):
         gem.validate_generate_request(body)
 
     def answer(self, body: dict[str, Any], identity: str, created: int, cache: anth.PromptCache) -> dict[str, Any]:
-        return gem.build_response(body, body["model"], identity)
+        return gem.build_response(body, body["model"], identity, cache)
 
     def tokens(self, answer: dict[str, Any]) -> int:
         return gem.response_tokens(answer)

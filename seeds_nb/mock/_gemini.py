@@ -5,16 +5,22 @@ The answer is the mock model's answer to the same conversation (system instructi
 OpenAI, an Anthropic and a Gemini client asking the same thing get the same words and the same
 prompt token count. A JSON ``responseMimeType`` with ``responseJsonSchema`` (or the OpenAPI-style
 ``responseSchema``) is answered with JSON that validates, as OpenAI's structured output is.
+Implicit caching (Gemini 2.5) is simulated: a prefix of at least 1,024 tokens (everything but the
+last part of the last turn) seen before is reported as ``cachedContentTokenCount``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._faults import Fault
-from ._model import RequestError, answer, prompt_tokens
+from ._model import RequestError, answer, canonical_json, prompt_tokens
+
+if TYPE_CHECKING:
+    from ._anthropic import PromptCache
 
 __all__ = ["GRPC_CODES", "STATUS_NAMES", "bad_key_body", "build_response", "contents_text", "error_body",
            "response_tokens", "retry_info", "status_error_body", "to_chat_messages", "validate_generate_request"]
@@ -37,6 +43,8 @@ _CONFIG_FIELDS = {
     "enableEnhancedCivicAnswers",
 }
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+IMPLICIT_CACHE_MIN_TOKENS = 1024
+"""The smallest prefix Gemini 2.5 Flash caches implicitly."""
 
 
 def error_body(code: int, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -164,8 +172,29 @@ def _openapi_to_json_schema(schema: Any) -> Any:
     return schema
 
 
-def build_response(body: dict[str, Any], model: str, identity: str) -> dict[str, Any]:
-    """The ``GenerateContentResponse`` the mock answers to a validated request."""
+def _implicitly_cached(body: dict[str, Any], model: str, cache: PromptCache | None, total: int) -> int:
+    """Tokens of the request's prefix (all but the last part of the last turn) that an earlier request
+    already sent, if it is long enough to be cached; the prefix is remembered otherwise."""
+    if cache is None:
+        return 0
+    instruction = body.get("systemInstruction") or body.get("system_instruction") or {}
+    contents = body["contents"]
+    prefix = [instruction.get("parts") if isinstance(instruction, dict) else None,
+              [[c.get("role"), c["parts"]] for c in contents[:-1]], contents[-1]["parts"][:-1], body.get("tools")]
+    parts = [p for c in contents[:-1] for p in c["parts"]] + list(contents[-1]["parts"][:-1])
+    if isinstance(instruction, dict):
+        parts += instruction.get("parts") or []
+    tokens = sum(math.ceil(len(str(p["text"]) if isinstance(p, dict) and "text" in p else canonical_json(p)) / 4)
+                 for p in parts)
+    if tokens < IMPLICIT_CACHE_MIN_TOKENS:
+        return 0
+    key = hashlib.blake2b(canonical_json(["gemini", model, prefix]).encode(), digest_size=16).hexdigest()
+    return min(tokens, total) if cache.hit(key) else 0
+
+
+def build_response(body: dict[str, Any], model: str, identity: str, cache: PromptCache | None = None) -> dict[str, Any]:
+    """The ``GenerateContentResponse`` the mock answers to a validated request (``cache``: the server's
+    prompt cache, for implicit caching)."""
     messages = to_chat_messages(body)
     config = _camel(body.get("generationConfig") or body.get("generation_config") or {})
     response_format: dict[str, Any] | None = None
@@ -184,6 +213,9 @@ def build_response(body: dict[str, Any], model: str, identity: str) -> dict[str,
                              "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}]}
     if thoughts:
         usage["thoughtsTokenCount"] = thoughts
+    cached = _implicitly_cached(body, model, cache, prompt)
+    if cached:  # a part of promptTokenCount, as Google reports it
+        usage["cachedContentTokenCount"] = cached
     return {
         "candidates": [{"content": {"parts": [{"text": text}], "role": "model"},
                         "finishReason": "MAX_TOKENS" if finish == "length" else "STOP", "index": 0}],
