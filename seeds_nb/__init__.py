@@ -23,15 +23,18 @@ from .core.exceptions import (
     ConfigurationError,
     NotFoundError,
     PromptError,
+    ProviderError,
     RateLimitError,
     RequestTimeout,
     ResponseParseError,
+    SeedsClientError,
     SeedsError,
     ServerError,
     TransportError,
+    ValidationError,
 )
 from .core.ledger import Ledger
-from .core.log import configure_logging
+from .core.log import configure_logging, get_logger
 from .core.result import BatchResult
 from .core.tracking import TrackingWarning
 from .core.types import Message, Response, Tracking, Usage
@@ -44,6 +47,7 @@ from .providers import (
     BatchNotReady,
     GoogleClient,
     OpenAIClient,
+    OpenRouterClient,
 )
 
 try:
@@ -54,7 +58,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 # Written out, and pinned by tests/test_layers.py: adding a name here is an API decision.
 __all__ = [
     # clients and the embedded server
-    "AnthropicClient", "BaseClient", "GoogleClient", "MockServer", "OpenAIClient",
+    "AnthropicClient", "BaseClient", "GoogleClient", "MockServer", "OpenAIClient", "OpenRouterClient",
     # what a run gives back
     "BatchCounts", "BatchJob", "BatchResult", "BatchRun", "BatchStream", "Ledger", "Message", "Response",
     "Tracking", "Usage",
@@ -63,8 +67,10 @@ __all__ = [
     "BudgetExceeded", "CacheError", "CacheWarning", "CallbackWarning", "Cancelled", "ConfigurationError",
     "NotFoundError", "PromptError", "RateLimitError", "RequestTimeout", "ResponseParseError", "SeedsError",
     "ServerError", "TrackingWarning", "TransportError",
+    # the original library's (seeds-clients) error names: SeedsError, APIError, ResponseParseError
+    "ProviderError", "SeedsClientError", "ValidationError",
     # functions
-    "compare_models", "configure_logging", "load_ipython_extension", "unload_ipython_extension",
+    "compare_models", "configure_logging", "get_logger", "load_ipython_extension", "unload_ipython_extension",
 ]
 
 

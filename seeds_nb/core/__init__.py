@@ -22,12 +22,16 @@ from .exceptions import (
     ConfigurationError,
     NotFoundError,
     PromptError,
+    ProviderError,
     RateLimitError,
     RequestTimeout,
     ResponseParseError,
+    SeedsClientError,
     SeedsError,
     ServerError,
+    TrackingError,
     TransportError,
+    ValidationError,
 )
 from .ledger import Ledger
 from .log import configure_logging
@@ -43,8 +47,9 @@ __all__ = [
     "APIError", "APIStatusError", "AuthenticationError", "BadRequestError", "BaseClient", "BatchResult",
     "BatchRun", "BatchStream", "BudgetExceeded", "CacheError", "CacheStats", "CacheWarning", "CallbackWarning",
     "Cancelled", "Codec", "ConfigurationError", "Ledger", "Message", "NotFoundError", "Pipeline", "Prepared",
-    "ProgressCallback", "PromptError", "RateLimit", "RateLimitError", "RequestTimeout", "Response",
-    "ResponseCache", "ResponseParseError", "RetryPolicy", "Running", "Secret", "SecretHeaders", "SeedsError",
-    "ServerError", "Tracker", "Tracking", "TrackingWarning", "TransportError", "Usage", "compare_models",
+    "ProgressCallback", "PromptError", "ProviderError", "RateLimit", "RateLimitError", "RequestTimeout", "Response",
+    "ResponseCache", "ResponseParseError", "RetryPolicy", "Running", "Secret", "SecretHeaders", "SeedsClientError",
+    "SeedsError", "ServerError", "Tracker", "Tracking", "TrackingError", "TrackingWarning", "TransportError", "Usage",
+    "ValidationError", "compare_models",
     "configure_logging", "mask_secret", "run_sync", "start_thread",
 ]

@@ -72,7 +72,8 @@ class BatchRun:
 
     def __init__(self, pipeline: Pipeline, prompts: Iterable[Any], *, max_concurrent: int,
                  on_progress: ProgressCallback | None, max_cost_usd: float | None,
-                 max_gwp_kgco2eq: float | None, params: Mapping[str, Any], keep_results: bool = True) -> None:
+                 max_gwp_kgco2eq: float | None, params: Mapping[str, Any], keep_results: bool = True,
+                 use_cache: bool = True) -> None:
         check_prompts(prompts)
         if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
             raise ConfigurationError(f"max_concurrent must be an integer >= 1; got {max_concurrent!r}")
@@ -90,6 +91,8 @@ class BatchRun:
         self.max_cost_usd = max_cost_usd
         self.max_gwp_kgco2eq = max_gwp_kgco2eq
         self.params = dict(params)
+        #: False: nothing is looked up or stored (``use_cache=False``); identical prompts are each sent
+        self.use_cache = use_cache and pipeline.cache is not None
         total = len(prompts) if hasattr(prompts, "__len__") else None  # type: ignore[arg-type]
         self.ledger = Ledger(total=total)
         self.result = BatchResult(model=pipeline.model, provider=pipeline.provider,
@@ -196,7 +199,8 @@ class BatchRun:
         commit_limit = 4 * limit + 64  # answers waiting for their write: bounded too
         # With a cache, prompts are pulled and looked up a window at a time (one query for the window);
         # without one, one at a time (nothing to look up, and the input is read no further than needed).
-        window = limit if pipeline.cache is not None else 1
+        caching = self.use_cache
+        window = limit if caching else 1
         exhausted = False
         next_index = 0
         clean = False
@@ -219,14 +223,14 @@ class BatchRun:
                             if keep:
                                 self._grow(index)
                             try:
-                                prepared = pipeline.prepare(prompt, params)
+                                prepared = pipeline.prepare(prompt, params, cache=caching)
                             except SeedsError as exc:
                                 finished.append((index, exc))
                                 continue
                             if keep:
                                 result.prompts[index] = prompt_text(prepared.messages)
                             pulled.append((index, prepared))
-                        if pulled and pipeline.cache is not None:
+                        if pulled and caching:
                             hits = pipeline.lookup_many([p for _, p in pulled], params)
                         else:
                             hits = [None] * len(pulled)

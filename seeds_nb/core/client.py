@@ -87,7 +87,14 @@ class BaseClient:
         transport: httpx.AsyncBaseTransport | None = None,
         cache_scope: str | None = None,
         codec: Codec | None = None,
+        ttl_hours: float | None = None,
+        enable_tracking: bool = True,
+        tracking_method: str = "ecologits",
+        **defaults: Any,
     ) -> None:
+        """``defaults``: generation parameters (``temperature=0.2, max_tokens=500``...) every call sends
+        unless it passes its own; they are part of the cache key. ``ttl_hours`` is ``cache_ttl_s`` in
+        hours; ``enable_tracking=False`` (or ``tracking_method='none'``) leaves cost and carbon unknown."""
         secret = api_key if isinstance(api_key, Secret) else Secret(api_key)
         if not isinstance(model, str) or not model.strip():
             raise ConfigurationError("model must be a non-empty string, e.g. model='gpt-4.1-mini'")
@@ -98,6 +105,16 @@ class BaseClient:
         _positive("requests_per_minute", requests_per_minute, allow_none=True)
         _positive("tokens_per_minute", tokens_per_minute, allow_none=True)
         _positive("cache_ttl_s", cache_ttl_s, allow_none=True)
+        _positive("ttl_hours", ttl_hours, allow_none=True)
+        if ttl_hours is not None:
+            if cache_ttl_s is not None:
+                raise ConfigurationError("pass the cache's lifetime once: cache_ttl_s (seconds) or ttl_hours")
+            cache_ttl_s = ttl_hours * 3600.0
+        if tracking_method not in ("ecologits", "none") or not isinstance(enable_tracking, bool):
+            raise ConfigurationError(
+                f"tracking_method must be 'ecologits' (the default: cost from genai-prices, carbon estimated by "
+                f"EcoLogits) or 'none', and enable_tracking True or False; got tracking_method={tracking_method!r}, "
+                f"enable_tracking={enable_tracking!r}")
         if cache_dir is not None and (not isinstance(cache_dir, str | os.PathLike) or not str(cache_dir).strip()):
             raise ConfigurationError(f"cache_dir must be a directory path, or None for no cache; got {cache_dir!r}")
         if not isinstance(electricity_mix_zone, str) or not electricity_mix_zone:
@@ -111,14 +128,22 @@ class BaseClient:
         self.cache_scope = cache_scope or base_url
         self.timeout = float(timeout)
         self._api_key = secret
+        codec = codec or self.codec_class(model=model, base_url=base_url)
+        unknown = set(defaults) - codec.known_params
+        if unknown:
+            raise ConfigurationError(
+                f"{type(self).__name__} got unknown argument(s) {', '.join(sorted(unknown))}: neither a client "
+                f"option nor a generation parameter it sends (those, given here as defaults for every call: "
+                f"{', '.join(sorted(codec.known_params))})")
         cache = ResponseCache(Path(cache_dir), ttl_s=cache_ttl_s) if cache_dir is not None else None
         self.pipeline = Pipeline(
-            codec or self.codec_class(model=model, base_url=base_url), secret=secret, timeout=self.timeout,
+            codec, secret=secret, timeout=self.timeout,
             retry=RetryPolicy(max_retries=max_retries, max_wait_s=float(max_retry_wait_s)),
             gate=RateGate(requests_per_minute, tokens_per_minute),
             tracker=Tracker(self.provider, electricity_mix_zone=electricity_mix_zone, price_model=price_model,
-                            impacts_model=impacts_model),
-            cache=cache, cache_scope=self.cache_scope, transport=transport,
+                            impacts_model=impacts_model, route=codec.tracking_targets,
+                            enabled=enable_tracking and tracking_method != "none"),
+            cache=cache, cache_scope=self.cache_scope, transport=transport, defaults=defaults,
         )
         self._closed = False
         self.last_run: BatchRun | None = None
@@ -131,6 +156,11 @@ class BaseClient:
     @property
     def tracker(self) -> Tracker:
         return self.pipeline.tracker
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The generation parameters given to the constructor (a call's own values override them)."""
+        return self.pipeline.defaults
 
     @property
     def gate(self) -> RateGate:
@@ -196,46 +226,77 @@ class BaseClient:
         """Load the cost and impact data in a thread, once, off the event loop (a batch calls it)."""
         await self.pipeline.warm_up()
 
+    # -- the cache -------------------------------------------------------------------------------
+    def clear_cache(self) -> int:
+        """Delete every cached answer in this client's ``cache_dir`` (shared with any other client using
+        that directory) and return how many there were; 0 without a cache."""
+        return self.cache.clear() if self.cache is not None else 0
+
+    def get_cache_stats(self) -> dict[str, Any]:
+        """The cache's figures as a dict (the original library's keys, ``count``, ``size_bytes``,
+        ``size_mb``, ``cache_dir``, ``ttl_hours``, and ours: hits, misses, writes...);
+        ``{"enabled": False}`` without a cache."""
+        cache = self.cache
+        if cache is None:
+            return {"enabled": False}
+        stats = cache.stats()
+        return {"enabled": True, "count": stats.entries, "size_bytes": stats.size_bytes,
+                "size_mb": stats.size_bytes / 2**20, "cache_dir": str(cache.directory),
+                "ttl_hours": cache.ttl_s / 3600 if cache.ttl_s is not None else None, "hits": stats.hits,
+                "misses": stats.misses, "writes": stats.writes, "write_failures": stats.write_failures,
+                "read_only": stats.read_only, "path": stats.path}
+
     # -- one prompt ----------------------------------------------------------------------------
-    async def agenerate(self, messages: Any, **params: Any) -> Response:
-        """Send one prompt (a string, or a list of ``Message``) and return its ``Response``."""
+    async def agenerate(self, messages: Any, use_cache: bool | None = None, **params: Any) -> Response:
+        """Send one prompt (a string, or a list of ``Message``) and return its ``Response``.
+
+        ``params`` override the client's generation defaults; ``use_cache=False`` neither reads nor
+        writes the cache (by default a client with ``cache_dir`` uses it)."""
         self._check_open()
         pipeline = self.pipeline
-        pipeline.check_params(params)
-        prepared = pipeline.prepare(messages, params)
+        cache = pipeline.uses_cache(use_cache)
+        params = pipeline.call_params(params)
+        prepared = pipeline.prepare(messages, params, cache=cache)
         await pipeline.warm_up()
         return await pipeline.generate(prepared, params)
 
-    def generate(self, messages: Any, **params: Any) -> Response:
+    def generate(self, messages: Any, use_cache: bool | None = None, **params: Any) -> Response:
         """Sync ``agenerate``; works in scripts and inside a running loop (a Jupyter cell)."""
         self._check_open()
-        self.pipeline.check_params(params)
-        self.pipeline.prepare(messages, params)  # a bad prompt fails here, in the caller's thread
-        return run_sync(lambda: self.agenerate(messages, **params))
+        pipeline = self.pipeline
+        pipeline.uses_cache(use_cache)
+        pipeline.prepare(messages, pipeline.call_params(params))  # a bad prompt fails here, in the caller's thread
+        return run_sync(lambda: self.agenerate(messages, use_cache, **params))
 
     # -- batches -------------------------------------------------------------------------------
     def batch(self, prompts: Iterable[Any], max_concurrent: int = 5, on_progress: ProgressCallback | None = None,
               *, max_cost_usd: float | None = None, max_gwp_kgco2eq: float | None = None,
-              keep_results: bool = True, **params: Any) -> BatchRun:
+              keep_results: bool = True, use_cache: bool | None = None, **params: Any) -> BatchRun:
         """A ``BatchRun`` handle: ``await`` it for the ``BatchResult``, ``async for`` it to stream,
-        ``.cancel()`` it to stop (finished responses are kept), ``.result`` for the partial result."""
+        ``.cancel()`` it to stop (finished responses are kept), ``.result`` for the partial result.
+        Every batch method (and ``map``) takes ``use_cache`` and generation parameters as ``agenerate``."""
         self._check_open()
-        self.pipeline.check_params(params)
+        if isinstance(on_progress, bool):  # the original's batch_generate(prompts, 5, True) meant use_cache
+            raise ConfigurationError("the third positional argument of a batch method is on_progress; pass "
+                                     f"use_cache={on_progress} by keyword")
+        cache = self.pipeline.uses_cache(use_cache)
+        params = self.pipeline.call_params(params)
         run = BatchRun(self.pipeline, prompts, max_concurrent=max_concurrent, on_progress=on_progress,
                        max_cost_usd=max_cost_usd, max_gwp_kgco2eq=max_gwp_kgco2eq, params=params,
-                       keep_results=keep_results)
+                       keep_results=keep_results, use_cache=cache)
         self.last_run = run
         return run
 
     async def batch_generate(self, prompts: Iterable[Any], max_concurrent: int = 5,
                              on_progress: ProgressCallback | None = None, *, max_cost_usd: float | None = None,
-                             max_gwp_kgco2eq: float | None = None, **params: Any) -> BatchResult:
+                             max_gwp_kgco2eq: float | None = None, use_cache: bool | None = None,
+                             **params: Any) -> BatchResult:
         """Send every prompt, at most ``max_concurrent`` at a time; responses align with prompts."""
         return await self.batch(prompts, max_concurrent, on_progress, max_cost_usd=max_cost_usd,
-                                max_gwp_kgco2eq=max_gwp_kgco2eq, **params)
+                                max_gwp_kgco2eq=max_gwp_kgco2eq, use_cache=use_cache, **params)
 
-    def batch_generate_iter(self, prompts: Iterable[Any], max_concurrent: int = 5, *,
-                            max_cost_usd: float | None = None, max_gwp_kgco2eq: float | None = None,
+    def batch_generate_iter(self, prompts: Iterable[Any], max_concurrent: int = 5, use_cache: bool | None = None,
+                            *, max_cost_usd: float | None = None, max_gwp_kgco2eq: float | None = None,
                             **params: Any) -> BatchStream:
         """Yield ``(index, Response or Exception)`` as requests complete, every index once (prompts a
         stop left unsent come as their ``Cancelled``/``BudgetExceeded`` error).
@@ -246,13 +307,14 @@ class BaseClient:
         yielded (memory stays flat in the number of prompts); ``client.last_run.ledger`` has the counts.
         """
         return self.batch(prompts, max_concurrent, keep_results=False, max_cost_usd=max_cost_usd,
-                          max_gwp_kgco2eq=max_gwp_kgco2eq, **params).stream()
+                          max_gwp_kgco2eq=max_gwp_kgco2eq, use_cache=use_cache, **params).stream()
 
     def batch_generate_sync(self, prompts: Iterable[Any], max_concurrent: int = 5,
-                            on_progress: ProgressCallback | None = None, **params: Any) -> BatchResult:
+                            on_progress: ProgressCallback | None = None, *, use_cache: bool | None = None,
+                            **params: Any) -> BatchResult:
         """Sync ``batch_generate`` for scripts; Ctrl-C stops it and ``client.last_run.result`` keeps
         what finished."""
-        run = self.batch(prompts, max_concurrent, on_progress, **params)  # bad arguments fail here
+        run = self.batch(prompts, max_concurrent, on_progress, use_cache=use_cache, **params)  # bad arguments fail here
         return run_sync(lambda: run)
 
     # -- tables ----------------------------------------------------------------------------------
@@ -344,7 +406,7 @@ class BaseClient:
         self._check_open()
         if response_format is not None:
             params["response_format"] = response_format
-        self.pipeline.check_params(params)
+        params = self.pipeline.call_params(params)
         done = 0
         if prompt is None:
             if system is not None or sink is not None:
@@ -359,13 +421,13 @@ class BaseClient:
             else:
                 answered = Sink(sink, status_column=prefix + "status").done_lookup()
 
-                def unanswered() -> Iterator[Any]:
+                def unanswered() -> Iterator[tuple[int, Any]]:
                     nonlocal done
                     for row_index, _row, row_prompt in rows.pairs(keep=False):
                         if not isinstance(row_prompt, Unsendable) and answered(row_index) == prompt_hash(row_prompt):
                             done += 1
                             continue
-                        yield row_prompt
+                        yield row_index, row_prompt
 
                 prompts = unanswered()
         pipeline = self.pipeline
@@ -379,7 +441,8 @@ class BaseClient:
         est = estimate_prompts(prompts, model=self.model, provider=self.provider, tracker=self.tracker,
                                params=params, max_concurrent=max_concurrent, batch=batch, tokenizer=tokenizer,
                                requests_per_minute=gate.requests_per_minute, tokens_per_minute=gate.tokens_per_minute,
-                               latency_s=latency_s, cached=cached, label=f"{self.provider} at {self.base_url}")
+                               latency_s=latency_s, cached=cached, label=f"{self.provider} at {self.base_url}",
+                               numbered=sink is not None)
         est.done, est.prompts = done, est.prompts + done
         for name, budget, figure in (("max_cost_usd", max_cost_usd, est.cost_usd),
                                      ("max_gwp_kgco2eq", max_gwp_kgco2eq, est.gwp_kgco2eq)):
@@ -403,13 +466,13 @@ class BaseClient:
         """Send the prompts to the provider's Batch API (half price, results within 24 h) and return
         a ``BatchJob`` at once; its id is saved so ``load_batch`` finds it after a restart."""
         self._check_open()
-        self.pipeline.check_params(params)
+        params = self.pipeline.call_params(params)
         return await self.batch_api().submit(prompts, jobs_dir=jobs_dir,
                                               max_requests_per_batch=max_requests_per_batch, params=params)
 
     def load_batch(self, job_id: str, *, jobs_dir: str | os.PathLike[str] | None = None, **params: Any) -> Any:
         """The saved ``BatchJob`` ``job_id`` (our id, or a provider batch id), bound to this client.
         Pass ``response_format=`` again to get parsed answers."""
-        self.pipeline.check_params(params)
+        params = self.pipeline.call_params(params)
         return self.batch_api().load(job_id, jobs_dir=jobs_dir, params=params)
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from .exceptions import APIStatusError
 from .secrets import Secret, SecretHeaders
+from .tracking import Targets
 from .types import Message, Response
 
 __all__ = ["Codec", "RateLimit"]
@@ -62,6 +63,11 @@ class Codec:
     def error_for_status(self, status: int, body: bytes, headers: Mapping[str, str], url: str) -> APIStatusError:
         """An HTTP error -> the ``SeedsError`` tree (see ``exceptions.error_for_status``)."""
         raise NotImplementedError
+
+    def tracking_targets(self, model: str) -> Targets | None:
+        """Where ``model``'s price and impacts are looked up; None: under this provider, as named. A
+        router overrides it (``openai/gpt-4.1`` is priced and estimated as OpenAI's ``gpt-4.1``)."""
+        return None
 
     def rate_limits(self, headers: Mapping[str, str], *, exhausted_only: bool) -> list[RateLimit]:
         """The rate limits the headers report; with ``exhausted_only`` only those used up (``remaining``

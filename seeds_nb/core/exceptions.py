@@ -24,6 +24,11 @@ problem and the fix rather than a traceback from deep inside a dependency.
 
 Warnings (``UserWarning``): ``CacheWarning`` (an answer could not be stored, or the cache file is
 read-only or damaged), plus ``TrackingWarning`` and ``CallbackWarning`` next to what they concern.
+
+The original library's names (seeds-clients), so its ``except`` clauses run with the imports renamed:
+``SeedsClientError`` = ``SeedsError``, ``ProviderError`` = ``APIError``, ``ValidationError`` =
+``ResponseParseError`` (an answer that does not match its ``response_format``), and ``TrackingError``,
+which nothing raises (unknown cost or carbon is a ``TrackingWarning`` and ``None``), as in the original.
 """
 
 from __future__ import annotations
@@ -43,12 +48,16 @@ __all__ = [
     "ConfigurationError",
     "NotFoundError",
     "PromptError",
+    "ProviderError",
     "RateLimitError",
     "RequestTimeout",
     "ResponseParseError",
+    "SeedsClientError",
     "SeedsError",
     "ServerError",
+    "TrackingError",
     "TransportError",
+    "ValidationError",
 ]
 
 _BODY_EXCERPT = 500
@@ -106,6 +115,8 @@ class APIError(SeedsError):
     """Talking to the provider failed."""
 
     retryable: bool = False
+    status_code: int | None = None
+    """The HTTP status of an ``APIStatusError``; None when no status came back (a dropped connection)."""
 
     def __init__(self, message: str, *, provider: str | None = None, url: str | None = None) -> None:
         self.provider = provider
@@ -189,6 +200,19 @@ class ServerError(APIStatusError):
     """5xx or Anthropic's 529 overloaded; retried."""
 
     retryable = True
+
+
+class TrackingError(SeedsError):
+    """The original library's name; never raised: unknown cost or carbon is ``None`` and a ``TrackingWarning``."""
+
+
+SeedsClientError = SeedsError
+"""The original library's (seeds-clients) name for ``SeedsError``."""
+ProviderError = APIError
+"""The original library's name for ``APIError`` (it has ``provider`` and ``status_code`` too)."""
+ValidationError = ResponseParseError
+"""The original library's name for ``ResponseParseError`` (it kept the answer as ``raw_response``; ours
+keeps its text as ``content``)."""
 
 
 def error_for_status(status: int, message: str, *, provider: str, base_url: str, url: str, model: str,

@@ -90,8 +90,12 @@ class Pipeline:
 
     def __init__(self, codec: Codec, *, secret: Secret, timeout: float, retry: RetryPolicy, gate: RateGate,
                  tracker: Tracker, cache: ResponseCache | None, cache_scope: str,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None, defaults: Mapping[str, Any] | None = None) -> None:
         self.codec = codec
+        #: generation parameters given to the client's constructor; a call's own values override them
+        self.defaults: dict[str, Any] = dict(defaults or {})
+        if self.defaults:
+            self.check_params(self.defaults)
         self.provider = codec.provider
         self.model = codec.model
         self.base_url = codec.base_url
@@ -117,6 +121,30 @@ class Pipeline:
             self._warm = True
 
     # -- checking and preparing ------------------------------------------------------------------
+    def call_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The generation parameters a call sends: the client's ``defaults`` overridden by the call's
+        (``None`` drops one: the server's default applies), checked. Every entry point resolves its
+        parameters here once, so a default reaches the request body and the cache key alike."""
+        merged = {**self.defaults, **params} if self.defaults else dict(params)
+        if None in merged.values():
+            merged = {name: value for name, value in merged.items() if value is not None}
+        self.check_params(merged)
+        return merged
+
+    def uses_cache(self, use_cache: bool | None) -> bool:
+        """Whether a call reads and writes the cache: ``None`` (the default) when the client has one;
+        ``False`` neither reads nor writes; ``True`` without a cache is an error that says how to add one."""
+        if use_cache is None:
+            return self.cache is not None
+        if not isinstance(use_cache, bool):
+            raise ConfigurationError(f"use_cache must be True, False or None (use the cache when the client has "
+                                     f"one); got {use_cache!r}")
+        if use_cache and self.cache is None:
+            raise ConfigurationError("use_cache=True, but this client has no cache: create it with a cache "
+                                     "directory, e.g. OpenAIClient(model, cache_dir='./cache') (answers are then "
+                                     "cached by default), or drop use_cache=")
+        return use_cache
+
     def check_params(self, params: Mapping[str, Any]) -> None:
         """Refuse, before anything is sent, parameters the provider does not know or cannot send."""
         unknown = set(params) - self.codec.known_params
@@ -150,8 +178,9 @@ class Pipeline:
             "messages": [m.to_dict() for m in messages], "params": self.codec.cache_params(params),
         })
 
-    def prepare(self, prompt: Any, params: Mapping[str, Any]) -> Prepared:
-        """Normalise and encode one prompt; a ``PromptError`` names what cannot be sent."""
+    def prepare(self, prompt: Any, params: Mapping[str, Any], *, cache: bool = True) -> Prepared:
+        """Normalise and encode one prompt; a ``PromptError`` names what cannot be sent. With
+        ``cache=False`` it gets no key: it is neither looked up nor stored (``use_cache=False``)."""
         messages = normalize_prompt(prompt)
         path, body = self.codec.build_request(messages, params)
         try:
@@ -164,7 +193,7 @@ class Pipeline:
         except (TypeError, ValueError) as exc:
             raise PromptError(f"the prompt cannot be sent as JSON ({exc}); message contents must be text or "
                               "lists of JSON-able content parts") from None
-        key = self.key(messages, params) if self.cache is not None else None
+        key = self.key(messages, params) if cache and self.cache is not None else None
         estimate = (len(payload) // 4 + int(params.get("max_tokens") or 256)) if self.gate.tokens else 0
         return Prepared(messages, path, payload, key, estimate)
 
@@ -228,12 +257,15 @@ class Pipeline:
         """What the cache stores of an answer beside its raw body (no tracking: a hit is re-priced by
         the reader)."""
         usage = response.usage
+        counts: dict[str, float | None] = {
+            "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+            "cached_tokens": usage.cached_tokens, "cache_write_tokens": usage.cache_write_tokens,
+            "reasoning_tokens": usage.reasoning_tokens}
+        if usage.reported_cost_usd is not None:  # what the server billed is what a hit avoids
+            counts["reported_cost_usd"] = usage.reported_cost_usd
         return {
             "content": response.content, "model": response.model, "finish_reason": response.finish_reason,
-            "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-                      "cached_tokens": usage.cached_tokens, "cache_write_tokens": usage.cache_write_tokens,
-                      "reasoning_tokens": usage.reasoning_tokens},
-            "latency_s": response.latency_s, "request_id": response.request_id,
+            "usage": counts, "latency_s": response.latency_s, "request_id": response.request_id,
         }
 
     def from_cache_entry(self, entry: Mapping[str, Any], params: Mapping[str, Any], *,
@@ -243,7 +275,8 @@ class Pipeline:
         response = Response(
             content=entry["content"], model=entry["model"],
             usage=Usage(usage["prompt_tokens"], usage["completion_tokens"], usage.get("cached_tokens") or 0,
-                        usage.get("cache_write_tokens") or 0, usage.get("reasoning_tokens") or 0),
+                        usage.get("cache_write_tokens") or 0, usage.get("reasoning_tokens") or 0,
+                        usage.get("reported_cost_usd")),
             finish_reason=entry.get("finish_reason"), cached=True, latency_s=0.0, tracking=Tracking(),
             provider=self.provider, request_id=entry.get("request_id"), attempts=0, _raw=_raw_of(entry),
         )

@@ -23,11 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from .types import Tracking, Usage
 
-__all__ = ["TrackingWarning", "Tracker", "impacts_calibration"]
+__all__ = ["Targets", "TrackingWarning", "Tracker", "impacts_calibration"]
 
 DEFAULT_ZONE = "WOR"
 _FIELDS = ("energy", "gwp", "adpe", "pe")
@@ -36,6 +36,19 @@ _PROBE_TOKENS = 1000
 
 class TrackingWarning(UserWarning):
     """Cost or impacts could not be computed for a model; values are None, not 0."""
+
+
+class Targets(NamedTuple):
+    """Where a model's price (genai-prices) and impacts (EcoLogits) are looked up: ``(provider, model)``
+    pairs, each list tried in order until one is known.
+
+    Why a list: a router such as OpenRouter serves ``openai/gpt-4.1``; its own price table may know
+    the id, else the vendor's table knows ``gpt-4.1``, and EcoLogits only knows the vendor's model.
+    A provider's codec says this (``Codec.tracking_targets``); the tracker only looks up.
+    """
+
+    prices: tuple[tuple[str, str], ...]
+    impacts: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,18 +190,59 @@ class Tracker:
 
     ``clock`` (UNIX seconds, default ``time.time``) says when a request is priced: prices are those
     in force then (genai-prices dates its changes). Replace it to price as of another time.
+    ``route`` maps a model (as answered, or ``price_model``/``impacts_model``) to its ``Targets``;
+    None (the default, and when it returns None) looks the model up under this provider as given.
+    A usage with ``reported_cost_usd`` (the server billed it) costs that, whatever the tables say.
     """
 
     def __init__(self, provider: str, *, electricity_mix_zone: str = DEFAULT_ZONE,
                  impacts_provider: str | None = None, impacts_model: str | None = None,
-                 price_model: str | None = None, clock: Callable[[], float] = time.time) -> None:
+                 price_model: str | None = None, clock: Callable[[], float] = time.time,
+                 route: Callable[[str], Targets | None] | None = None, enabled: bool = True) -> None:
         self.provider = provider
         self.clock = clock
         self.electricity_mix_zone = electricity_mix_zone
         self.impacts_provider = impacts_provider or provider
         self.impacts_model = impacts_model
         self.price_model = price_model
+        self.route = route
+        #: False (``enable_tracking=False``): every answer's cost and impacts are unknown, none looked up
+        self.enabled = enabled
+        self._targets: dict[str, Targets] = {}
         self._warned: set[str] = set()
+
+    def targets(self, model: str) -> Targets:
+        """Where ``model``'s price and impacts are looked up (computed once per model)."""
+        found = self._targets.get(model)
+        if found is None:
+            found = self.route(model) if self.route is not None else None
+            if found is None:
+                found = Targets(((self.provider, model),), ((self.impacts_provider, model),))
+            self._targets[model] = found
+        return found
+
+    def _price_of(self, model: str, prompt: int, cached: int, cache_write: int, completion: int, batch: bool,
+                  period: int) -> float | str:
+        """The first known price among ``model``'s targets, or the first one's error."""
+        first: float | str = f"no price table names {model!r}"
+        for i, (provider, name) in enumerate(self.targets(model).prices):
+            price = _price(provider, name, prompt, cached, cache_write, completion, batch, period)
+            if not isinstance(price, str):
+                return price
+            if i == 0:
+                first = price
+        return first
+
+    def _calibration_of(self, model: str) -> _Calibration | str:
+        """The first known impact calibration among ``model``'s targets, or the first one's error."""
+        first: _Calibration | str = f"EcoLogits has no provider for {model!r}"
+        for i, (provider, name) in enumerate(self.targets(model).impacts):
+            calib = _calibration_for(provider, name, self.electricity_mix_zone)
+            if not isinstance(calib, str):
+                return calib
+            if i == 0:
+                first = calib
+        return first
 
     def _warn(self, message: str) -> None:
         if message not in self._warned:
@@ -198,18 +252,19 @@ class Tracker:
     def warm(self, model: str) -> None:
         """Load EcoLogits and calibrate ``model`` now (~0.4 s the first time in a process), so the
         first request of a batch does not pay it on the event loop."""
-        _calibration_for(self.impacts_provider, self.impacts_model or model, self.electricity_mix_zone)
-        _price(self.provider, self.price_model or model, 1, 0, 0, 1, False, price_period(self.clock()))
+        if not self.enabled:
+            return
+        self._calibration_of(self.impacts_model or model)
+        self._price_of(self.price_model or model, 1, 0, 0, 1, False, price_period(self.clock()))
 
     def price_known(self, model: str) -> bool:
         """Whether genai-prices can price ``model`` (as ``price_model`` if set)."""
-        return not isinstance(_price(self.provider, self.price_model or model, 1, 0, 0, 1, False,
-                                     price_period(self.clock())), str)
+        return self.enabled and not isinstance(self._price_of(self.price_model or model, 1, 0, 0, 1, False,
+                                                              price_period(self.clock())), str)
 
     def impacts_known(self, model: str) -> bool:
         """Whether EcoLogits can estimate ``model``'s energy and carbon (as ``impacts_model`` if set)."""
-        return not isinstance(_calibration_for(self.impacts_provider, self.impacts_model or model,
-                                               self.electricity_mix_zone), str)
+        return self.enabled and not isinstance(self._calibration_of(self.impacts_model or model), str)
 
     def track(self, model: str, usage: Usage, latency_s: float, *, batch: bool = False) -> Tracking:
         """``latency_s`` NaN or inf means unknown (a Batch API line): EcoLogits' own estimate is used."""
@@ -217,10 +272,15 @@ class Tracker:
             latency_s = math.inf
         if usage.prompt_tokens is None or usage.completion_tokens is None:
             return Tracking(electricity_mix_zone=self.electricity_mix_zone, warnings=(_NO_USAGE,))
+        if not self.enabled:
+            return Tracking(electricity_mix_zone=self.electricity_mix_zone)
         notes: list[str] = []
         price_model = self.price_model or model
-        price = _price(self.provider, price_model, usage.prompt_tokens, usage.cached_tokens,
-                       usage.cache_write_tokens, usage.completion_tokens, batch, price_period(self.clock()))
+        if usage.reported_cost_usd is not None:  # the server billed it: that is the cost
+            price: float | str = usage.reported_cost_usd
+        else:
+            price = self._price_of(price_model, usage.prompt_tokens, usage.cached_tokens, usage.cache_write_tokens,
+                                   usage.completion_tokens, batch, price_period(self.clock()))
         cost: float | None
         if isinstance(price, str):
             cost = None
@@ -230,7 +290,7 @@ class Tracker:
         else:
             cost = price
         impacts_model = self.impacts_model or model
-        calib = _calibration_for(self.impacts_provider, impacts_model, self.electricity_mix_zone)
+        calib = self._calibration_of(impacts_model)
         if isinstance(calib, str):
             msg = (f"energy/carbon unknown for model {impacts_model!r} ({calib}); "
                    "pass impacts_model= to estimate it as a known model")

@@ -153,6 +153,9 @@ class Usage:
 
     ``None`` means unknown (a server that sent no ``usage``): then cost and carbon are unknown too,
     never a silent 0. ``Usage.unknown()`` builds one.
+
+    ``reported_cost_usd`` is what the server itself billed, when it says (OpenRouter's usage
+    accounting): then that is the cost, not a price-table estimate.
     """
 
     prompt_tokens: int | None = 0
@@ -160,6 +163,7 @@ class Usage:
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    reported_cost_usd: float | None = None
 
     @classmethod
     def unknown(cls) -> Usage:

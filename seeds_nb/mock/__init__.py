@@ -12,7 +12,8 @@ deterministically per request with :class:`Fault`.
 """
 
 from ._faults import Fault
-from ._model import RequestError, mock_completion, request_identity
+from ._model import RequestError, mock_completion, mock_cost_usd, request_identity
 from ._server import MODEL_IDS, MockServer
 
-__all__ = ["MODEL_IDS", "Fault", "MockServer", "RequestError", "mock_completion", "request_identity"]
+__all__ = ["MODEL_IDS", "Fault", "MockServer", "RequestError", "mock_completion", "mock_cost_usd",
+           "request_identity"]

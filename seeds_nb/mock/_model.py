@@ -330,6 +330,16 @@ def _truncate(content: str, stop: Any, max_tokens: int | None) -> tuple[str, str
     return content, "stop"
 
 
+MOCK_USD_PER_TOKEN = (0.5e-6, 1.5e-6)
+"""What the mock bills per input and output token when asked for OpenRouter's usage accounting: its own
+rates, deliberately no real model's, so a test can tell a billed cost from a price table's."""
+
+
+def mock_cost_usd(prompt: int, completion: int) -> float:
+    """The ``usage.cost`` the mock reports for these token counts."""
+    return round(prompt * MOCK_USD_PER_TOKEN[0] + completion * MOCK_USD_PER_TOKEN[1], 12)
+
+
 def mock_completion(body: dict[str, Any], *, created: int | None = None) -> dict[str, Any]:
     """The ``chat.completion`` dict the mock server returns for ``body`` (raises RequestError if invalid).
 
@@ -346,6 +356,22 @@ def build_completion(body: dict[str, Any], identity: str, created: int) -> dict[
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
     content, finish, completion = answer(messages, body.get("response_format"), body.get("stop"), max_tokens)
     prompt = prompt_tokens(messages)
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+    accounting = body.get("usage")
+    if isinstance(accounting, dict) and accounting.get("include"):  # OpenRouter's usage accounting
+        usage["cost"] = mock_cost_usd(prompt, completion)
+        usage["is_byok"] = False
     return {
         "id": "chatcmpl-" + identity[:29],
         "object": "chat.completion",
@@ -359,18 +385,7 @@ def build_completion(body: dict[str, Any], identity: str, created: int) -> dict[
                 "finish_reason": finish,
             }
         ],
-        "usage": {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {
-                "reasoning_tokens": 0,
-                "audio_tokens": 0,
-                "accepted_prediction_tokens": 0,
-                "rejected_prediction_tokens": 0,
-            },
-        },
+        "usage": usage,
         "service_tier": "default",
         "system_fingerprint": "fp_seeds_mock",
     }

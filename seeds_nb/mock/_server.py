@@ -42,6 +42,8 @@ MODEL_IDS = (
 LOG_MAXLEN = 100_000
 MAX_BODY_BYTES = 300 * 1024**2  # an Anthropic batch may be 256 MB
 _JSON = "application/json"
+#: not kept in the request log (a log is for showing; the key is checked, never stored)
+_CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key"})
 _MODELS = {
     "object": "list",
     "data": [
@@ -134,7 +136,8 @@ class MockServer:
 
     @property
     def requests(self) -> list[dict[str, Any]]:
-        """Snapshot of the bounded request log: ``{"path", "body", "status", "time"}`` per chat request."""
+        """Snapshot of the bounded request log: ``{"path", "body", "status", "time", "headers"}`` per chat
+        request (headers lower-cased, credentials left out)."""
         with self._lock:
             return list(self._log)
 
@@ -296,7 +299,9 @@ class MockServer:
             body: Any = json.loads(raw)
         except ValueError:
             body = None
-        entry: dict[str, Any] = {"path": request.path, "body": body, "status": None, "time": time.time()}
+        entry: dict[str, Any] = {"path": request.path, "body": body, "status": None, "time": time.time(),
+                                 "headers": {k.lower(): v for k, v in request.headers.items()
+                                             if k.lower() not in _CREDENTIAL_HEADERS}}
         request_id = dialect.request_id(next(self._req_ids))
         headers = {dialect.request_id_header: request_id}
         with self._lock:

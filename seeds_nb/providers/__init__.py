@@ -9,6 +9,7 @@ from ._batch_results import BatchCounts, BatchExpired, BatchNotReady
 from .anthropic import AnthropicClient, AnthropicCodec
 from .google import GoogleClient, GoogleCodec
 from .openai import OpenAIClient, OpenAICodec
+from .openrouter import OpenRouterClient, OpenRouterCodec
 
 __all__ = ["AnthropicClient", "AnthropicCodec", "BatchCounts", "BatchExpired", "BatchJob", "BatchNotReady",
-           "GoogleClient", "GoogleCodec", "OpenAIClient", "OpenAICodec"]
+           "GoogleClient", "GoogleCodec", "OpenAIClient", "OpenAICodec", "OpenRouterClient", "OpenRouterCodec"]

@@ -69,24 +69,26 @@ class OpenAICodec(Codec):
         choice = data["choices"][0]
         message = choice.get("message") or {}
         content = message.get("content") or ""
-        usage_json = data.get("usage")
-        if usage_json is None:  # a server that reports no usage: unknown, never 0
-            usage = Usage.unknown()
-        else:
-            prompt_details = usage_json.get("prompt_tokens_details") or {}
-            completion_details = usage_json.get("completion_tokens_details") or {}
-            usage = Usage(
-                prompt_tokens=int(usage_json.get("prompt_tokens") or 0),
-                completion_tokens=int(usage_json.get("completion_tokens") or 0),
-                cached_tokens=int(prompt_details.get("cached_tokens") or 0),
-                cache_write_tokens=int(prompt_details.get("cache_write_tokens") or 0),
-                reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
-            )
+        usage = self.parse_usage(data.get("usage"))
         finish = choice.get("finish_reason")
         return Response(  # model and finish_reason interned: a batch of 100k shares a few strings
             content=content, model=intern(data.get("model") or self.model), usage=usage,
             finish_reason=intern(finish) if finish else finish, provider=self.provider,
             request_id=headers.get("x-request-id") or data.get("id"), _raw=body,
+        )
+
+    def parse_usage(self, usage_json: Any) -> Usage:
+        """The ``usage`` object -> ``Usage``; a server that reports none gives unknown, never 0."""
+        if usage_json is None:
+            return Usage.unknown()
+        prompt_details = usage_json.get("prompt_tokens_details") or {}
+        completion_details = usage_json.get("completion_tokens_details") or {}
+        return Usage(
+            prompt_tokens=int(usage_json.get("prompt_tokens") or 0),
+            completion_tokens=int(usage_json.get("completion_tokens") or 0),
+            cached_tokens=int(prompt_details.get("cached_tokens") or 0),
+            cache_write_tokens=int(prompt_details.get("cache_write_tokens") or 0),
+            reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
         )
 
     def rate_limits(self, headers: Mapping[str, str], *, exhausted_only: bool) -> list[RateLimit]:
