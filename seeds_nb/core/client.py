@@ -215,6 +215,14 @@ class BaseClient:
         if self.cache is not None:
             self.cache.close()
 
+    def __enter__(self) -> BaseClient:
+        """``with client:`` in a script closes it at the end, as ``async with`` does."""
+        self._check_open()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     async def __aenter__(self) -> BaseClient:
         self._check_open()
         return self
