@@ -78,6 +78,20 @@ def test_constructor_defaults_are_sent_overridden_per_call_and_keyed(env: MockSe
     other.close()
 
 
+def test_every_provider_takes_defaults_and_anthropic_keys_its_max_tokens(env: MockServer) -> None:
+    claude = AnthropicClient(model="claude-sonnet-4-5", temperature=0.3, max_tokens=64, cache_dir="cache")
+    claude.generate(QUESTION)
+    body = env.requests[-1]["body"]
+    assert (body["temperature"], body["max_tokens"]) == (0.3, 64) and claude.generate(QUESTION).cached
+    longer = AnthropicClient(model="claude-sonnet-4-5", temperature=0.3, max_tokens=128, cache_dir="cache")
+    assert not longer.generate(QUESTION).cached  # another cap, another answer: not the 64-token one
+    gemini = GoogleClient(model="gemini-2.5-flash", temperature=0.1, cache_dir="cache")
+    gemini.generate(QUESTION)
+    assert env.requests[-1]["body"]["generationConfig"]["temperature"] == 0.1
+    for client in (claude, longer, gemini):
+        client.close()
+
+
 def test_use_cache_on_every_method(env: MockServer) -> None:
     client = OpenAIClient(model="gpt-4.1-mini", cache_dir="cache")
     client.generate(QUESTION)

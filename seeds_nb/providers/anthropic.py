@@ -101,6 +101,8 @@ class AnthropicCodec(Codec):
 
     def cache_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(params)
+        if "max_tokens" not in out and self.max_tokens != DEFAULT_MAX_TOKENS:
+            out["max_tokens"] = self.max_tokens  # the client's own cap changes answers (1024: keys as before)
         if out.get("response_format") is not None:
             out["response_format"] = response_format_tool(out["response_format"])
         return out
