@@ -19,7 +19,6 @@ from seeds_nb import (
     OpenAIClient,
     OpenRouterClient,
     TrackingWarning,
-    configure_logging,
 )
 from seeds_nb.mock import mock_cost_usd
 
@@ -99,20 +98,17 @@ async def test_a_model_only_the_vendor_table_knows_is_priced_there_and_an_unknow
     assert any(issubclass(w.category, TrackingWarning) and "impacts_model=" in str(w.message) for w in caught)
 
 
-async def test_the_key_never_shows(server: MockServer, caplog: pytest.LogCaptureFixture) -> None:
-    configure_logging(logging.DEBUG)
-    try:
-        with MockServer(api_key="sk-or-v1-the-right-key-0000") as strict:
-            client = _client(strict, site_url="https://lab.example.org")
-            assert TEST_KEY not in repr(client) and TEST_KEY not in repr(vars(client))
-            with pytest.raises(AuthenticationError, match="OPENROUTER_API_KEY") as info:
-                await client.agenerate("hello")
-            shown = "".join(traceback.TracebackException.from_exception(info.value, capture_locals=True).format())
-            assert TEST_KEY not in shown and TEST_KEY not in str(info.value.headers)
-            assert all("authorization" not in entry["headers"] for entry in strict.requests)
-            await client.aclose()
-    finally:
-        configure_logging(logging.WARNING)
+async def test_the_key_never_shows(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="seeds_nb")
+    with MockServer(api_key="sk-or-v1-the-right-key-0000") as strict:
+        client = _client(strict, site_url="https://lab.example.org")
+        assert TEST_KEY not in repr(client) and TEST_KEY not in repr(vars(client))
+        with pytest.raises(AuthenticationError, match="OPENROUTER_API_KEY") as info:
+            await client.agenerate("hello")
+        shown = "".join(traceback.TracebackException.from_exception(info.value, capture_locals=True).format())
+        assert TEST_KEY not in shown and TEST_KEY not in str(info.value.headers)
+        assert all("authorization" not in entry["headers"] for entry in strict.requests)
+        await client.aclose()
     assert TEST_KEY not in caplog.text
 
 
