@@ -226,15 +226,27 @@ def test_readme_quick_start(env: MockServer, capsys: pytest.CaptureFixture[str])
     client.close()
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="EcoLogits' usage/embodied phase split is not on Tracking (docs/migrating.md)")
-def test_readme_phase_breakdown(env: MockServer) -> None:
+def test_readme_phase_breakdown(env: MockServer, capsys: pytest.CaptureFixture[str]) -> None:
+    from ecologits.tracers.utils import llm_impacts
+
     client = OpenAIClient(model="gpt-4.1")
-    try:
-        response = client.generate(QUESTION)
-        print(f"{response.tracking.gwp_usage_kgco2eq:.6f} {response.tracking.gwp_embodied_kgco2eq:.6f}")  # type: ignore[attr-defined]
-    finally:
-        client.close()
+    response = client.generate(QUESTION)
+    print(f"Usage phase GWP: {response.tracking.gwp_usage_kgco2eq:.6f} kgCO2eq")
+    print(f"Embodied phase GWP: {response.tracking.gwp_embodied_kgco2eq:.6f} kgCO2eq")
+    client.close()
+    tracking = response.tracking
+    theirs = llm_impacts(provider="openai", model_name="gpt-4.1", output_token_count=response.usage.completion_tokens,
+                         request_latency=response.latency_s, electricity_mix_zone="WOR")
+
+    def mid(value: Any) -> float:
+        return (value.min + value.max) / 2 if hasattr(value, "min") else float(value)
+
+    assert tracking.gwp_usage_kgco2eq == pytest.approx(mid(theirs.usage.gwp.value), rel=1e-6)
+    assert tracking.gwp_embodied_kgco2eq == pytest.approx(mid(theirs.embodied.gwp.value), rel=1e-6)
+    assert tracking.pe_embodied_mj == pytest.approx(mid(theirs.embodied.pe.value), rel=1e-6)
+    assert tracking.adpe_usage_kgsbeq == pytest.approx(mid(theirs.usage.adpe.value), rel=1e-6)
+    assert tracking.energy_usage_kwh == tracking.energy_kwh
+    assert "Embodied phase GWP: 0.0" in capsys.readouterr().out
 
 
 @pytest.mark.filterwarnings("ignore::seeds_nb.TrackingWarning")  # EcoLogits has no claude-sonnet-4

@@ -60,12 +60,14 @@ class _Bound:
     s_per_token: float
     ttft_s: float
 
-    def evaluate(self, tokens: int, latency_s: float) -> tuple[float, float, float, float]:
-        """(energy, gwp, adpe, pe) for one request, written out: it runs for every answer."""
+    def evaluate(self, tokens: int, latency_s: float) -> tuple[float, float, float, float, float, float, float]:
+        """(energy, gwp, adpe, pe, and the usage phase's gwp, adpe, pe) for one request, written out: it
+        runs for every answer. The embodied phase is the total less the usage phase."""
         gen = min(latency_s, tokens * self.s_per_token + self.ttft_s)
         a, b = self.per_token, self.per_second
         return (a[0] * tokens + b[0] * gen, a[1] * tokens + b[1] * gen, a[2] * tokens + b[2] * gen,
-                a[3] * tokens + b[3] * gen)
+                a[3] * tokens + b[3] * gen, a[4] * tokens + b[4] * gen, a[5] * tokens + b[5] * gen,
+                a[6] * tokens + b[6] * gen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +78,12 @@ class _Calibration:
 
 
 def _values(result: Any, which: str) -> tuple[float, ...]:
+    """The four totals, then the usage phase's gwp, adpe and pe (EcoLogits' phase split)."""
     out = []
-    for name in _FIELDS:
-        value = getattr(result, name).value
-        out.append(float(getattr(value, which) if hasattr(value, "min") else value))
+    for phase, names in ((result, _FIELDS), (result.usage, _FIELDS[1:])):
+        for name in names:
+            value = getattr(phase, name).value
+            out.append(float(getattr(value, which) if hasattr(value, "min") else value))
     return tuple(out)
 
 
@@ -299,9 +303,11 @@ class Tracker:
             return Tracking(cost_usd=cost, electricity_mix_zone=self.electricity_mix_zone, warnings=tuple(notes))
         lo = calib.low.evaluate(usage.completion_tokens, latency_s)
         hi = calib.high.evaluate(usage.completion_tokens, latency_s)
-        return Tracking(cost, (lo[0] + hi[0]) / 2, lo[0], hi[0], (lo[1] + hi[1]) / 2, lo[1], hi[1],
-                        (lo[2] + hi[2]) / 2, lo[2], hi[2], (lo[3] + hi[3]) / 2, lo[3], hi[3],
-                        self.electricity_mix_zone, (*notes, *calib.warnings) if notes else calib.warnings)
+        gwp, adpe, pe = (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2, (lo[3] + hi[3]) / 2
+        gwp_use, adpe_use, pe_use = (lo[4] + hi[4]) / 2, (lo[5] + hi[5]) / 2, (lo[6] + hi[6]) / 2
+        return Tracking(cost, (lo[0] + hi[0]) / 2, lo[0], hi[0], gwp, lo[1], hi[1], adpe, lo[2], hi[2], pe, lo[3],
+                        hi[3], self.electricity_mix_zone, (*notes, *calib.warnings) if notes else calib.warnings,
+                        gwp_use, gwp - gwp_use, adpe_use, adpe - adpe_use, pe_use, pe - pe_use)
 
 
 def _calibration_for(provider: str, model: str, zone: str) -> _Calibration | str:

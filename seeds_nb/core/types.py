@@ -195,7 +195,8 @@ class Tracking:
     """Cost and environmental impacts of one request; ``None`` means unknown, never a silent 0.
 
     Impacts keep EcoLogits' range: ``*_min``/``*_max`` bound the estimate, the plain field is
-    the mean. GWP includes usage and embodied emissions.
+    the mean. GWP, ADPe and PE include usage and embodied emissions; ``*_usage_*`` / ``*_embodied_*``
+    split the means by EcoLogits' phases (electricity used, hardware manufactured); energy is all usage.
     """
 
     cost_usd: float | None = None
@@ -213,6 +214,17 @@ class Tracking:
     pe_mj_max: float | None = None
     electricity_mix_zone: str | None = None
     warnings: tuple[str, ...] = ()
+    gwp_usage_kgco2eq: float | None = None
+    gwp_embodied_kgco2eq: float | None = None
+    adpe_usage_kgsbeq: float | None = None
+    adpe_embodied_kgsbeq: float | None = None
+    pe_usage_mj: float | None = None
+    pe_embodied_mj: float | None = None
+
+    @property
+    def energy_usage_kwh(self) -> float | None:
+        """The usage phase's energy: all of it (EcoLogits counts no embodied energy)."""
+        return self.energy_kwh
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
