@@ -69,6 +69,8 @@ async def test_cache_hits_are_counted_apart_and_cost_nothing(make_client, server
     assert "8 answered by the cache" in repr(warm)
     # a response_format is part of the key: the same prompts with one are not hits
     assert client.estimate(TOPICS, response_format=Label).cached == 0
+    assert client.estimate(TOPICS, use_cache=False).cached is None  # a run that skips the cache pays for all
+    assert (await client.map([{"t": t} for t in TOPICS], "{t}", dry_run=True, use_cache=False)).to_send == 12
     assert server.request_count == 8
 
 
@@ -82,6 +84,7 @@ async def test_map_dry_run_counts_rows_a_sink_holds_and_touches_no_file(make_cli
     est = await client.map(frame(15), "Explain {topic}", sink=sink, dry_run=True)
     assert isinstance(est, Estimate) and (est.prompts, est.done, est.to_send) == (15, 10, 5)
     assert "10 already in the sink" in repr(est)
+    assert [index for index, _, _ in est.sample] == [10, 11, 12, 13, 14]  # the rows' own numbers
     assert (sink.stat().st_mtime_ns, sink.read_bytes()) == before
     assert sorted(os.listdir(tmp_path)) == ["out.parquet"]  # no parts split off, nothing else written
     # a changed template changes the prompts: none of them counts as done

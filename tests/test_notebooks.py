@@ -21,6 +21,7 @@ NB_DIR = ROOT / "notebooks"
 EXPECTED = [
     "01_quickstart.ipynb", "02_batch_processing.ipynb", "03_cell_magic.ipynb", "04_reliability.ipynb",
     "05_cost_and_carbon.ipynb", "06_teaching_concurrency.ipynb", "07_providers_and_batch_api.ipynb",
+    "08_datasets.ipynb",
 ]
 MAX_BYTES = 1_000_000
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -50,7 +51,7 @@ def marked(cell: dict[str, Any], marker: str) -> bool:
     return marker in source(cell) or tag in cell.get("metadata", {}).get("tags", [])
 
 
-def test_the_seven_notebooks_are_there() -> None:
+def test_the_notebooks_are_there() -> None:
     assert sorted(p.name for p in NB_DIR.glob("*.ipynb")) == EXPECTED
     assert (NB_DIR / "nbval_sanitize.cfg").is_file()
 

@@ -81,6 +81,7 @@ async def test_run_batch_into_a_sink_has_no_grid_and_returns_the_path(client: Op
     assert handle.grid is None
     path = await handle
     assert path == sink and pq.read_table(sink).column("id").to_pylist() == list(range(12))
+    assert repr(handle.progress).startswith("BatchProgress: 12/12 done")  # counted though no row was kept
     again = await run_batch(client, frame(12), "Judge: {text}", response_format=Verdict, sink=sink, show=False)
     assert again == sink and server.request_count == 12  # resumed: nothing sent twice
     with pytest.raises(ConfigurationError, match="keeps no rows in memory, so it has no grid"):

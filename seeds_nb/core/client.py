@@ -402,7 +402,7 @@ class BaseClient:
                  batch: bool = False, prefix: str = "", sink: str | os.PathLike[str] | None = None,
                  tokenizer: str | Callable[[str], int] = "auto", latency_s: float | None = None,
                  max_cost_usd: float | None = None, max_gwp_kgco2eq: float | None = None,
-                 **params: Any) -> Estimate:
+                 use_cache: bool | None = None, **params: Any) -> Estimate:
         """What sending ``data`` would send, cost and take, without sending anything.
 
         ``data`` is a list of prompts, or (with a ``prompt`` template or function) a table as ``map`` takes
@@ -410,8 +410,10 @@ class BaseClient:
         cost nothing. ``batch=True`` prices a Batch API job (``submit_batch``). ``tokenizer``: ``"auto"``
         (tiktoken for OpenAI models when installed, else chars/4), ``"tiktoken"``, ``"chars"`` or a
         function ``text -> tokens``. ``latency_s``: an answer time to assume for the duration.
+        ``use_cache=False``: as a run that neither reads nor writes the cache (nothing counts as cached).
         """
         self._check_open()
+        reads_cache = self.pipeline.uses_cache(use_cache)
         if response_format is not None:
             params["response_format"] = response_format
         params = self.pipeline.call_params(params)
@@ -440,7 +442,7 @@ class BaseClient:
                 prompts = unanswered()
         pipeline = self.pipeline
         cached = None
-        if pipeline.cache is not None:
+        if reads_cache:
             def cached(window: list[Any]) -> list[bool]:
                 hits = pipeline.lookup_many([pipeline.prepare(p, params) for p in window], params)
                 return [hit is not None for hit in hits]

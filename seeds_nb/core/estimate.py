@@ -230,11 +230,12 @@ def estimate_prompts(prompts: Iterable[Any], *, model: str, provider: str, track
                      tokenizer: str | Tokenizer = "auto", requests_per_minute: float | None = None,
                      tokens_per_minute: float | None = None, latency_s: float | None = None,
                      cached: Callable[[list[Any]], list[bool]] | None = None,
-                     label: str | None = None) -> Estimate:
+                     label: str | None = None, numbered: bool = False) -> Estimate:
     """Estimate ``prompts`` (see the module docstring); nothing is sent.
 
     ``cached``: looks a window of prompts up in the cache (True = answered there). ``label``: how the
-    provider is shown. Rows a sink already holds are left out by the caller, who sets ``done``.
+    provider is shown. Rows a sink already holds are left out by the caller, who sets ``done``, and then
+    passes ``(row index, prompt)`` pairs (``numbered``) so the display shows the rows' own numbers.
     """
     if latency_s is not None and (isinstance(latency_s, bool) or not isinstance(latency_s, int | float)
                                   or not math.isfinite(latency_s) or latency_s <= 0):
@@ -264,7 +265,7 @@ def estimate_prompts(prompts: Iterable[Any], *, model: str, provider: str, track
             est.to_send += 1
         window.clear()
 
-    for index, prompt in enumerate(prompts):
+    for index, prompt in (prompts if numbered else enumerate(prompts)):
         est.prompts += 1
         if isinstance(prompt, Unsendable):
             est.unsendable += 1

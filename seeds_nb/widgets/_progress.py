@@ -141,7 +141,7 @@ class BatchProgress(Panel):
 
     def _from_result(self, result: BatchResult, error: BaseException | None) -> _Snapshot:
         ledger = result.ledger
-        total = len(result)
+        total = len(result) or ledger.completed  # a run that kept no rows (a sink) still counted them
         not_run = ledger.cancelled + ledger.budget_stopped
         failed = ledger.failed - not_run
         if error is not None:
