@@ -8,6 +8,9 @@ What it answers:
     processes; the figure is the ratio of their req/s (target >= 0.9) and their CPU per row.
 (b) Does a ``map`` with ``sink=`` stay flat in memory as the rows grow? Peak RSS of a worker mapping a
     generator of N rows into a Parquet sink, at N and 10 N (target: within +40 MB).
+(c) Without a sink, what does a row cost while the output table and the run's result are alive?
+    ``tracemalloc`` bytes after the map minus before (the input frame built before tracing starts), per
+    row, in a fresh worker over ``--sink-n`` rows (target: <= 2.5 KB).
 
 Run: ``python benchmarks/bench_map.py [--n 100000] [--sink-n 20000] [--reps 3] [--json out.json]``.
 """
@@ -30,6 +33,7 @@ from _shared import API_KEY, MODEL, MockServerProcess, machine_info, median, pea
 
 SCRIPT = Path(__file__).resolve()
 RATIO_TARGET = 0.9
+RETAINED_TARGET_B = 2500
 FLAT_TARGET_MB = 40.0
 WORKER_TIMEOUT_S = 1800.0
 
@@ -52,6 +56,18 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
                 size = path.stat().st_size
             return {"elapsed_s": elapsed, "ok": ok, "peak_rss": peak_rss_bytes(), "file_bytes": size}
         frame = pd.DataFrame({"n": range(args.n), "topic": [f"topic {i % 97}" for i in range(args.n)]})
+        if args.worker == "retained":
+            import gc
+            import tracemalloc
+
+            gc.collect()
+            tracemalloc.start()
+            before = tracemalloc.get_traced_memory()[0]
+            kept = await client.map(frame, "Row {n}: say one thing about {topic}", max_concurrent=args.concurrency)
+            gc.collect()
+            after = tracemalloc.get_traced_memory()[0]
+            alive = client.last_run is not None and len(client.last_run.result) == len(kept)
+            return {"retained_b_per_row": (after - before) / args.n, "alive": alive}
         started_cpu, started = time.process_time(), time.perf_counter()
         if args.worker == "map":
             out = await client.map(frame, "Row {n}: say one thing about {topic}", max_concurrent=args.concurrency)
@@ -76,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--worker", choices=("map", "batch", "sink"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("map", "batch", "sink", "retained"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -84,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     info = machine_info()
     print_machine(info)
-    runs: dict[str, list[dict[str, Any]]] = {"map": [], "batch": [], "sink_small": [], "sink_big": []}
+    runs: dict[str, list[dict[str, Any]]] = {"map": [], "batch": [], "sink_small": [], "sink_big": [], "retained": []}
     with MockServerProcess(0.0) as server:
         for rep in range(args.reps):
             for variant in ("batch", "map"):
@@ -99,17 +115,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs[label].append(run)
             print(f"   {label}: {n:,} rows into a Parquet sink, peak RSS {run['peak_rss'] / 2**20:,.1f} MB, "
                   f"{run['elapsed_s']:.1f} s, ok {run['ok']:,}", flush=True)
+        run = run_worker(SCRIPT, ["--worker", "retained", "--url", server.url, "--n", str(args.sink_n),
+                                  "--concurrency", str(args.concurrency)], WORKER_TIMEOUT_S)
+        runs["retained"].append(run)
+        print(f"   no sink: {run['retained_b_per_row']:,.0f} B retained per row (table + result)", flush=True)
     ratio = median([r["req_s"] for r in runs["map"]]) / median([r["req_s"] for r in runs["batch"]])
     growth = (runs["sink_big"][0]["peak_rss"] - runs["sink_small"][0]["peak_rss"]) / 2**20
+    retained = runs["retained"][0]["retained_b_per_row"]
     print(f"\n-- map / batch_generate throughput: {ratio:.2f} (medians of {args.reps})")
     print(f"-- sink peak RSS growth from {args.sink_n:,} to {10 * args.sink_n:,} rows: {growth:+.1f} MB")
     targets = [("map / batch_generate throughput >= 0.90", ratio >= RATIO_TARGET, f"{ratio:.2f}"),
                (f"sink peak RSS growth for 10x the rows <= +{FLAT_TARGET_MB:.0f} MB", growth <= FLAT_TARGET_MB,
-                f"{growth:+.1f} MB")]
+                f"{growth:+.1f} MB"),
+               (f"retained per row without a sink <= {RETAINED_TARGET_B:,} B", retained <= RETAINED_TARGET_B,
+                f"{retained:,.0f} B")]
     for text, ok, value in targets:
         print(f"   {'PASS' if ok else 'FAIL'}  {text}: {value}")
     if args.json:
-        args.json.write_text(json.dumps({"machine": info, "runs": runs, "ratio": ratio, "growth_mb": growth},
+        args.json.write_text(json.dumps({"machine": info, "runs": runs, "ratio": ratio, "growth_mb": growth,
+                                         "retained_b_per_row": retained},
                                         indent=1))
     return 0
 
