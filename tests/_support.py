@@ -62,3 +62,17 @@ def record_comms(monkeypatch: pytest.MonkeyPatch) -> CommLog:
 
     monkeypatch.setattr(comm, "create_comm", lambda *a, **k: RecordingComm(*a, **k))
     return log
+
+
+class BatchClock:
+    """A mock server's batch clock (``MockServer(clock=...)``), moved by the test: every job state is reached
+    exactly, with no sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -34,32 +34,20 @@ from seeds_nb.providers._anthropic_batch import AnthropicBatchAPI
 from seeds_nb.providers._batch_results import split_member
 from seeds_nb.providers._openai_batch import OpenAIBatchAPI
 
-from _support import TEST_KEY
+from _support import TEST_KEY, BatchClock
 
 DAY_S = 86_400.0
 PROVIDERS = ["openai", "anthropic"]
 
 
-class Clock:
-    """The mock server's batch clock, moved by the test."""
 
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+@pytest.fixture
+def clock() -> BatchClock:
+    return BatchClock()
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def server(clock: Clock) -> Iterator[MockServer]:  # overrides conftest's: a batch job takes one "day"
+def server(clock: BatchClock) -> Iterator[MockServer]:  # overrides conftest's: a batch job takes one "day"
     with MockServer(batch_duration_s=DAY_S, clock=clock) as srv:
         yield srv
 
@@ -91,7 +79,7 @@ def sync_answer(provider: str, prompt: str) -> str:
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-async def test_submit_poll_and_results_aligned_by_custom_id(make, clock: Clock, server: MockServer,
+async def test_submit_poll_and_results_aligned_by_custom_id(make, clock: BatchClock, server: MockServer,
                                                             provider: str) -> None:
     client = make(provider)
     prompts = [f"Question number {i}" for i in range(30)]
@@ -124,7 +112,7 @@ async def test_submit_poll_and_results_aligned_by_custom_id(make, clock: Clock, 
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-async def test_results_come_back_shuffled_and_batch_pricing_is_half(make, clock: Clock, tmp_path: Path,
+async def test_results_come_back_shuffled_and_batch_pricing_is_half(make, clock: BatchClock, tmp_path: Path,
                                                                     provider: str) -> None:
     client = make(provider, cache_dir=None)
     prompts = [f"Price check {i}" for i in range(20)]
@@ -145,7 +133,7 @@ async def test_results_come_back_shuffled_and_batch_pricing_is_half(make, clock:
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-async def test_restart_and_reload_with_a_new_client(make, clock: Clock, tmp_path: Path, provider: str) -> None:
+async def test_restart_and_reload_with_a_new_client(make, clock: BatchClock, tmp_path: Path, provider: str) -> None:
     first = make(provider)
     job = await first.submit_batch([f"Survive a restart {i}" for i in range(8)], max_requests_per_batch=5)
     job_id, batch_ids = job.id, [b.id for b in job.batches]
@@ -175,7 +163,7 @@ async def test_load_refuses_unknown_ids_and_other_providers(make) -> None:
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-async def test_expired_lines(make, server: MockServer, clock: Clock, provider: str) -> None:
+async def test_expired_lines(make, server: MockServer, clock: BatchClock, provider: str) -> None:
     server.add_fault(Fault(kind="expire", match="too late"))
     client = make(provider)
     prompts = ["on time 0", "too late 1", "on time 2", "too late 3"]
@@ -190,7 +178,7 @@ async def test_expired_lines(make, server: MockServer, clock: Clock, provider: s
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-async def test_cancel_part_way_keeps_what_finished(make, clock: Clock, provider: str) -> None:
+async def test_cancel_part_way_keeps_what_finished(make, clock: BatchClock, provider: str) -> None:
     client = make(provider)
     job = await client.submit_batch([f"Cancel me {i}" for i in range(40)])
     clock.advance(DAY_S / 2)
@@ -206,7 +194,7 @@ async def test_cancel_part_way_keeps_what_finished(make, clock: Clock, provider:
     assert job.counts.cancelled == len(cancelled) and job.counts.succeeded == result.successful_count
 
 
-async def test_cancel_before_anything_ran_cancels_every_line(make, clock: Clock) -> None:
+async def test_cancel_before_anything_ran_cancels_every_line(make, clock: BatchClock) -> None:
     job = await make("openai").submit_batch(["a", "b", "c"])
     await job.cancel()
     clock.advance(DAY_S)
@@ -215,7 +203,7 @@ async def test_cancel_before_anything_ran_cancels_every_line(make, clock: Clock)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-async def test_per_line_errors_are_typed(make, server: MockServer, clock: Clock, provider: str) -> None:
+async def test_per_line_errors_are_typed(make, server: MockServer, clock: BatchClock, provider: str) -> None:
     server.add_fault(Fault(status=400, match="bad"))
     server.add_fault(Fault(status=500, match="boom"))
     job = await make(provider).submit_batch(["fine", "bad request", "boom", "fine too"])
@@ -227,7 +215,7 @@ async def test_per_line_errors_are_typed(make, server: MockServer, clock: Clock,
     assert result.errors[1].provider == provider
 
 
-async def test_a_bad_prompt_fails_only_its_index(make, clock: Clock) -> None:
+async def test_a_bad_prompt_fails_only_its_index(make, clock: BatchClock) -> None:
     job = await make("anthropic").submit_batch(["ok", "   ", [{"role": "system", "content": "no user turn"}]])
     clock.advance(2 * DAY_S)
     result = await job.results()
@@ -236,8 +224,8 @@ async def test_a_bad_prompt_fails_only_its_index(make, clock: Clock) -> None:
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-async def test_answers_fill_the_cache_and_cached_prompts_are_not_resubmitted(make, server: MockServer,
-                                                                               clock: Clock, provider: str) -> None:
+async def test_answers_fill_the_cache_and_cached_prompts_are_not_resubmitted(
+        make, server: MockServer, clock: BatchClock, provider: str) -> None:
     client = make(provider)
     prompts = [f"Cache me {i}" for i in range(6)]
     job = await client.submit_batch(prompts)
@@ -256,7 +244,7 @@ async def test_answers_fill_the_cache_and_cached_prompts_are_not_resubmitted(mak
 
 
 @pytest.mark.parametrize(("provider", "api"), [("openai", OpenAIBatchAPI), ("anthropic", AnthropicBatchAPI)])
-async def test_inputs_are_split_by_bytes_too(make, clock: Clock, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+async def test_inputs_are_split_by_bytes_too(make, clock: BatchClock, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                              provider: str, api: type) -> None:
     monkeypatch.setattr(api, "max_bytes", 1_000)
     job = await make(provider, cache_dir=None).submit_batch([f"{i} " + "x" * 200 for i in range(10)],
@@ -267,7 +255,7 @@ async def test_inputs_are_split_by_bytes_too(make, clock: Clock, monkeypatch: py
     assert result.successful_count == 10
 
 
-async def test_a_provider_batch_that_fails_validation(make, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_provider_batch_that_fails_validation(make, clock: BatchClock, monkeypatch: pytest.MonkeyPatch) -> None:
     original = OpenAIBatchAPI.encode
 
     def wrong_url(self: OpenAIBatchAPI, custom_id: str, path: str, body: dict[str, object]) -> bytes:
@@ -428,7 +416,8 @@ async def test_a_damaged_unrelated_job_file_does_not_stop_a_search_by_batch_id(m
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-async def test_structured_output_through_a_batch_job(make, clock: Clock, server: MockServer, provider: str) -> None:
+async def test_structured_output_through_a_batch_job(make, clock: BatchClock, server: MockServer,
+                                                     provider: str) -> None:
     """A ``response_format`` goes with every line, each answer comes back parsed (and in the result's
     table), a job reloaded with the format parses too, and the answers it cached are hits that keep
     ``.parsed`` for a direct batch of the same prompts."""

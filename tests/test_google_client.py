@@ -29,7 +29,7 @@ from seeds_nb.core.retry import RetryPolicy
 from seeds_nb.core.types import Usage
 from seeds_nb.mock import Fault, mock_completion
 
-from _support import TEST_KEY
+from _support import TEST_KEY, BatchClock
 
 FAST = RetryPolicy(max_retries=3, base_delay_s=0.01, max_delay_s=0.02)
 MODEL = "gemini-2.5-flash"
@@ -355,21 +355,14 @@ async def test_compare_models_with_gemini(gemini, make_client) -> None:
 
 # -- the Batch API ---------------------------------------------------------------------------------
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
 
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> BatchClock:
+    return BatchClock()
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def batch_server(clock: Clock) -> Iterator[MockServer]:
+def batch_server(clock: BatchClock) -> Iterator[MockServer]:
     with MockServer(batch_duration_s=DAY_S, clock=clock) as srv:
         yield srv
 
@@ -382,7 +375,7 @@ async def batch_client(batch_server: MockServer, tmp_path: Path) -> AsyncIterato
 
 
 async def test_batch_job_round_trip_aligned_priced_and_cached(batch_client: GoogleClient, batch_server: MockServer,
-                                                              clock: Clock) -> None:
+                                                              clock: BatchClock) -> None:
     batch_server.add_fault(Fault(status=400, match="bad"))
     prompts = [f"Question {i}" for i in range(7)] + ["a bad one", "Count to 4"]
     job = await batch_client.submit_batch(prompts, max_requests_per_batch=5, response_format=None)
@@ -415,7 +408,7 @@ async def test_batch_job_round_trip_aligned_priced_and_cached(batch_client: Goog
     assert again.id == job.id and (await again.results()).contents == result.contents
 
 
-async def test_batch_cancel_and_expiry(batch_client: GoogleClient, batch_server: MockServer, clock: Clock) -> None:
+async def test_batch_cancel_and_expiry(batch_client: GoogleClient, batch_server: MockServer, clock: BatchClock) -> None:
     job = await batch_client.submit_batch([f"Cancel me {i}" for i in range(30)])
     clock.now += DAY_S / 2
     await job.cancel()

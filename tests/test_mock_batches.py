@@ -12,26 +12,21 @@ import pytest
 
 from seeds_nb.mock import Fault, MockServer
 
+from _support import BatchClock
+
 anthropic = pytest.importorskip("anthropic")
 
 DAY_S = 86_400.0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
 
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> BatchClock:
+    return BatchClock()
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def server(clock: Clock) -> Iterator[MockServer]:
+def server(clock: BatchClock) -> Iterator[MockServer]:
     with MockServer(batch_duration_s=DAY_S, clock=clock, api_key="sk-test-key") as srv:
         yield srv
 
@@ -62,7 +57,7 @@ def upload(oai: openai.OpenAI, lines: list[dict[str, object]]) -> str:
     return oai.files.create(file=("input.jsonl", io.BytesIO(data)), purpose="batch").id
 
 
-def test_openai_sdk_files_and_batches_lifecycle(oai: openai.OpenAI, server: MockServer, clock: Clock) -> None:
+def test_openai_sdk_files_and_batches_lifecycle(oai: openai.OpenAI, server: MockServer, clock: BatchClock) -> None:
     server.add_fault(Fault(status=400, match="reject"))
     prompts = ["Count to 3", "please reject this", *[f"question {i}" for i in range(2, 10)]]
     file_id = upload(oai, [openai_line(i, p) for i, p in enumerate(prompts)])
@@ -95,7 +90,7 @@ def test_openai_sdk_files_and_batches_lifecycle(oai: openai.OpenAI, server: Mock
     assert [b.id for b in oai.batches.list(limit=5).data] == [batch.id]
 
 
-def test_openai_sdk_cancel_and_partial_expiry(oai: openai.OpenAI, server: MockServer, clock: Clock) -> None:
+def test_openai_sdk_cancel_and_partial_expiry(oai: openai.OpenAI, server: MockServer, clock: BatchClock) -> None:
     lines = [openai_line(i, f"item {i}") for i in range(20)]
     cancelled = oai.batches.create(input_file_id=upload(oai, lines), endpoint="/v1/chat/completions",
                                    completion_window="24h")
@@ -123,7 +118,7 @@ def test_openai_sdk_cancel_and_partial_expiry(oai: openai.OpenAI, server: MockSe
     assert ended.request_counts.completed == 20 - len(expired)
 
 
-def test_openai_validation_failures(oai: openai.OpenAI, server: MockServer, clock: Clock) -> None:
+def test_openai_validation_failures(oai: openai.OpenAI, server: MockServer, clock: BatchClock) -> None:
     bad = [openai_line(0, "a"), openai_line(0, "duplicate id"), {**openai_line(2, "c"), "url": "/v1/embeddings"}]
     batch = oai.batches.create(input_file_id=upload(oai, bad), endpoint="/v1/chat/completions",
                                completion_window="24h")
@@ -139,7 +134,7 @@ def test_openai_validation_failures(oai: openai.OpenAI, server: MockServer, cloc
         oai.files.retrieve("file-missing")
 
 
-def test_anthropic_sdk_message_batches(claude: anthropic.Anthropic, server: MockServer, clock: Clock) -> None:
+def test_anthropic_sdk_message_batches(claude: anthropic.Anthropic, server: MockServer, clock: BatchClock) -> None:
     server.add_fault(Fault(status=529, match="overloaded"))
     requests = [{"custom_id": f"r{i}", "params": {"model": "claude-haiku-4-5", "max_tokens": 30,
                                                   "messages": [{"role": "user", "content": f"line {i}"}]}}
@@ -166,7 +161,7 @@ def test_anthropic_sdk_message_batches(claude: anthropic.Anthropic, server: Mock
     assert claude.messages.batches.delete(batch.id).type == "message_batch_deleted"
 
 
-def test_anthropic_sdk_cancel_and_expiry(claude: anthropic.Anthropic, server: MockServer, clock: Clock) -> None:
+def test_anthropic_sdk_cancel_and_expiry(claude: anthropic.Anthropic, server: MockServer, clock: BatchClock) -> None:
     requests = [{"custom_id": f"c{i}", "params": {"model": "claude-haiku-4-5", "max_tokens": 10,
                                                   "messages": [{"role": "user", "content": f"late {i}"}]}}
                 for i in range(10)]
