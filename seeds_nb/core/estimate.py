@@ -338,8 +338,10 @@ def _time(est: Estimate, rpm: float | None, tpm: float | None, latency_s: float 
           max_concurrent: int) -> tuple[float, float] | None:
     """Seconds to send ``est.to_send`` prompts: the slowest of what each limit allows (a range through
     the output length when tokens per minute bind)."""
-    if est.batch or est.to_send == 0:
-        return (0.0, 0.0) if not est.batch and est.to_send == 0 else None
+    if est.batch:  # a provider's Batch API: within 24 h, whatever the client's limits
+        return None
+    if est.to_send == 0:
+        return 0.0, 0.0
     bounds: list[tuple[float, float]] = []
     if rpm:
         bounds.append((est.to_send / rpm * 60,) * 2)

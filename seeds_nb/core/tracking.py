@@ -303,11 +303,10 @@ class Tracker:
             return Tracking(cost_usd=cost, electricity_mix_zone=self.electricity_mix_zone, warnings=tuple(notes))
         lo = calib.low.evaluate(usage.completion_tokens, latency_s)
         hi = calib.high.evaluate(usage.completion_tokens, latency_s)
-        gwp, adpe, pe = (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2, (lo[3] + hi[3]) / 2
-        gwp_use, adpe_use, pe_use = (lo[4] + hi[4]) / 2, (lo[5] + hi[5]) / 2, (lo[6] + hi[6]) / 2
-        return Tracking(cost, (lo[0] + hi[0]) / 2, lo[0], hi[0], gwp, lo[1], hi[1], adpe, lo[2], hi[2], pe, lo[3],
+        return Tracking(cost, (lo[0] + hi[0]) / 2, lo[0], hi[0], (lo[1] + hi[1]) / 2, lo[1], hi[1],
+                        (lo[2] + hi[2]) / 2, lo[2], hi[2], (lo[3] + hi[3]) / 2, lo[3],
                         hi[3], self.electricity_mix_zone, (*notes, *calib.warnings) if notes else calib.warnings,
-                        gwp_use, gwp - gwp_use, adpe_use, adpe - adpe_use, pe_use, pe - pe_use)
+                        (lo[4] + hi[4]) / 2, (lo[5] + hi[5]) / 2, (lo[6] + hi[6]) / 2)
 
 
 def _calibration_for(provider: str, model: str, zone: str) -> _Calibration | str:

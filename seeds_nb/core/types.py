@@ -215,11 +215,22 @@ class Tracking:
     electricity_mix_zone: str | None = None
     warnings: tuple[str, ...] = ()
     gwp_usage_kgco2eq: float | None = None
-    gwp_embodied_kgco2eq: float | None = None
     adpe_usage_kgsbeq: float | None = None
-    adpe_embodied_kgsbeq: float | None = None
     pe_usage_mj: float | None = None
-    pe_embodied_mj: float | None = None
+
+    # The embodied phase is the total less the usage phase: derived, not stored (every answer keeps a
+    # Tracking, so three more floats would be ~100 bytes per response).
+    @property
+    def gwp_embodied_kgco2eq(self) -> float | None:
+        return _less(self.gwp_kgco2eq, self.gwp_usage_kgco2eq)
+
+    @property
+    def adpe_embodied_kgsbeq(self) -> float | None:
+        return _less(self.adpe_kgsbeq, self.adpe_usage_kgsbeq)
+
+    @property
+    def pe_embodied_mj(self) -> float | None:
+        return _less(self.pe_mj, self.pe_usage_mj)
 
     @property
     def energy_usage_kwh(self) -> float | None:
@@ -227,7 +238,14 @@ class Tracking:
         return self.energy_kwh
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        out = {name: getattr(self, name) for name in self.__slots__}
+        out.update(gwp_embodied_kgco2eq=self.gwp_embodied_kgco2eq, adpe_embodied_kgsbeq=self.adpe_embodied_kgsbeq,
+                   pe_embodied_mj=self.pe_embodied_mj)
+        return out
+
+
+def _less(total: float | None, usage: float | None) -> float | None:
+    return None if total is None or usage is None else total - usage
 
 
 

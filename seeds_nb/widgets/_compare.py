@@ -21,11 +21,11 @@ from ipywidgets import HTML, Button, HBox, IntText, Layout, VBox
 
 from seeds_nb.core.compare import compare_models
 from seeds_nb.core.ledger import Ledger
-from seeds_nb.core.result import cost_text
+from seeds_nb.core.result import cost_text, status_of
 from seeds_nb.core.types import Response, normalize_prompt, prompt_text
 
 from ._format import esc, excerpt, fmt_gco2
-from ._grid import _CSS, _STATUS_COLOR, status_of
+from ._grid import _CSS, _STATUS_COLOR
 from ._progress import _STATE_COLOR
 from ._throttle import Throttle
 from ._tree import close_tree, display_live, refresh_fallback

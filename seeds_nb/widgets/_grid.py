@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ipywidgets import HTML, Button, Dropdown, HBox, IntText, Layout, VBox
 
-from seeds_nb.core.exceptions import BudgetExceeded, Cancelled
+from seeds_nb.core.result import status_of
 from seeds_nb.core.structured import field_value, parsed_fields
 from seeds_nb.core.types import Response, normalize_prompt
 
@@ -51,17 +51,6 @@ _CSS = """<style>
 
 # a row: [prompt index, status, prompt excerpt, Response | Exception | None]
 Row = list[Any]
-
-
-def status_of(item: Response | BaseException | None) -> str:
-    """The grid status of a finished item (the same words as ``BatchResult.status``)."""
-    if isinstance(item, Response):
-        return "cached" if item.cached else "ok"
-    if isinstance(item, Cancelled):
-        return "cancelled"
-    if isinstance(item, BudgetExceeded):
-        return "budget"
-    return "failed"
 
 
 class ResultsGrid(VBox):
