@@ -320,6 +320,23 @@ def test_readme_boamps_report(env: MockServer) -> None:
         client.close()
 
 
+def test_image_messages_as_the_original_takes_them(env: MockServer) -> None:
+    from PIL import Image
+
+    photo = Image.new("RGB", (6, 6), "orange")
+    photo.save("photo.jpg")  # a real JPEG on disk; the original sent every image labelled image/png
+    sources = [Image.open("photo.jpg"), "photo.jpg", Path("photo.jpg").read_bytes(), "https://example.com/cat.jpg"]
+    for client in (OpenAIClient(model="gpt-4o", cache_dir="cache"), AnthropicClient(model="claude-sonnet-4-5"),
+                   GoogleClient(model="gemini-2.5-flash")):
+        with client:
+            for source in sources:
+                response = client.generate(messages=[Message(role="user", content=[
+                    {"type": "text", "text": "What's in this image?"}, {"type": "image", "source": source}])])
+                assert ("[image/jpeg" if source != sources[-1] else "[image https://example.com/cat.jpg]") \
+                    in response.content
+    assert env.request_count == 3 * 4 - 2  # the OpenAI client's cache: one JPEG from 3 sources is one entry
+
+
 def test_caching_guide(env: MockServer) -> None:
     client = OpenAIClient(model="gpt-4.1", cache_dir="./cache", ttl_hours=24.0)
     messages = [Message(role="user", content="Hello")]

@@ -222,9 +222,13 @@ def test_deterministic_content_and_usage(server: MockServer) -> None:
 def test_count_prompt_and_text_parts(server: MockServer) -> None:
     content = post(server, body_for("Count to 5")).json()["choices"][0]["message"]["content"]
     assert content == "1, 2, 3, 4, 5"
-    parts = [{"type": "text", "text": "Describe this"}, {"type": "image_url", "image_url": {"url": "x"}}]
+    parts = [{"type": "text", "text": "Describe this"},
+             {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]
     content = post(server, body_for(parts)).json()["choices"][0]["message"]["content"]  # type: ignore[arg-type]
-    assert content.startswith("Mock answer to 'Describe this': ")
+    assert content.startswith("Mock answer to 'Describe this' [image https://example.com/cat.png]: ")
+    parts[1] = {"type": "image_url", "image_url": {"url": "x"}}  # as the real API: not a URL is a 400
+    refused = post(server, body_for(parts))  # type: ignore[arg-type]
+    assert refused.status_code == 400 and "Invalid image URL" in refused.json()["error"]["message"]
 
 
 def test_max_tokens_truncates_with_length_finish(server: MockServer) -> None:

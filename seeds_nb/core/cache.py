@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from .exceptions import CacheError, CacheWarning
+from .images import json_default
 from .log import logger
 
 __all__ = ["CacheStats", "ResponseCache", "cache_key"]
@@ -67,8 +68,9 @@ _Item = tuple[str | None, bytes, bytes | None, Done]
 
 
 def cache_key(identity: dict[str, Any]) -> str:
-    """A content address over everything that changes the output (never the API key)."""
-    blob = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    """A content address over everything that changes the output (never the API key); an image enters
+    by its content hash (or URL), so two images never share a key and one image from a path or bytes does."""
+    blob = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=json_default)
     return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 
 

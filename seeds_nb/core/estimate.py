@@ -35,6 +35,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .exceptions import ConfigurationError, PromptError
+from .images import IMAGE_TOKENS
 from .tracking import Tracker
 from .types import Message, Unsendable, Usage, normalize_prompt
 
@@ -253,6 +254,7 @@ def estimate_prompts(prompts: Iterable[Any], *, model: str, provider: str, track
     by_length: Counter[int] = Counter()
     first_error: PromptError | None = None
     window: list[tuple[int, Any]] = []
+    image_note: list[str] = []
 
     def flush() -> None:
         hits = cached([p for _, p in window]) if cached is not None else [False] * len(window)
@@ -260,7 +262,12 @@ def estimate_prompts(prompts: Iterable[Any], *, model: str, provider: str, track
             if hit:
                 est.cached = (est.cached or 0) + 1
                 continue
-            tokens = sum(count(m.text()) + MESSAGE_TOKENS for m in messages) + PRIMING_TOKENS + schema_tokens
+            images = sum(len(m.images()) for m in messages)
+            tokens = sum(count(m.text()) + MESSAGE_TOKENS for m in messages) + PRIMING_TOKENS + schema_tokens \
+                + IMAGE_TOKENS * images
+            if images and not image_note:
+                image_note.append(f"each image counted as ~{IMAGE_TOKENS:,} input tokens (providers bill images "
+                                  "by their pixels)")
             by_length[tokens] += 1
             est.to_send += 1
         window.clear()
@@ -292,6 +299,7 @@ def estimate_prompts(prompts: Iterable[Any], *, model: str, provider: str, track
         est.notes.append(note)
     if schema_tokens:
         est.notes.append(f"input includes the response_format's schema ({schema_tokens:,} tokens per prompt)")
+    est.notes.extend(image_note)
     if first_error is not None:
         est.notes.append(f"{est.unsendable:,} prompt(s) cannot be sent, e.g.: {first_error}")
     if batch:

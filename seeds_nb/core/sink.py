@@ -30,7 +30,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .exceptions import ConfigurationError
+from .exceptions import ConfigurationError, PromptError
+from .images import json_default, normalize_parts
 
 __all__ = ["DONE_STATUSES", "PROMPT", "ROW", "ROWS_PER_PART", "SECONDS_PER_PART", "Sink", "prompt_hash"]
 
@@ -46,9 +47,19 @@ def prompt_hash(prompt: Any) -> str:
     if isinstance(prompt, str):
         text = prompt
     else:
-        text = json.dumps([m.to_dict() if hasattr(m, "to_dict") else m for m in prompt], sort_keys=True,
-                          ensure_ascii=False, default=str)
+        text = json.dumps([m.to_dict() if hasattr(m, "to_dict") else _with_images(m) for m in prompt],
+                          sort_keys=True, ensure_ascii=False, default=json_default)  # an image by its content hash
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _with_images(message: Any) -> Any:
+    """A message dict whose image sources are read (a replaced file is a new prompt, not a row already done)."""
+    if not isinstance(message, dict) or not isinstance(message.get("content"), list):
+        return message
+    try:
+        return {**message, "content": normalize_parts(message["content"])}
+    except PromptError:  # the prompt fails when it is sent, with this error; its fingerprint needs no image
+        return message
 
 
 def _pyarrow() -> Any:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from .exceptions import PromptError
+from .images import ImagePart, normalize_parts
 
 __all__ = ["Message", "Prompt", "Response", "Tracking", "Unsendable", "Usage", "check_prompts", "normalize_prompt",
            "prompt_text"]
@@ -24,7 +25,9 @@ _ROLES = ("system", "user", "assistant", "developer", "tool")
 
 
 class Message(BaseModel):
-    """One chat message. ``content`` is text, or a list of content parts (text / image_url)."""
+    """One chat message. ``content`` is text, or a list of content parts: ``{"type": "text", "text": ...}``,
+    an image as ``{"type": "image", "source": ...}`` or OpenAI's ``{"type": "image_url", ...}`` (both kept
+    as ``{"type": "image", "source": ImagePart}``: see ``seeds_nb.core.images``), or a provider's own part."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -38,6 +41,12 @@ class Message(BaseModel):
             data["role"] = role
         if content is not None:
             data["content"] = content
+        if "content" in data:  # here rather than only in the validator: a bad image is a PromptError, unwrapped
+            data["content"] = normalize_parts(data["content"])
+            if data.get("role") != "user" and isinstance(data["content"], list) and any(
+                    isinstance(p, dict) and p.get("type") == "image" for p in data["content"]):
+                raise PromptError(f"an image can only be in a user message (the chat APIs refuse it in a "
+                                  f"{data.get('role')!r} message); move it to a user message")
         super().__init__(**data)
 
     @field_validator("role", mode="before")
@@ -47,14 +56,35 @@ class Message(BaseModel):
             raise ValueError(f"role must be one of {', '.join(_ROLES)}; got {value!r}")
         return value
 
+    @field_validator("content", mode="after")
+    @classmethod
+    def _check_content(cls, value: Any) -> Any:
+        return normalize_parts(value)  # ``model_validate`` skips __init__; normalising twice is a no-op
+
     def to_dict(self) -> dict[str, Any]:
         return {"role": self.role, "content": self.content}
 
+    def images(self) -> list[ImagePart]:
+        """The message's images, in order."""
+        if isinstance(self.content, str):
+            return []
+        return [p["source"] for p in self.content if p.get("type") == "image" and isinstance(p.get("source"),
+                                                                                                ImagePart)]
+
     def text(self) -> str:
-        """The text of the message (text parts joined), for excerpts and token estimates."""
+        """The message's text, an image as a label such as ``[image/png 12 KB]`` (for excerpts and displays).
+
+        Text parts are joined with spaces; the label keeps megabytes of base64 out of every display."""
         if isinstance(self.content, str):
             return self.content
-        return " ".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+        texts = []
+        for part in self.content:
+            kind = part.get("type")
+            if kind == "text":
+                texts.append(str(part.get("text", "")))
+            elif kind == "image" and isinstance(part.get("source"), ImagePart):
+                texts.append(part["source"].label())
+        return " ".join(texts)
 
 
 Prompt = str | Sequence[Message] | Sequence[dict[str, Any]]

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ._faults import Fault, RateWindow
+from ._images import anthropic_part
 from ._model import (
     RequestError,
     _render,
@@ -108,6 +109,10 @@ def validate_messages_request(body: Any) -> None:
         if not isinstance(content, str) and not (
                 isinstance(content, list) and all(isinstance(b, dict) and "type" in b for b in content)):
             raise RequestError(f"messages.{i}.content: a string or a list of content blocks", f"messages.{i}")
+        if isinstance(content, list):
+            for j, block in enumerate(content):
+                if block.get("type") == "image":
+                    anthropic_part(block, msg.get("role"), f"messages.{i}.content.{j}.image")
     system = body.get("system")
     if system is not None and not isinstance(system, str | list):
         raise RequestError("system: Input should be a string or a list of text blocks", "system")
@@ -124,9 +129,23 @@ def to_chat_body(body: dict[str, Any]) -> dict[str, Any]:
     messages = []
     if body.get("system"):
         messages.append({"role": "system", "content": content_text(body["system"])})
-    messages += [{"role": m["role"], "content": content_text(m["content"])} for m in body["messages"]]
+    messages += [{"role": m["role"], "content": _chat_content(m["content"], m["role"])} for m in body["messages"]]
     return {"model": body["model"], "messages": messages, "max_tokens": body["max_tokens"],
             "stop": body.get("stop_sequences")}
+
+
+def _chat_content(content: Any, role: str) -> Any:
+    """A turn's text, or (when it holds images) its text and image blocks in order as OpenAI parts: the
+    same conversation as the OpenAI dialect sees it, so the same answer."""
+    if not isinstance(content, list) or not any(b.get("type") == "image" for b in content):
+        return content_text(content)
+    parts: list[dict[str, Any]] = []
+    for j, block in enumerate(content):
+        if block.get("type") == "text":
+            parts.append({"type": "text", "text": block.get("text", "")})
+        elif block.get("type") == "image":
+            parts.append(anthropic_part(block, role, f"content.{j}.image"))
+    return parts
 
 
 def _forced_tool(body: dict[str, Any]) -> dict[str, Any] | None:

@@ -17,6 +17,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from ._faults import Fault
+from ._images import gemini_part
 from ._model import RequestError, answer, canonical_json, prompt_tokens
 
 if TYPE_CHECKING:
@@ -122,6 +123,9 @@ def validate_generate_request(body: Any) -> None:
         if content.get("role", "user") not in ("user", "model", "function"):
             raise RequestError(f"Please use a valid role: user, model. (got {content.get('role')!r})",
                                f"contents[{i}].role")
+        for j, part in enumerate(content["parts"]):
+            if isinstance(part, dict):
+                gemini_part(part, content.get("role", "user"), f"contents[{i}].parts[{j}]")
     config = _camel(body.get("generationConfig") or body.get("generation_config") or {})
     for key in config:
         if key not in _CONFIG_FIELDS:
@@ -156,8 +160,23 @@ def to_chat_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
         messages.append({"role": "system", "content": _parts_text(instruction["parts"])})
     for content in body["contents"]:
         role = "assistant" if content.get("role") == "model" else "user"
-        messages.append({"role": role, "content": _parts_text(content["parts"])})
+        messages.append({"role": role, "content": _chat_content(content["parts"], content.get("role", "user"))})
     return messages
+
+
+def _chat_content(parts: list[Any], role: Any) -> Any:
+    """A turn's text, or (when it holds images) its text and image parts in order as OpenAI parts: the
+    same conversation as the OpenAI dialect sees it, so the same answer."""
+    images = [gemini_part(p, role, "parts") if isinstance(p, dict) else None for p in parts]
+    if not any(images):
+        return _parts_text(parts)
+    out: list[dict[str, Any]] = []
+    for part, image in zip(parts, images, strict=True):
+        if image is not None:
+            out.append(image)
+        elif isinstance(part, dict) and "text" in part:
+            out.append({"type": "text", "text": str(part["text"])})
+    return out
 
 
 def _openapi_to_json_schema(schema: Any) -> Any:

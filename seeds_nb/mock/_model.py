@@ -14,6 +14,9 @@ import re
 import time
 from typing import Any
 
+from ._errors import RequestError
+from ._images import MOCK_IMAGE_TOKENS, check_openai_part, describe
+
 VALID_ROLES = frozenset({"system", "user", "assistant", "developer", "tool"})
 MAX_COUNT = 1000  # "Count to N" answers are capped so a silly prompt cannot produce megabytes
 
@@ -30,15 +33,6 @@ _VOCAB = (
 _BYTE_WORDS = tuple(_VOCAB[b % len(_VOCAB)] for b in range(256))  # byte -> word, one lookup per word
 _SNIPPET_CHARS = 60
 _MAX_SCHEMA_DEPTH = 6
-
-
-class RequestError(ValueError):
-    """An invalid request; carries the OpenAI ``param`` name so the server can build a 400 body."""
-
-    def __init__(self, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
 
 
 def _hash_int(*parts: object) -> int:
@@ -85,9 +79,19 @@ def count_tokens(text: str) -> int:
     return len(_TOKEN_RE.findall(text))
 
 
+def image_urls(content: Any) -> list[str]:
+    """The URLs (data or http) of a message content's ``image_url`` parts."""
+    if not isinstance(content, list):
+        return []
+    return [p["image_url"]["url"] for p in content if isinstance(p, dict) and p.get("type") == "image_url"
+            and isinstance(p.get("image_url"), dict) and isinstance(p["image_url"].get("url"), str)]
+
+
 def prompt_tokens(messages: list[dict[str, Any]]) -> int:
-    """Approximate OpenAI prompt accounting: ceil(chars/4) + 4 per message, + 3 for priming."""
-    return sum(math.ceil(len(content_text(m.get("content"))) / 4) + 4 for m in messages) + 3
+    """Approximate OpenAI prompt accounting: ceil(chars/4) + 4 per message, + 3 for priming, and
+    ``MOCK_IMAGE_TOKENS`` per image."""
+    return sum(math.ceil(len(content_text(m.get("content"))) / 4) + 4
+               + MOCK_IMAGE_TOKENS * len(image_urls(m.get("content"))) for m in messages) + 3
 
 
 def validate_request(body: Any) -> None:
@@ -110,6 +114,11 @@ def validate_request(body: Any) -> None:
                 "'developer', and 'tool'.",
                 f"messages[{i}].role",
             )
+        content = msg.get("content")
+        if isinstance(content, list):
+            for j, part in enumerate(content):
+                if isinstance(part, dict) and part.get("type") == "image_url":
+                    check_openai_part(part, role, f"messages[{i}].content[{j}]")
     n = body.get("n")
     if n is not None and n != 1:
         raise RequestError("The mock server only supports n=1.", "n")
@@ -121,11 +130,11 @@ def validate_request(body: Any) -> None:
             raise RequestError(f"Invalid '{key}': must be a positive integer.", key)
 
 
-def _last_user_text(messages: list[dict[str, Any]]) -> str:
+def _last_user_content(messages: list[dict[str, Any]]) -> Any:
     for msg in reversed(messages):
         if msg.get("role") == "user":
-            return content_text(msg.get("content"))
-    return content_text(messages[-1].get("content"))
+            return msg.get("content")
+    return messages[-1].get("content")
 
 
 def _words(seed: str, lo: int, hi: int) -> list[str]:
@@ -141,7 +150,8 @@ def _words(seed: str, lo: int, hi: int) -> list[str]:
 def _answer_text(messages: list[dict[str, Any]], seed: str) -> tuple[str, int | None]:
     """The plain-text answer: counting for "Count to N", otherwise a hash-chosen sentence; with its
     token count when it is cheap to know (a batch of 100k answers should not regex every one)."""
-    prompt = _last_user_text(messages)
+    content = _last_user_content(messages)
+    prompt = content_text(content)
     m = _COUNT_RE.search(prompt)
     if m:
         return ", ".join(str(i) for i in range(1, min(int(m.group(1)), MAX_COUNT) + 1)), None
@@ -150,7 +160,8 @@ def _answer_text(messages: list[dict[str, Any]], seed: str) -> tuple[str, int | 
         snippet = snippet[: _SNIPPET_CHARS - 3] + "..."
     words = _words(seed, 8, 60)
     words[0] = words[0].capitalize()
-    head = f"Mock answer to '{snippet}': "
+    seen = "".join(" " + describe(url) for url in image_urls(content))  # what arrived, for tests to check
+    head = f"Mock answer to '{snippet}'{seen}: "
     # Words are single tokens separated by spaces, then "." : the count is exact.
     return head + " ".join(words) + ".", count_tokens(head) + len(words) + 1
 

@@ -31,6 +31,7 @@ from seeds_nb.core.exceptions import (
     ResponseParseError,
     error_for_status,
 )
+from seeds_nb.core.images import ImagePart
 from seeds_nb.core.retry import retry_after_from_headers
 from seeds_nb.core.secrets import Secret, SecretHeaders
 from seeds_nb.core.types import Message, Response, Usage
@@ -45,7 +46,6 @@ DEFAULT_MAX_TOKENS = 1024
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
            "refusal": "content_filter"}
 _SYSTEM_ROLES = ("system", "developer")
-_DATA_URL = re.compile(r"data:(?P<media>[\w/+.-]+);base64,(?P<data>.*)", re.S)
 _LIMITS = ("requests", "tokens", "input-tokens", "output-tokens")
 
 
@@ -213,21 +213,23 @@ class AnthropicClient(BaseClient):
 
 
 def _content(content: str | list[dict[str, Any]]) -> str | list[dict[str, Any]]:
-    """OpenAI-style parts -> Anthropic blocks; Anthropic-native blocks pass through untouched."""
+    """Our parts -> Anthropic blocks (images as image blocks); other blocks pass through untouched."""
     if isinstance(content, str):
         return content
     return [_block(part) for part in content]
 
 
 def _block(part: dict[str, Any]) -> dict[str, Any]:
-    if part.get("type") != "image_url":
+    """An image (an ``ImagePart``: see ``seeds_nb.core.images``) as a base64 or URL source block."""
+    image = part.get("source")
+    if part.get("type") != "image" or not isinstance(image, ImagePart):
         return part
-    image = part.get("image_url")
-    url = image.get("url", "") if isinstance(image, dict) else str(image or "")
-    match = _DATA_URL.fullmatch(url)
-    source = ({"type": "base64", "media_type": match["media"], "data": match["data"]} if match
-              else {"type": "url", "url": url})
-    return {"type": "image", "source": source}
+    source = ({"type": "url", "url": image.url} if image.url is not None
+              else {"type": "base64", "media_type": image.mime, "data": image.base64()})
+    block = {"type": "image", "source": source}
+    if "cache_control" in part:
+        block["cache_control"] = part["cache_control"]
+    return block
 
 
 def _system(parts: list[Any]) -> str | list[dict[str, Any]]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import mimetypes
 import os
-import re
 from collections.abc import Mapping, Sequence
 from sys import intern
 from typing import Any
@@ -33,6 +32,7 @@ from seeds_nb.core.exceptions import (
     PromptError,
     error_for_status,
 )
+from seeds_nb.core.images import ImagePart
 from seeds_nb.core.retry import parse_duration, retry_after_from_headers
 from seeds_nb.core.secrets import Secret, SecretHeaders
 from seeds_nb.core.types import Message, Response, Usage
@@ -49,7 +49,6 @@ _FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "
            "BLOCKLIST": "content_filter", "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
            "IMAGE_SAFETY": "content_filter", "LANGUAGE": "content_filter"}
 _SYSTEM_ROLES = ("system", "developer")
-_DATA_URL = re.compile(r"data:(?P<media>[\w/+.-]+);base64,(?P<data>.*)", re.S)
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 _QUOTA_FAILURE = "type.googleapis.com/google.rpc.QuotaFailure"
 _ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
@@ -238,19 +237,18 @@ def _part(part: dict[str, Any]) -> dict[str, Any]:
         return part
     if kind == "text":
         return {"text": part.get("text", "")}
-    if kind == "image_url":
-        image = part.get("image_url")
-        url = image.get("url", "") if isinstance(image, dict) else str(image or "")
-        match = _DATA_URL.fullmatch(url)
-        if match:
-            return {"inlineData": {"mimeType": match["media"], "data": match["data"]}}
-        file_data = {"fileUri": url}
-        mime = mimetypes.guess_type(url.split("?", 1)[0])[0]
+    image = part.get("source")
+    if kind == "image" and isinstance(image, ImagePart):  # normalised by Message: see seeds_nb.core.images
+        if image.url is None:
+            return {"inlineData": {"mimeType": image.mime, "data": image.base64()}}
+        file_data = {"fileUri": image.url}
+        mime = mimetypes.guess_type(image.url.split("?", 1)[0])[0]
         if mime:
             file_data["mimeType"] = mime
         return {"fileData": file_data}
-    raise PromptError(f"GoogleClient cannot send a content part of type {kind!r}; use 'text', 'image_url', or a "
-                      "Gemini part such as {'inlineData': {'mimeType': ..., 'data': ...}}")
+    raise PromptError(f"GoogleClient cannot send a content part of type {kind!r}; use 'text', 'image' "
+                      "({'type': 'image', 'source': ...}), 'image_url', or a Gemini part such as "
+                      "{'inlineData': {'mimeType': ..., 'data': ...}}")
 
 
 def response_format_config(value: Any) -> dict[str, Any]:

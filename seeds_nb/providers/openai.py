@@ -18,13 +18,14 @@ from pydantic import BaseModel
 from seeds_nb.core.client import BaseClient
 from seeds_nb.core.codec import Codec, RateLimit
 from seeds_nb.core.exceptions import APIStatusError, ConfigurationError, error_for_status
+from seeds_nb.core.images import ImagePart
 from seeds_nb.core.retry import parse_duration, retry_after_from_headers
 from seeds_nb.core.secrets import Secret, SecretHeaders
 from seeds_nb.core.types import Message, Response, Usage
 
 from ._openai_batch import OpenAIBatchAPI
 
-__all__ = ["OpenAICodec", "OpenAIClient", "response_format_json"]
+__all__ = ["OpenAICodec", "OpenAIClient", "openai_message", "response_format_json"]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -47,7 +48,7 @@ class OpenAICodec(Codec):
 
     # -- request -------------------------------------------------------------------------------
     def build_request(self, messages: Sequence[Message], params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-        body: dict[str, Any] = {"model": self.model, "messages": [m.to_dict() for m in messages]}
+        body: dict[str, Any] = {"model": self.model, "messages": [openai_message(m) for m in messages]}
         for name, value in params.items():
             if name == "extra_body":
                 body.update(value or {})
@@ -115,6 +116,27 @@ class OpenAICodec(Codec):
                                 code=code, retry_after=retry_after_from_headers(headers),
                                 quota_exhausted="insufficient_quota" in (code, kind),
                                 quota_hint="quota exhausted: check your plan and billing")
+
+
+def openai_message(message: Message) -> dict[str, Any]:
+    """A message as Chat Completions takes it: an image as an ``image_url`` part holding a data URL (or
+    its URL), with its ``detail`` if one was given; every other part as it is."""
+    if isinstance(message.content, str):
+        return message.to_dict()
+    return {"role": message.role, "content": [_wire_part(part) for part in message.content]}
+
+
+def _wire_part(part: dict[str, Any]) -> dict[str, Any]:
+    image = part.get("source")
+    if part.get("type") != "image" or not isinstance(image, ImagePart):
+        return part
+    url: dict[str, Any] = {"url": image.data_url()}
+    if image.detail is not None:
+        url["detail"] = image.detail
+    wire = {"type": "image_url", "image_url": url}
+    if "cache_control" in part:  # as on text parts: OpenRouter passes it on to the providers that cache
+        wire["cache_control"] = part["cache_control"]
+    return wire
 
 
 def _int(text: str) -> int | None:
