@@ -84,7 +84,8 @@ def test_mime_comes_from_the_bytes(data: bytes, mime: str) -> None:
     (b"", "empty"),
     (b"just some text, not an image", "not a recognised file type"),
     (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "looks like application/pdf"),
-    (b'<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"></svg>', "looks like image/svg"),
+    (encoded("BMP"), "looks like image/bmp"),  # an image, but not one the chat APIs take
+    (b'<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"></svg>', "not a recognised file type"),
 ])
 def test_what_is_not_a_sendable_image_is_a_clear_prompt_error(data: bytes, message: str) -> None:
     with pytest.raises(PromptError, match=message) as info:
