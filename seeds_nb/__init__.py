@@ -46,8 +46,10 @@ from .providers import (
     BatchJob,
     BatchNotReady,
     GoogleClient,
+    ModelGardenClient,
     OpenAIClient,
     OpenRouterClient,
+    SelfHostedClient,
 )
 
 try:
@@ -59,6 +61,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 __all__ = [
     # clients and the embedded server
     "AnthropicClient", "BaseClient", "GoogleClient", "MockServer", "OpenAIClient", "OpenRouterClient",
+    "SelfHostedClient",
     # what a run gives back
     "BatchCounts", "BatchJob", "BatchResult", "BatchRun", "BatchStream", "Ledger", "Message", "Response",
     "Tracking", "Usage",
@@ -69,6 +72,8 @@ __all__ = [
     "ServerError", "TrackingWarning", "TransportError",
     # the original library's (seeds-clients) error names: SeedsError, APIError, ResponseParseError
     "ProviderError", "SeedsClientError", "ValidationError",
+    # and its name for SelfHostedClient
+    "ModelGardenClient",
     # functions
     "compare_models", "configure_logging", "get_logger", "load_ipython_extension", "unload_ipython_extension",
 ]

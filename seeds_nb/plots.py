@@ -56,6 +56,10 @@ class _Batch:
         self.has_range = bool(df["gwp_kgco2eq_min"].notna().any() and df["gwp_kgco2eq_max"].notna().any())
         self.head = f"{self.n:,} requests · {self.model}"
         self.carbon_label = f"carbon (gCO2eq, {self.zone} mix)" if self.zone else "carbon (gCO2eq)"
+        #: where the carbon comes from, for titles: a server's measurement is said so, an estimate by whom
+        #: (an EcoLogits estimate is the default and says nothing)
+        self.carbon_source = {"measured": "measured by the server",
+                              "mixed": "partly measured, partly EcoLogits"}.get(result.impacts_method, "")
 
     def col(self, name: str, status: str | None = None) -> np.ndarray:
         values = self.arrays[name]
@@ -388,9 +392,11 @@ def cost(result: BatchResult) -> go.Figure:
 
 
 def carbon(result: BatchResult) -> go.Figure:
-    """Cumulative gCO2eq with the EcoLogits min–max band, titled with the electricity mix zone."""
+    """Cumulative gCO2eq with the EcoLogits min–max band (a measured run has none: min = max), titled with
+    where the figures come from and the electricity mix zone."""
     return _single(result, "Cumulative carbon", [_cumulative(False, True)], lambda b: f"{b.head} · "
                    f"{_num(b.grams)} gCO2eq spent, {_num(b.total('gwp_kgco2eq', True) * 1000)} avoided"
+                   + (f" · {b.carbon_source}" if b.carbon_source else "")
                    + (f" · {b.zone} electricity mix" if b.zone else ""))
 
 

@@ -200,7 +200,7 @@ async def test_an_answer_that_fails_validation_is_never_cached(make_client, serv
                        "usage": {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}})
     server.add_fault(Fault(kind="malformed", body=body, match="judge c"))
     client = make_client(cache_dir=str(tmp_path), max_retries=0)
-    with pytest.raises(ResponseParseError, match="does not match Verdict") as info:
+    with pytest.raises(ResponseParseError, match="is not JSON .*cannot be a Verdict") as info:
         await client.agenerate("judge c", response_format=Verdict)
     assert info.value.content == "not json at all"  # the paid answer is kept on the error
     server.clear_faults()

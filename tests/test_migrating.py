@@ -28,6 +28,7 @@ from seeds_nb import (
     GoogleClient,
     Message,
     MockServer,
+    ModelGardenClient,
     OpenAIClient,
     OpenRouterClient,
     ProviderError,
@@ -308,6 +309,27 @@ def test_readme_cumulative_tracking(env: MockServer) -> None:
         assert tracking.cached_request_count == 1
     finally:
         client.close()
+
+
+def test_model_garden_example(env: MockServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The original's ``ModelGardenClient`` docstring example: a server's CodeCarbon figures as the tracking."""
+    client = ModelGardenClient(base_url=env.selfhosted_url, model="Qwen/Qwen2.5-3B-Instruct")
+    try:
+        response = client.generate(messages=[Message(role="user", content="Hello!")])
+        assert response.content
+        if response.tracking:
+            trace = env.requests[-1]["path"], response.raw["x_carbon_trace"]
+            assert trace[0] == "/selfhosted/v1/chat/completions"
+            assert response.tracking.energy_kwh == pytest.approx(trace[1]["energy_consumed_wh"] / 1000)
+            assert response.tracking.gwp_kgco2eq == pytest.approx(trace[1]["emissions_g_co2"] / 1000)
+            assert response.tracking.tracking_method == "measured"  # the original: "codecarbon"
+            # the hardware figures are the server's, in the raw answer (the original copied them onto Tracking)
+            assert response.raw["x_carbon_trace"]["gpu_power_watts"] > 0
+    finally:
+        client.close()
+    monkeypatch.setenv("MODEL_GARDEN_BASE_URL", env.selfhosted_url)
+    with ModelGardenClient(tracking_method="codecarbon", ttl_hours=24.0, max_tokens=100, temperature=1.0) as garden:
+        assert garden.generate(QUESTION).tracking.method == "measured" and garden.model == "default"
 
 
 @pytest.mark.xfail(strict=True, raises=AttributeError, reason="the BoAmps report is issue #15 item 5")

@@ -46,6 +46,19 @@ def _positive(name: str, value: Any, *, allow_none: bool = False, allow_zero: bo
         raise ConfigurationError(f"{name} must be a finite number {bound}{none}; got {value!r}")
 
 
+def _unit_prices(value: Any) -> tuple[float, float] | None:
+    """``usd_per_million_tokens`` (one price, or (input, output)) as USD per (input, output) token."""
+    if value is None:
+        return None
+    pair = (value, value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+    if (not isinstance(pair, tuple | list) or len(pair) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+                       for v in pair)):
+        raise ConfigurationError("usd_per_million_tokens must be a price >= 0 in US dollars per million tokens, "
+                                 f"or a pair (input, output), e.g. (0.10, 0.40); got {value!r}")
+    return (float(pair[0]) / 1e6, float(pair[1]) / 1e6)
+
+
 def check_base_url(base_url: Any) -> str:
     """``base_url`` without a trailing slash, or a ``ConfigurationError`` naming what is wrong."""
     if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
@@ -90,11 +103,15 @@ class BaseClient:
         ttl_hours: float | None = None,
         enable_tracking: bool = True,
         tracking_method: str = "ecologits",
+        usd_per_million_tokens: float | tuple[float, float] | None = None,
         **defaults: Any,
     ) -> None:
         """``defaults``: generation parameters (``temperature=0.2, max_tokens=500``...) every call sends
         unless it passes its own; they are part of the cache key. ``ttl_hours`` is ``cache_ttl_s`` in
-        hours; ``enable_tracking=False`` (or ``tracking_method='none'``) leaves cost and carbon unknown."""
+        hours; ``enable_tracking=False`` (or ``tracking_method='none'``) leaves cost and carbon unknown;
+        ``tracking_method='measured'`` takes a self-hosted server's own figures (``SelfHostedClient``).
+        ``usd_per_million_tokens=(input, output)`` (or one price for both) prices a model no price table
+        knows, e.g. what a local GPU costs you per token."""
         secret = api_key if isinstance(api_key, Secret) else Secret(api_key)
         if not isinstance(model, str) or not model.strip():
             raise ConfigurationError("model must be a non-empty string, e.g. model='gpt-4.1-mini'")
@@ -110,11 +127,22 @@ class BaseClient:
             if cache_ttl_s is not None:
                 raise ConfigurationError("pass the cache's lifetime once: cache_ttl_s (seconds) or ttl_hours")
             cache_ttl_s = ttl_hours * 3600.0
-        if tracking_method not in ("ecologits", "none") or not isinstance(enable_tracking, bool):
+        codec_type = type(codec) if codec is not None else self.codec_class
+        if tracking_method == "codecarbon" and codec_type.measures_impacts:
+            tracking_method = "measured"  # the original's name: the server measured it with CodeCarbon
+        methods = ("ecologits", "measured", "none") if codec_type.measures_impacts else ("ecologits", "none")
+        if tracking_method not in methods or not isinstance(enable_tracking, bool):
+            measured = ("" if codec_type.measures_impacts else
+                        "; carbon measured by the server itself is read by SelfHostedClient (tracking_method="
+                        "'measured')")
             raise ConfigurationError(
-                f"tracking_method must be 'ecologits' (the default: cost from genai-prices, carbon estimated by "
-                f"EcoLogits) or 'none', and enable_tracking True or False; got tracking_method={tracking_method!r}, "
-                f"enable_tracking={enable_tracking!r}")
+                f"tracking_method must be 'ecologits' (cost from genai-prices, carbon estimated by EcoLogits)"
+                f"{', measured' if codec_type.measures_impacts else ''} or 'none', and enable_tracking True or "
+                f"False; got tracking_method={tracking_method!r}, enable_tracking={enable_tracking!r}{measured}")
+        usd_per_token = _unit_prices(usd_per_million_tokens)
+        if usd_per_token is not None and price_model is not None:
+            raise ConfigurationError("price the model once: price_model= (a known model's price) or "
+                                     "usd_per_million_tokens= (your own), not both")
         if cache_dir is not None and (not isinstance(cache_dir, str | os.PathLike) or not str(cache_dir).strip()):
             raise ConfigurationError(f"cache_dir must be a directory path, or None for no cache; got {cache_dir!r}")
         if not isinstance(electricity_mix_zone, str) or not electricity_mix_zone:
@@ -142,7 +170,8 @@ class BaseClient:
             gate=RateGate(requests_per_minute, tokens_per_minute),
             tracker=Tracker(self.provider, electricity_mix_zone=electricity_mix_zone, price_model=price_model,
                             impacts_model=impacts_model, route=codec.tracking_targets,
-                            enabled=enable_tracking and tracking_method != "none"),
+                            enabled=enable_tracking and tracking_method != "none",
+                            measured=tracking_method == "measured", usd_per_token=usd_per_token),
             cache=cache, cache_scope=self.cache_scope, transport=transport, defaults=defaults,
         )
         self._closed = False

@@ -38,6 +38,9 @@ class Codec:
     known_params: ClassVar[frozenset[str]] = frozenset()
     #: the environment variable the provider's key is usually in (named in error messages)
     key_env: ClassVar[str] = "API_KEY"
+    #: whether its answers carry the server's measured energy and carbon (``Usage.measured_*``), which
+    #: makes ``tracking_method="measured"`` possible
+    measures_impacts: ClassVar[bool] = False
 
     def __init__(self, *, model: str, base_url: str) -> None:
         self.model = model
@@ -59,6 +62,11 @@ class Codec:
         """A success body -> ``Response``. A structured answer's JSON goes in ``content``; validating it
         against ``response_format`` is the pipeline's. Missing usage is ``Usage.unknown()``, never 0."""
         raise NotImplementedError
+
+    def structured_text(self, content: str) -> str:
+        """The JSON of a structured answer, as the pipeline validates it. A server asked through the
+        prompt (no ``response_format`` support) may wrap it in a Markdown fence: its codec unwraps it."""
+        return content
 
     def error_for_status(self, status: int, body: bytes, headers: Mapping[str, str], url: str) -> APIStatusError:
         """An HTTP error -> the ``SeedsError`` tree (see ``exceptions.error_for_status``)."""

@@ -61,6 +61,9 @@ class Ledger:
     pe_mj_max: float = 0.0
     unknown_impacts: int = 0
     """Fresh answers whose energy and carbon are unknown."""
+    measured_impacts: int = 0
+    """Fresh answers whose energy and carbon the server measured (``Tracking.method == "measured"``); the
+    others with known impacts are EcoLogits estimates."""
     latency_s_total: float = 0.0
     latency_count: int = 0
     """Fresh answers with a measured latency (a Batch API line has none), for the mean."""
@@ -79,6 +82,17 @@ class Ledger:
     @property
     def mean_latency_s(self) -> float | None:
         return self.latency_s_total / self.latency_count if self.latency_count else None
+
+    @property
+    def impacts_method(self) -> str:
+        """Where the energy and carbon totals come from: ``"measured"``, ``"ecologits"``, ``"mixed"`` (some
+        answers measured, some estimated) or ``"none"`` (no fresh answer with known impacts)."""
+        fresh = self.succeeded - self.cached - self.unknown_impacts
+        if fresh <= 0:
+            return "none"
+        if self.measured_impacts == 0:
+            return "ecologits"
+        return "measured" if self.measured_impacts >= fresh else "mixed"
 
     @property
     def cost_known(self) -> bool:
@@ -137,6 +151,8 @@ class Ledger:
         if t.gwp_kgco2eq is None or t.energy_kwh is None:
             self.unknown_impacts += sign
             return
+        if t.method == "measured":
+            self.measured_impacts += sign
         self.energy_kwh += sign * t.energy_kwh
         self.energy_kwh_min += sign * (t.energy_kwh_min or 0.0)
         self.energy_kwh_max += sign * (t.energy_kwh_max or 0.0)

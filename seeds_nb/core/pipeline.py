@@ -215,20 +215,23 @@ class Pipeline:
         fmt = params.get("response_format")
         if fmt is None:
             return response
+        text = self.codec.structured_text(response.content)
         if isinstance(fmt, type) and issubclass(fmt, BaseModel):
             try:
-                response.parsed = fmt.model_validate_json(response.content)
+                response.parsed = fmt.model_validate_json(text)
             except ValidationError as exc:
                 first = exc.errors()[0]
                 where = ".".join(str(p) for p in first.get("loc", ())) or "the answer"
-                error = self._parse_error(
-                    f"the answer does not match {fmt.__name__}: {where}: {first.get('msg')} "
-                    f"(content starts {response.content[:120]!r})", response.content)
+                what = (f"is not JSON ({first.get('msg')}), so it cannot be a {fmt.__name__}"
+                        if first.get("type") == "json_invalid" else
+                        f"does not match {fmt.__name__}: {where}: {first.get('msg')}")
+                error = self._parse_error(f"the answer {what} (content starts {response.content[:120]!r})",
+                                          response.content)
                 error.retryable = True  # the model may answer better next time; never cached either way
                 raise error from None
         elif isinstance(fmt, dict) and fmt.get("type") in ("json_schema", "json_object"):
             try:
-                response.parsed = json.loads(response.content)
+                response.parsed = json.loads(text)
             except ValueError as exc:
                 error = self._parse_error(f"the answer is not the JSON its response_format asks for ({exc}; "
                                           f"content starts {response.content[:120]!r})", response.content)
@@ -274,6 +277,9 @@ class Pipeline:
             "reasoning_tokens": usage.reasoning_tokens}
         if usage.reported_cost_usd is not None:  # what the server billed is what a hit avoids
             counts["reported_cost_usd"] = usage.reported_cost_usd
+        if usage.measured_energy_kwh is not None:  # what the server measured is what a hit avoids
+            counts["measured_energy_kwh"] = usage.measured_energy_kwh
+            counts["measured_gwp_kgco2eq"] = usage.measured_gwp_kgco2eq
         return {
             "content": response.content, "model": response.model, "finish_reason": response.finish_reason,
             "usage": counts, "latency_s": response.latency_s, "request_id": response.request_id,
@@ -287,7 +293,8 @@ class Pipeline:
             content=entry["content"], model=entry["model"],
             usage=Usage(usage["prompt_tokens"], usage["completion_tokens"], usage.get("cached_tokens") or 0,
                         usage.get("cache_write_tokens") or 0, usage.get("reasoning_tokens") or 0,
-                        usage.get("reported_cost_usd")),
+                        usage.get("reported_cost_usd"), usage.get("measured_energy_kwh"),
+                        usage.get("measured_gwp_kgco2eq")),
             finish_reason=entry.get("finish_reason"), cached=True, latency_s=0.0, tracking=Tracking(),
             provider=self.provider, request_id=entry.get("request_id"), attempts=0, _raw=_raw_of(entry),
         )

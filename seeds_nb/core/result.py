@@ -198,6 +198,18 @@ class BatchResult:
         return self.ledger.unknown_cost
 
     @property
+    def impacts_method(self) -> str:
+        """Where the energy and carbon totals come from: ``"measured"`` (a self-hosted server's own
+        figures), ``"ecologits"`` (estimates), ``"mixed"`` or ``"none"``; per row: the ``tracking_method``
+        column."""
+        return self.ledger.impacts_method
+
+    @property
+    def measured_impacts_count(self) -> int:
+        """Fresh answers whose energy and carbon the server measured."""
+        return self.ledger.measured_impacts
+
+    @property
     def unknown_impacts_count(self) -> int:
         """Fresh answers whose energy and carbon are unknown."""
         return self.ledger.unknown_impacts
@@ -232,6 +244,8 @@ class BatchResult:
         carbon = f"{ledger.gwp_kgco2eq * 1000:.3g} gCO2eq"
         if ledger.unknown_impacts:
             carbon += f" + {ledger.unknown_impacts} unknown"
+        if ledger.measured_impacts:
+            carbon += " measured" if ledger.impacts_method == "measured" else f" ({ledger.measured_impacts} measured)"
         return (
             f"BatchResult({len(self)} prompts: {ledger.succeeded} ok ({ledger.cached} cached), "
             f"{ledger.failed} failed, {ledger.tokens} tokens, {cost_text(ledger.cost_usd, ledger.unknown_cost)}, "
@@ -293,6 +307,7 @@ class BatchResult:
             for key in _TRACKING_COLUMNS:
                 row[key] = tracking.get(key)
             row["electricity_mix_zone"] = tracking.get("electricity_mix_zone", self.electricity_mix_zone)
+            row["tracking_method"] = tracking.get("method")
             rows.append(row)
         return rows
 
@@ -433,13 +448,14 @@ _RESPONSE_FIELDS: list[tuple[str, str, str]] = [
                                          "cache_write_tokens", "reasoning_tokens")],
     *[(k, f"tracking.{k}", "float") for k in _TRACKING_COLUMNS],
     ("electricity_mix_zone", "tracking.electricity_mix_zone", "object"),
+    ("tracking_method", "tracking.method", "object"),
 ]
 
 _COLUMNS = [
     "index", "prompt", "status", "content", "error_type", "error", "model", "finish_reason", "cached",
     "attempts", "started_s", "finished_s", "latency_s", "prompt_tokens", "completion_tokens",
     "total_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", *_TRACKING_COLUMNS,
-    "electricity_mix_zone",
+    "electricity_mix_zone", "tracking_method",
 ]
 _COLUMN_SET = frozenset(_COLUMNS)
 

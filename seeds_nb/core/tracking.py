@@ -11,6 +11,10 @@ in front (same usage, same price) and per-token unit prices (see ``_price``); bo
 15-minute period of the UTC clock, so a kernel left running picks up a dated price change.
 
 Unknown models give ``None`` (never a silent $0) and one ``TrackingWarning`` per model.
+
+A self-hosted server that measures its own energy (``Usage.measured_energy_kwh``) is not estimated:
+its figures are the answer's, ``Tracking.method`` says ``"measured"``, and the electricity mix of
+``electricity_mix_zone`` only fills what it did not report (carbon from energy, ADPe and PE).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Any, NamedTuple
 
 from .types import Tracking, Usage
 
-__all__ = ["Targets", "TrackingWarning", "Tracker", "impacts_calibration"]
+__all__ = ["ANY_PROVIDER", "Targets", "TrackingWarning", "Tracker", "impacts_calibration"]
 
 DEFAULT_ZONE = "WOR"
 _FIELDS = ("energy", "gwp", "adpe", "pe")
@@ -121,7 +125,9 @@ def impacts_calibration(provider: str, model: str, zone: str) -> _Calibration | 
     return _Calibration(bounds[0], bounds[1], warns)
 
 
-_PROVIDER_FOR_PRICES = {"openai": "openai", "anthropic": "anthropic"}
+ANY_PROVIDER = "*"
+"""A price target's provider meaning "whichever provider lists the model" (genai-prices matches it by name)."""
+_PROVIDER_FOR_PRICES: dict[str, str | None] = {"openai": "openai", "anthropic": "anthropic", ANY_PROVIDER: None}
 _NO_USAGE = "the server sent no token usage: cost, energy and carbon are unknown for this answer"
 
 
@@ -202,7 +208,8 @@ class Tracker:
     def __init__(self, provider: str, *, electricity_mix_zone: str = DEFAULT_ZONE,
                  impacts_provider: str | None = None, impacts_model: str | None = None,
                  price_model: str | None = None, clock: Callable[[], float] = time.time,
-                 route: Callable[[str], Targets | None] | None = None, enabled: bool = True) -> None:
+                 route: Callable[[str], Targets | None] | None = None, enabled: bool = True,
+                 measured: bool = False, usd_per_token: tuple[float, float] | None = None) -> None:
         self.provider = provider
         self.clock = clock
         self.electricity_mix_zone = electricity_mix_zone
@@ -212,6 +219,11 @@ class Tracker:
         self.route = route
         #: False (``enable_tracking=False``): every answer's cost and impacts are unknown, none looked up
         self.enabled = enabled
+        #: True (``tracking_method='measured'``): energy and carbon are the server's measurements; an
+        #: answer without them is unknown (or estimated as ``impacts_model``, when given), never guessed
+        self.measured = measured
+        #: USD per (input, output) token, given by the user: a local model's price (``usd_per_million_tokens``)
+        self.usd_per_token = usd_per_token
         self._targets: dict[str, Targets] = {}
         self._warned: set[str] = set()
 
@@ -258,41 +270,61 @@ class Tracker:
         first request of a batch does not pay it on the event loop."""
         if not self.enabled:
             return
-        self._calibration_of(self.impacts_model or model)
-        self._price_of(self.price_model or model, 1, 0, 0, 1, False, price_period(self.clock()))
+        if not self.measured or self.impacts_model:
+            self._calibration_of(self.impacts_model or model)
+        if self.usd_per_token is None:
+            self._price_of(self.price_model or model, 1, 0, 0, 1, False, price_period(self.clock()))
 
     def price_known(self, model: str) -> bool:
-        """Whether genai-prices can price ``model`` (as ``price_model`` if set)."""
+        """Whether genai-prices can price ``model`` (as ``price_model`` if set), or the user gave its price."""
+        if self.enabled and self.usd_per_token is not None:
+            return True
         return self.enabled and not isinstance(self._price_of(self.price_model or model, 1, 0, 0, 1, False,
                                                               price_period(self.clock())), str)
 
     def impacts_known(self, model: str) -> bool:
-        """Whether EcoLogits can estimate ``model``'s energy and carbon (as ``impacts_model`` if set)."""
+        """Whether EcoLogits can estimate ``model``'s energy and carbon (as ``impacts_model`` if set); for
+        a measuring server, whether its answers will carry them (assumed: each answer says)."""
+        if self.enabled and self.measured and self.impacts_model is None:
+            return True
         return self.enabled and not isinstance(self._calibration_of(self.impacts_model or model), str)
 
     def track(self, model: str, usage: Usage, latency_s: float, *, batch: bool = False) -> Tracking:
         """``latency_s`` NaN or inf means unknown (a Batch API line): EcoLogits' own estimate is used."""
         if latency_s != latency_s:  # NaN
             latency_s = math.inf
-        if usage.prompt_tokens is None or usage.completion_tokens is None:
-            return Tracking(electricity_mix_zone=self.electricity_mix_zone, warnings=(_NO_USAGE,))
         if not self.enabled:
             return Tracking(electricity_mix_zone=self.electricity_mix_zone)
+        if usage.prompt_tokens is None or usage.completion_tokens is None:
+            if self.measured and usage.measured_energy_kwh is not None:  # measured, only the cost unknown
+                return self._measured(None, usage, ["the server sent no token usage: cost unknown for this answer"])
+            return Tracking(electricity_mix_zone=self.electricity_mix_zone, warnings=(_NO_USAGE,))
         notes: list[str] = []
         price_model = self.price_model or model
         if usage.reported_cost_usd is not None:  # the server billed it: that is the cost
             price: float | str = usage.reported_cost_usd
+        elif self.usd_per_token is not None:  # the user's own price (a local model)
+            price = usage.prompt_tokens * self.usd_per_token[0] + usage.completion_tokens * self.usd_per_token[1]
         else:
             price = self._price_of(price_model, usage.prompt_tokens, usage.cached_tokens, usage.cache_write_tokens,
                                    usage.completion_tokens, batch, price_period(self.clock()))
         cost: float | None
         if isinstance(price, str):
             cost = None
-            msg = f"cost unknown for model {price_model!r} ({price}); pass price_model= to price it as a known model"
+            msg = (f"cost unknown for model {price_model!r} ({price}); pass price_model= to price it as a known "
+                   "model, or usd_per_million_tokens=(input, output)")
             notes.append(msg)
             self._warn(msg)
         else:
             cost = price
+        if self.measured and usage.measured_energy_kwh is not None:
+            return self._measured(cost, usage, notes)
+        if self.measured and self.impacts_model is None:
+            msg = (f"energy/carbon unknown for an answer of {model!r}: the server sent no measured energy "
+                   "(SelfHostedClient's carbon_field); pass impacts_model= to estimate such answers")
+            notes.append(msg)
+            self._warn(msg)
+            return Tracking(cost_usd=cost, electricity_mix_zone=self.electricity_mix_zone, warnings=tuple(notes))
         impacts_model = self.impacts_model or model
         calib = self._calibration_of(impacts_model)
         if isinstance(calib, str):
@@ -306,7 +338,37 @@ class Tracker:
         return Tracking(cost, (lo[0] + hi[0]) / 2, lo[0], hi[0], (lo[1] + hi[1]) / 2, lo[1], hi[1],
                         (lo[2] + hi[2]) / 2, lo[2], hi[2], (lo[3] + hi[3]) / 2, lo[3],
                         hi[3], self.electricity_mix_zone, (*notes, *calib.warnings) if notes else calib.warnings,
-                        (lo[4] + hi[4]) / 2, (lo[5] + hi[5]) / 2, (lo[6] + hi[6]) / 2)
+                        (lo[4] + hi[4]) / 2, (lo[5] + hi[5]) / 2, (lo[6] + hi[6]) / 2, "ecologits")
+
+    def _measured(self, cost: float | None, usage: Usage, notes: list[str]) -> Tracking:
+        """The server's own figures: all usage phase (electricity used; no embodied phase, no range). What
+        it did not report comes from the electricity mix of ``electricity_mix_zone``: carbon from energy
+        (with a note), and ADPe and PE always (a server reports energy and carbon only)."""
+        energy = usage.measured_energy_kwh
+        assert energy is not None
+        mix = _electricity_mix(self.electricity_mix_zone)
+        gwp = usage.measured_gwp_kgco2eq
+        if gwp is None:
+            if mix is None:
+                notes.append(f"carbon unknown: the server reported energy only, and EcoLogits has no electricity "
+                             f"mix for zone {self.electricity_mix_zone!r}")
+            else:
+                gwp = energy * mix[0]
+                notes.append(f"carbon from the measured energy and the {self.electricity_mix_zone} electricity "
+                             "mix (the server reported energy only)")
+        adpe = energy * mix[1] if mix is not None else None
+        pe = energy * mix[2] if mix is not None else None
+        return Tracking(cost, energy, energy, energy, gwp, gwp, gwp, adpe, adpe, adpe, pe, pe, pe,
+                        self.electricity_mix_zone, tuple(notes), gwp, adpe, pe, "measured")
+
+
+@lru_cache(maxsize=64)
+def _electricity_mix(zone: str) -> tuple[float, float, float] | None:
+    """(kgCO2eq, kgSbeq, MJ) per kWh of ``zone``'s electricity, from EcoLogits' data; None if unknown."""
+    from ecologits.electricity_mix_repository import electricity_mixes
+
+    mix = electricity_mixes.find_electricity_mix(zone)
+    return None if mix is None else (float(mix.gwp), float(mix.adpe), float(mix.pe))
 
 
 def _calibration_for(provider: str, model: str, zone: str) -> _Calibration | str:

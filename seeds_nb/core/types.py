@@ -186,6 +186,11 @@ class Usage:
 
     ``reported_cost_usd`` is what the server itself billed, when it says (OpenRouter's usage
     accounting): then that is the cost, not a price-table estimate.
+
+    ``measured_energy_kwh`` / ``measured_gwp_kgco2eq`` are what a self-hosted server measured for this
+    request (``SelfHostedClient`` reads them from its answer): then they are the energy and carbon,
+    not an EcoLogits estimate. They sit here, beside the token counts, because they travel the same
+    way (from the answer, through the cache, into ``Tracking``).
     """
 
     prompt_tokens: int | None = 0
@@ -194,6 +199,8 @@ class Usage:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     reported_cost_usd: float | None = None
+    measured_energy_kwh: float | None = None
+    measured_gwp_kgco2eq: float | None = None
 
     @classmethod
     def unknown(cls) -> Usage:
@@ -227,6 +234,11 @@ class Tracking:
     Impacts keep EcoLogits' range: ``*_min``/``*_max`` bound the estimate, the plain field is
     the mean. GWP, ADPe and PE include usage and embodied emissions; ``*_usage_*`` / ``*_embodied_*``
     split the means by EcoLogits' phases (electricity used, hardware manufactured); energy is all usage.
+
+    ``method`` says where energy and carbon came from: ``"ecologits"`` (estimated from the model and its
+    token count), ``"measured"`` (the serving machine measured them and said so in its answer: a
+    self-hosted server, see ``SelfHostedClient``; they cover the electricity used, no embodied phase,
+    and have no range: min = max), or ``"none"`` (unknown, or tracking off).
     """
 
     cost_usd: float | None = None
@@ -247,6 +259,12 @@ class Tracking:
     gwp_usage_kgco2eq: float | None = None
     adpe_usage_kgsbeq: float | None = None
     pe_usage_mj: float | None = None
+    method: str = "none"
+
+    @property
+    def tracking_method(self) -> str:
+        """``method`` under the original library's name."""
+        return self.method
 
     # The embodied phase is the total less the usage phase: derived, not stored (every answer keeps a
     # Tracking, so three more floats would be ~100 bytes per response).

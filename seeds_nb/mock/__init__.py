@@ -1,5 +1,7 @@
 """An embedded mock LLM server over real HTTP on 127.0.0.1: OpenAI Chat Completions, Anthropic Messages,
-and both providers' Batch APIs (OpenAI files + batches, Anthropic message batches) on a compressed clock.
+Gemini ``generateContent``, a self-hosted server reporting measured carbon (``server.selfhosted_url``), and
+the providers' Batch APIs (OpenAI files + batches, Anthropic message batches, Gemini batches) on a
+compressed clock.
 
 It exists so tests, notebooks, docs and benchmarks can exercise real clients (the ``openai`` SDK, httpx,
 aiohttp) without an API key, network access or cost: answers are deterministic functions of the request,
@@ -13,7 +15,8 @@ deterministically per request with :class:`Fault`.
 
 from ._faults import Fault
 from ._model import RequestError, mock_completion, mock_cost_usd, request_identity
+from ._selfhosted import mock_carbon_trace
 from ._server import MODEL_IDS, MockServer
 
-__all__ = ["MODEL_IDS", "Fault", "MockServer", "RequestError", "mock_completion", "mock_cost_usd",
-           "request_identity"]
+__all__ = ["MODEL_IDS", "Fault", "MockServer", "RequestError", "mock_carbon_trace", "mock_completion",
+           "mock_cost_usd", "request_identity"]

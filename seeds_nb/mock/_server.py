@@ -2,9 +2,9 @@
 
 Running on a private thread + event loop means it works from plain scripts, pytest, and inside an
 already running loop (Jupyter, ``async def`` tests) alike, while clients talk to it over real sockets.
-It speaks OpenAI Chat Completions, Anthropic Messages and Gemini ``generateContent`` (one pipeline,
-three dialects), and the three providers' Batch APIs (``_batch_routes``) on a clock compressed by
-``batch_duration_s``.
+It speaks OpenAI Chat Completions, Anthropic Messages, Gemini ``generateContent`` and a self-hosted
+server's Chat Completions with measured carbon (one pipeline, four dialects), and the three providers'
+Batch APIs (``_batch_routes``) on a clock compressed by ``batch_duration_s``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from ._batch_routes import BatchRoutes
 from ._dialects import ANTHROPIC, GEMINI, OPENAI, Dialect
 from ._faults import BAD_KEY, Fault, RateWindow, header_seconds
 from ._model import RequestError, request_identity, unit_hash
+from ._selfhosted import SelfHostedDialect
 
 MODEL_IDS = (
     "gpt-4.1-mini",
@@ -77,6 +78,8 @@ class MockServer:
         batch_duration_s: float = 2.0,
         rate_window_s: float = 60.0,
         clock: Callable[[], float] = time.time,
+        carbon_field: str = "x_carbon_trace",
+        selfhosted_response_formats: tuple[str, ...] = ("json_schema", "json_object"),
     ) -> None:
         if rate_window_s <= 0:
             raise ValueError(f"rate_window_s must be > 0 seconds; got {rate_window_s!r}")
@@ -101,6 +104,9 @@ class MockServer:
         #: Anthropic prompt-cache state shared by chat and batch answers
         self.prompt_cache = PromptCache()
         self._batch_routes = BatchRoutes(self)
+        #: the self-hosted route (``selfhosted_url``): where its answers carry the measured figures, and the
+        #: ``response_format`` types it takes (others are a 400, as on a server without structured output)
+        self.selfhosted = SelfHostedDialect(carbon_field, tuple(selfhosted_response_formats))
         self._reset_state()
 
     # ------------------------------------------------------------------ public API
@@ -122,6 +128,12 @@ class MockServer:
         """Base URL to hand to a Gemini client (``GoogleClient(base_url=...)``): the API version included,
         as Google's own ``https://generativelanguage.googleapis.com/v1beta``."""
         return f"http://{self.host}:{self.port}/v1beta"
+
+    @property
+    def selfhosted_url(self) -> str:
+        """Base URL to hand to a ``SelfHostedClient``: a self-hosted server (OpenAI's protocol) whose answers
+        carry the energy and carbon it measured (``x_carbon_trace``; ``seeds_nb.mock.mock_carbon_trace``)."""
+        return f"http://{self.host}:{self.port}/selfhosted/v1"
 
     @property
     def batches(self) -> list[dict[str, Any]]:
@@ -223,6 +235,7 @@ class MockServer:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/v1beta/models/{model}:generateContent", self._generate_content)
+        app.router.add_post("/selfhosted/v1/chat/completions", self._selfhosted)
         self._batch_routes.add_to(app)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
@@ -290,6 +303,9 @@ class MockServer:
 
     async def _generate_content(self, request: web.Request) -> web.StreamResponse:
         return await self._complete(request, GEMINI)
+
+    async def _selfhosted(self, request: web.Request) -> web.StreamResponse:
+        return await self._complete(request, self.selfhosted)
 
     async def _complete(self, request: web.Request, dialect: Dialect) -> web.StreamResponse:
         """One chat request, in either protocol: log, auth, validate, rate windows, faults, latency."""

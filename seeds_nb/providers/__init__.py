@@ -10,6 +10,8 @@ from .anthropic import AnthropicClient, AnthropicCodec
 from .google import GoogleClient, GoogleCodec
 from .openai import OpenAIClient, OpenAICodec
 from .openrouter import OpenRouterClient, OpenRouterCodec
+from .selfhosted import ModelGardenClient, SelfHostedClient, SelfHostedCodec
 
 __all__ = ["AnthropicClient", "AnthropicCodec", "BatchCounts", "BatchExpired", "BatchJob", "BatchNotReady",
-           "GoogleClient", "GoogleCodec", "OpenAIClient", "OpenAICodec", "OpenRouterClient", "OpenRouterCodec"]
+           "GoogleClient", "GoogleCodec", "ModelGardenClient", "OpenAIClient", "OpenAICodec", "OpenRouterClient",
+           "OpenRouterCodec", "SelfHostedClient", "SelfHostedCodec"]

@@ -70,13 +70,17 @@ class OpenAICodec(Codec):
         choice = data["choices"][0]
         message = choice.get("message") or {}
         content = message.get("content") or ""
-        usage = self.parse_usage(data.get("usage"))
+        usage = self.usage_of(data)
         finish = choice.get("finish_reason")
         return Response(  # model and finish_reason interned: a batch of 100k shares a few strings
             content=content, model=intern(data.get("model") or self.model), usage=usage,
             finish_reason=intern(finish) if finish else finish, provider=self.provider,
             request_id=headers.get("x-request-id") or data.get("id"), _raw=body,
         )
+
+    def usage_of(self, data: Mapping[str, Any]) -> Usage:
+        """The answer's ``Usage`` (a server that reports more than tokens, e.g. measured energy, adds it)."""
+        return self.parse_usage(data.get("usage"))
 
     def parse_usage(self, usage_json: Any) -> Usage:
         """The ``usage`` object -> ``Usage``; a server that reports none gives unknown, never 0."""

@@ -55,6 +55,8 @@ class _Snapshot:
     unknown_cost: int = 0
     gwp_kgco2eq: float = 0.0
     unknown_impacts: int = 0
+    impacts_method: str = "none"
+    """``Ledger.impacts_method``: a server's measured carbon is labelled so, never passed off as an estimate."""
     energy_kwh: float = 0.0
     avoided_cost_usd: float = 0.0
     avoided_gwp_kgco2eq: float = 0.0
@@ -134,7 +136,8 @@ class BatchProgress(Panel):
             failed=ledger.failed - not_run if final else ledger.failed, cached=ledger.cached,
             cancelled=not_run if final else 0, retrying=ledger.retrying, in_flight=ledger.in_flight,
             tokens=ledger.tokens, cost_usd=ledger.cost_usd, unknown_cost=ledger.unknown_cost,
-            gwp_kgco2eq=ledger.gwp_kgco2eq, unknown_impacts=ledger.unknown_impacts, energy_kwh=ledger.energy_kwh,
+            gwp_kgco2eq=ledger.gwp_kgco2eq, unknown_impacts=ledger.unknown_impacts,
+            impacts_method=ledger.impacts_method, energy_kwh=ledger.energy_kwh,
             avoided_cost_usd=ledger.avoided_cost_usd, avoided_gwp_kgco2eq=ledger.avoided_gwp_kgco2eq,
             elapsed_s=max(elapsed_s, 0.0), message=message,
         )
@@ -232,8 +235,11 @@ class BatchProgress(Panel):
 
 
 def _carbon(snap: _Snapshot) -> str:
-    """``0.123 gCO2eq``, with the answers whose carbon is unknown (never counted as 0)."""
+    """``0.123 gCO2eq``, with the answers whose carbon is unknown (never counted as 0), and ``measured`` when
+    the server measured it (an estimate is the default and says nothing)."""
     if snap.unknown_impacts and not snap.gwp_kgco2eq:
         return "carbon unknown"
     text = fmt_gco2(snap.gwp_kgco2eq)
+    if snap.impacts_method in ("measured", "mixed"):
+        text += " measured" if snap.impacts_method == "measured" else " (part measured)"
     return f"{text} + {snap.unknown_impacts:,} unknown" if snap.unknown_impacts else text
