@@ -206,6 +206,25 @@ async def test_pydantic_response_format_is_a_json_schema_and_a_cache_hit_keeps_p
     assert isinstance(free.parsed, dict)
 
 
+async def test_response_schema_is_the_sdks_name_for_response_format(gemini, server: MockServer,
+                                                                     tmp_path: Path) -> None:
+    client = gemini(cache_dir=str(tmp_path))
+    named = await client.agenerate("Name a city", response_schema=City)
+    assert isinstance(named.parsed, City) and server.requests[-1]["body"]["generationConfig"] == {
+        "responseMimeType": "application/json", "responseJsonSchema": City.model_json_schema()}
+    assert (await client.agenerate("Name a city", response_format=City)).cached  # one request, one key
+    schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+    raw = await client.agenerate("Name a town", response_schema=schema)
+    assert server.requests[-1]["body"]["generationConfig"]["responseJsonSchema"] == schema
+    assert isinstance(raw.parsed, dict) and isinstance(raw.parsed["name"], str)
+    defaulted = gemini(response_schema=City)  # a constructor default, as the other parameters
+    assert isinstance((await defaulted.agenerate("Name a village")).parsed, City)
+    with pytest.raises(ConfigurationError, match="pass response_format or its alias response_schema, not both"):
+        await client.agenerate("x", response_format=City, response_schema=City)
+    result = await client.batch_generate(["Name city 1", "Name city 2"], response_schema=City)
+    assert all(isinstance(r.parsed, City) for r in result.responses if r) and result.successful_count == 2
+
+
 async def test_bad_prompts_and_parameters_are_clear(gemini, server: MockServer) -> None:
     client = gemini()
     with pytest.raises(ConfigurationError, match="pydantic model class"):

@@ -273,6 +273,37 @@ def test_provider_anthropic_uses_the_messages_api(ip: InteractiveShell, server: 
     assert ip.user_ns["r_flag"].model == "claude-sonnet-4-5" and server.request_count == 3
 
 
+def test_provider_google_and_openrouter(ip: InteractiveShell, server: MockServer, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Gemini and OpenRouter by name: each client's key and base URL variables, its default model, its pricing."""
+    ip.run_line_magic("config", "SeedsBatch.model = None")
+    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(UsageError, match="--provider google: no Gemini API key.*GEMINI_API_KEY"):
+        ip.run_cell_magic("seeds_batch", "--provider google", "hi")
+    with pytest.raises(UsageError, match="--provider openrouter: no OpenRouter API key.*OPENROUTER_API_KEY"):
+        ip.run_cell_magic("seeds_batch", "--provider openrouter", "hi")
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", server.gemini_url)
+    assert ip.run_cell("%%seeds_batch --provider google --no-cache --out r_gemini\nhi\nthere\n").success
+    result = ip.user_ns["r_gemini"]
+    assert (result.provider, result.model, result.successful_count) == ("google", "gemini-2.5-flash", 2)
+    assert {r["path"] for r in server.requests} == {"/v1beta/models/gemini-2.5-flash:generateContent"}
+    assert result.total_cost_usd > 0 and result.total_gwp_kgco2eq > 0
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-test-key-0123456789")
+    ip.run_cell_magic("seeds_batch", f"--provider openrouter --base-url {server.url} --no-cache "
+                                     "--model anthropic/claude-sonnet-4.5 --out r_router", "via OpenRouter")
+    routed = ip.user_ns["r_router"]
+    assert (routed.provider, routed.model, routed.successful_count) == ("openrouter", "anthropic/claude-sonnet-4.5", 1)
+    assert routed.total_cost_usd > 0 and routed.total_gwp_kgco2eq > 0  # billed cost, carbon as Anthropic's model
+    capsys.readouterr()
+    assert ip.run_cell("%%seeds_batch --dry-run --provider openrouter --max-tokens 50\nfirst\n").success
+    out = capsys.readouterr().out
+    assert "1 prompt to openai/gpt-4.1-mini (openrouter at" in out and "unknown for this model" not in out
+    assert ip.run_cell("%%seeds_batch --dry-run --provider google --max-tokens 50\nfirst\n").success
+    out = capsys.readouterr().out
+    assert "1 prompt to gemini-2.5-flash (google at" in out and "unknown for this model" not in out
+
+
 def test_dry_run_of_a_submit_prices_at_the_batch_rate(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
     ip.run_line_magic("config", "SeedsBatch.model = None")
     assert ip.run_cell("%%seeds_batch --dry-run --submit --provider anthropic --max-tokens 50\nfirst\n").success

@@ -157,7 +157,7 @@ class BaseClient:
         self.timeout = float(timeout)
         self._api_key = secret
         codec = codec or self.codec_class(model=model, base_url=base_url)
-        unknown = set(defaults) - codec.known_params
+        unknown = set(defaults) - codec.known_params - set(codec.param_aliases)
         if unknown:
             raise ConfigurationError(
                 f"{type(self).__name__} got unknown argument(s) {', '.join(sorted(unknown))}: neither a client "

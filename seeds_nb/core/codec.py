@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
-from .exceptions import APIStatusError
+from .exceptions import APIStatusError, ConfigurationError
 from .secrets import Secret, SecretHeaders
 from .tracking import Targets
 from .types import Message, Response
@@ -42,9 +42,26 @@ class Codec:
     #: makes ``tracking_method="measured"`` possible
     measures_impacts: ClassVar[bool] = False
 
+    #: another name a parameter is also taken by (a vendor SDK's, the original library's) -> ours
+    param_aliases: ClassVar[Mapping[str, str]] = {}
+
     def __init__(self, *, model: str, base_url: str) -> None:
         self.model = model
         self.base_url = base_url
+
+    def canonical_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``params`` with each alias under our name (``param_aliases``), so the cache key, the request and
+        the structured-output check see one name; an alias given with its name is a ``ConfigurationError``."""
+        out = dict(params)
+        for alias, name in self.param_aliases.items():
+            if alias not in out:
+                continue
+            value = out.pop(alias)
+            if value is not None and out.get(name) is not None:
+                raise ConfigurationError(f"pass {name} or its alias {alias}, not both")
+            if value is not None or name not in out:
+                out[name] = value
+        return out
 
     def auth_headers(self, secret: Secret) -> SecretHeaders:
         """Headers of every request, credentials included (built once per client)."""

@@ -104,7 +104,7 @@ class Pipeline:
                  transport: httpx.AsyncBaseTransport | None = None, defaults: Mapping[str, Any] | None = None) -> None:
         self.codec = codec
         #: generation parameters given to the client's constructor; a call's own values override them
-        self.defaults: dict[str, Any] = dict(defaults or {})
+        self.defaults: dict[str, Any] = codec.canonical_params(defaults or {})
         if self.defaults:
             self.check_params(self.defaults)
         self.provider = codec.provider
@@ -136,7 +136,8 @@ class Pipeline:
         """The generation parameters a call sends: the client's ``defaults`` overridden by the call's
         (``None`` drops one: the server's default applies), checked. Every entry point resolves its
         parameters here once, so a default reaches the request body and the cache key alike."""
-        merged = {**self.defaults, **params} if self.defaults else dict(params)
+        params = self.codec.canonical_params(params)
+        merged = {**self.defaults, **params} if self.defaults else params
         if None in merged.values():
             merged = {name: value for name, value in merged.items() if value is not None}
         self.check_params(merged)

@@ -49,9 +49,17 @@ from ._submit import SubmitMixin
 
 __all__ = ["BatchInterrupted", "SeedsBatch"]
 
-PROVIDERS = ("openai", "anthropic", "mock")
-DEFAULT_MODELS = {"openai": "gpt-4.1-mini", "mock": "gpt-4.1-mini", "anthropic": "claude-haiku-4-5"}
+PROVIDERS = ("openai", "anthropic", "google", "openrouter", "mock")
+DEFAULT_MODELS = {"openai": "gpt-4.1-mini", "mock": "gpt-4.1-mini", "anthropic": "claude-haiku-4-5",
+                  "google": "gemini-2.5-flash", "openrouter": "openai/gpt-4.1-mini"}
 """The model when neither --model nor %config SeedsBatch.model gives one."""
+#: each provider's environment variables: (its base URL's, its keys' in the order its client reads them)
+_ENV = {"openai": ("OPENAI_BASE_URL", ("OPENAI_API_KEY",)), "anthropic": ("ANTHROPIC_BASE_URL", ("ANTHROPIC_API_KEY",)),
+        "google": ("GOOGLE_GEMINI_BASE_URL", ("GOOGLE_API_KEY", "GEMINI_API_KEY")),
+        "openrouter": ("OPENROUTER_BASE_URL", ("OPENROUTER_API_KEY",))}
+#: the host a provider's client talks to without a base URL (what --dry-run says it would reach)
+_HOSTS = {"openai": "api.openai.com", "anthropic": "api.anthropic.com", "google": "generativelanguage.googleapis.com",
+          "openrouter": "openrouter.ai"}
 MOCK_POLL_S, PROVIDER_POLL_S = 0.25, 10.0
 """--submit's default --poll-interval: the offline mock ends a job in seconds, a provider in minutes to hours."""
 
@@ -72,8 +80,10 @@ defaults:
   %config SeedsBatch.model = "gpt-4o"           (also provider, max_concurrent, cache_dir, out,
   %config SeedsBatch.max_concurrent = 5          mock_latency_s, mock_batch_duration_s)
   Without OPENAI_API_KEY / OPENAI_BASE_URL the embedded offline mock server answers.
-  The model defaults to gpt-4.1-mini, or claude-haiku-4-5 with --provider anthropic
-  (key from ANTHROPIC_API_KEY, server from ANTHROPIC_BASE_URL or --base-url).
+  The model defaults to gpt-4.1-mini, claude-haiku-4-5 with --provider anthropic (key from
+  ANTHROPIC_API_KEY, server from ANTHROPIC_BASE_URL or --base-url), gemini-2.5-flash with
+  --provider google (GEMINI_API_KEY or GOOGLE_API_KEY; GOOGLE_GEMINI_BASE_URL), or
+  openai/gpt-4.1-mini with --provider openrouter (OPENROUTER_API_KEY; OPENROUTER_BASE_URL).
 
 result:
   The BatchResult is bound to seeds_result (--out NAME); nothing is echoed, the live panel
@@ -142,15 +152,18 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
     @ma.magic_arguments()
     @ma.kwds(formatter_class=RawDescriptionHelpFormatter, description=_DESCRIPTION, epilog=_EPILOG)
     @ma.argument("-h", "--help", action="store_true", help="Show this help and send nothing.")
-    @ma.argument("--model", help="Model name (default: %%config SeedsBatch.model, else 'gpt-4.1-mini', or "
-                                 "'claude-haiku-4-5' with --provider anthropic).")
+    @ma.argument("--model", help="Model name (default: %%config SeedsBatch.model, else 'gpt-4.1-mini', "
+                                 "'claude-haiku-4-5' with --provider anthropic, 'gemini-2.5-flash' with google, "
+                                 "'openai/gpt-4.1-mini' with openrouter).")
     @ma.argument("--provider", choices=PROVIDERS,
-                 help="openai (any OpenAI-compatible server), anthropic (key: ANTHROPIC_API_KEY), or mock "
+                 help="openai (any OpenAI-compatible server), anthropic (key: ANTHROPIC_API_KEY), google "
+                      "(Gemini; GEMINI_API_KEY or GOOGLE_API_KEY), openrouter (OPENROUTER_API_KEY), or mock "
                       "(the embedded offline server, OpenAI protocol). Default: openai if OPENAI_API_KEY or "
                       "OPENAI_BASE_URL is set, else mock.")
     @ma.argument("--base-url", metavar="URL",
                  help="Server URL: an OpenAI-compatible server (vLLM, Ollama, ...; implies --provider openai), "
-                      "or with --provider anthropic an Anthropic one (default: ANTHROPIC_BASE_URL).")
+                      "or with --provider anthropic / google / openrouter one of theirs (default: "
+                      "ANTHROPIC_BASE_URL / GOOGLE_GEMINI_BASE_URL / OPENROUTER_BASE_URL).")
     @ma.argument("--max-concurrent", type=int, metavar="N",
                  help="Requests in flight at once (default: %%config SeedsBatch.max_concurrent, 5).")
     @ma.argument("--system", metavar="TEXT", help="System message for every prompt ({names} filled too).")
@@ -310,13 +323,15 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
     @staticmethod
     def base_url_for(args: Namespace, provider: str) -> str | None:
         """--base-url, else the provider's environment variable; None: the client's default."""
-        variable = "ANTHROPIC_BASE_URL" if provider == "anthropic" else "OPENAI_BASE_URL"
-        return args.base_url or os.environ.get(variable) or None
+        return args.base_url or os.environ.get(_ENV.get(provider, _ENV["openai"])[0]) or None
 
     def client_for(self, args: Namespace) -> BaseClient:
         """A client per (provider, model, base_url, cache_dir, key), reused from cell to cell."""
         global _notice_shown
-        from seeds_nb.providers import AnthropicClient, OpenAIClient
+        from seeds_nb.providers import AnthropicClient, GoogleClient, OpenAIClient, OpenRouterClient
+
+        classes: dict[str, Any] = {"anthropic": AnthropicClient, "google": GoogleClient,
+                                   "openrouter": OpenRouterClient}
 
         provider = self.choose_provider(args)
         cache_dir = self.cache_dir_for(args)
@@ -333,8 +348,10 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
         else:
             base_url = self.base_url_for(args, provider)
         # The key is part of the reuse key (hashed) so a key set after a 401 takes effect.
-        env_key = "ANTHROPIC_API_KEY" if provider == "anthropic" else "OPENAI_API_KEY"
-        key_hash = hashlib.sha256((os.environ.get(env_key, "") if api_key is None else api_key).encode()).hexdigest()
+        env_keys = _ENV.get(provider, _ENV["openai"])[1]
+        env_key = next((os.environ[name] for name in env_keys if os.environ.get(name)), "")
+        key_hash = hashlib.sha256((env_key if api_key is None else api_key).encode()).hexdigest()
+        del env_key
         key = (provider, args.model, base_url, cache_dir, key_hash[:16])  # the raw key is never a local
         with _state_lock:
             client = _clients.get(key)
@@ -342,7 +359,7 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
                 try:
                     # The mock answers the same on any port: keep its cache valid across kernel restarts.
                     scope = "seeds_nb-mock" if provider == "mock" else None
-                    cls = AnthropicClient if provider == "anthropic" else OpenAIClient
+                    cls = classes.get(provider, OpenAIClient)
                     client = cls(args.model, api_key=api_key, base_url=base_url, cache_dir=cache_dir,
                                  cache_scope=scope)
                 except ConfigurationError as exc:
@@ -369,8 +386,7 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
             provider = self.choose_provider(args)
             label = provider if provider != "mock" else "offline mock server"
             if provider != "mock":
-                default = "api.anthropic.com" if provider == "anthropic" else "api.openai.com"
-                label = f"{provider} at {self.base_url_for(args, provider) or default}"
+                label = f"{provider} at {self.base_url_for(args, provider) or _HOSTS[provider]}"
             gen = {k: v for k, v in params.items() if k != "max_cost_usd"}
             if args.sink is not None:
                 plan_note = (f"--sink {args.sink}: rows it already holds are skipped when the cell runs (this "

@@ -129,6 +129,7 @@ class BatchJob:
                      jobs_dir: str | os.PathLike[str] | None = None, max_requests_per_batch: int | None = None,
                      **params: Any) -> BatchJob:
         """Split the prompts into provider batches, create them, save the job; see ``client.submit_batch``."""
+        params = client.pipeline.codec.canonical_params(params)
         client.pipeline.check_params(params)
         check_prompts(prompts)
         api = _adapter(client)
@@ -146,6 +147,7 @@ class BatchJob:
              **params: Any) -> BatchJob:
         """The saved job ``job_id`` (our id or one of its provider batch ids), for ``client``.
         Pass ``response_format=`` again to get ``parsed`` answers. Call ``await job.refresh()`` next."""
+        params = client.pipeline.codec.canonical_params(params)
         client.pipeline.check_params(params)
         store = JobStore.open(resolve_jobs_dir(client, jobs_dir), job_id, client)
         return cls(client, store, params)

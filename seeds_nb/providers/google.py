@@ -73,6 +73,9 @@ class GoogleCodec(Codec):
     known_params = frozenset({*_CONFIG, *_TOP, "stop", "stop_sequences", "response_format", "system_instruction",
                               "extra_body"})
 
+    #: the google-genai SDK's (and the original library's) name for a structured answer's schema
+    param_aliases = {"response_schema": "response_format"}
+
     def __init__(self, *, model: str, base_url: str, system_instruction: str | None = None) -> None:
         super().__init__(model=model, base_url=base_url)
         self.system_instruction = system_instruction
@@ -81,6 +84,16 @@ class GoogleCodec(Codec):
     def auth_headers(self, secret: Secret) -> SecretHeaders:
         headers = SecretHeaders({"content-type": "application/json"})
         return headers.with_extra({"x-goog-api-key": secret.get() or ""}) if secret else headers
+
+    def canonical_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``response_schema=`` is ``response_format=``: a pydantic model as it is, a JSON schema dict as
+        OpenAI's ``json_schema`` form (sent as ``responseJsonSchema``; ``.parsed`` is the JSON)."""
+        schema = params.get("response_schema")
+        out = super().canonical_params(params)
+        if isinstance(schema, dict) and schema.get("type") not in ("json_schema", "json_object"):
+            out["response_format"] = {"type": "json_schema", "json_schema": {"name": "response_schema",
+                                                                            "schema": schema}}
+        return out
 
     # -- request -------------------------------------------------------------------------------
     def build_request(self, messages: Sequence[Message], params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
