@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -425,6 +427,53 @@ async def test_batch_job_round_trip_aligned_priced_and_cached(batch_client: Goog
     # a new client finds the job again by its Gemini batch name
     again = batch_client.load_batch(job.batches[1].id)
     assert again.id == job.id and (await again.results()).contents == result.contents
+
+
+async def test_batch_job_from_a_jsonl_file(batch_server: MockServer, clock: BatchClock, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """batch_input="file": the requests go up as a JSONL file (Files API, one multipart request), the batch
+    reads it, and its results come back as a file of keyed lines, aligned like inline results."""
+    batch_server.add_fault(Fault(status=400, match="bad"))
+    prompts = [f"Question {i}" for i in range(5)] + ["a bad one", "Count to 4"]
+    async with GoogleClient(MODEL, base_url=batch_server.gemini_url, api_key=TEST_KEY, cache_dir=str(tmp_path),
+                            batch_input="file") as client:
+        job = await client.submit_batch(prompts, response_format=None)
+        async with httpx.AsyncClient(headers={"x-goog-api-key": TEST_KEY}) as http:
+            operation = (await http.get(f"{batch_server.gemini_url}/{job.batches[0].id}")).json()
+            file_name = operation["metadata"]["inputConfig"]["fileName"]
+            uploaded = (await http.get(f"{batch_server.gemini_url}/{file_name}")).json()
+            assert uploaded["mimeType"] == "application/jsonl" and uploaded["displayName"].startswith(job.id)
+            raw = (await http.get(batch_server.gemini_url.replace("/v1beta", "/download/v1beta")
+                                  + f"/{file_name}:download", params={"alt": "media"})).content
+        lines = [json.loads(line) for line in raw.splitlines()]
+        assert [line["key"] for line in lines] == [f"req-{i}" for i in range(7)]
+        assert lines[6]["request"]["contents"][0]["parts"] == [{"text": "Count to 4"}]
+        clock.now += 2 * DAY_S
+        await job.wait(poll_interval=0.01)
+        result = await job.results()
+        assert result.successful_count == 6 and isinstance(result.errors[5], BadRequestError)
+        assert result.responses[6].content == "1, 2, 3, 4"
+        sync = [chat_answer([{"role": "user", "content": p}])["choices"][0]["message"]["content"]  # type: ignore[index]
+                for p in prompts[:5]]
+        assert result.contents[:5] == sync and batch_server.request_count == 0
+        full = client.tracker.track(MODEL, result.responses[0].usage, 1.0).cost_usd
+        assert result.responses[0].tracking.cost_usd == pytest.approx(full / 2)  # the batch rate
+        assert (await client.agenerate("Question 2")).cached  # the answers went to the cache
+    # "auto" sends what fits in the inline limit inline, the rest as a file; "inline" never uploads
+    monkeypatch.setattr("seeds_nb.providers._google_batch.INLINE_MAX_BYTES", 1_000)
+    async with GoogleClient(MODEL, base_url=batch_server.gemini_url, api_key=TEST_KEY) as auto:
+        small = await auto.submit_batch(["one prompt"])
+        big = await auto.submit_batch([f"Prompt number {i} with some words" for i in range(40)])
+        async with httpx.AsyncClient(headers={"x-goog-api-key": TEST_KEY}) as http:
+            def config(job_name: str) -> Any:
+                return http.get(f"{batch_server.gemini_url}/{job_name}")
+            assert "inputConfig" not in (await config(small.batches[0].id)).json()["metadata"]
+            assert "fileName" in (await config(big.batches[0].id)).json()["metadata"]["inputConfig"]
+        clock.now += 2 * DAY_S
+        await big.wait(poll_interval=0.01)
+        assert (await big.results()).successful_count == 40
+    with pytest.raises(ConfigurationError, match="batch_input must be one of auto, inline, file"):
+        GoogleClient(MODEL, base_url=batch_server.gemini_url, batch_input="upload")
 
 
 async def test_batch_cancel_and_expiry(batch_client: GoogleClient, batch_server: MockServer, clock: BatchClock) -> None:

@@ -196,3 +196,35 @@ def test_anthropic_endpoints_check_auth_version_and_ids(server: MockServer) -> N
     twice = {"requests": [{"custom_id": "a", "params": {}}, {"custom_id": "a", "params": {}}]}
     assert "not unique" in httpx.post(url, headers=headers, json=twice).json()["error"]["message"]
     assert httpx.get(f"{url}/msgbatch_missing", headers=headers).status_code == 404
+
+
+def test_gemini_files_api_raw_multipart_and_a_file_batch_over_plain_http(server: MockServer, clock: BatchClock) -> None:
+    """Gemini's Files API as the mock plays it (the upload forms, a file-input batch, its result file), by hand."""
+    root = server.gemini_url.removesuffix("/v1beta")
+    key = {"x-goog-api-key": "sk-test-key"}
+    assert httpx.post(f"{root}/upload/v1beta/files", content=b"x", headers={"x-goog-api-key": "no"}).status_code == 400
+    lines = [{"key": "a", "request": {"contents": [{"role": "user", "parts": [{"text": "Count to 3"}]}]}},
+             {"key": "b", "request": {"contents": [{"role": "user", "parts": [{"text": "Hello"}]}]}}]
+    jsonl = "".join(json.dumps(line) + "\n" for line in lines).encode()
+    raw = httpx.post(f"{root}/upload/v1beta/files", content=jsonl,
+                     headers={**key, "X-Goog-Upload-Protocol": "raw", "Content-Type": "application/jsonl"}).json()
+    assert raw["file"]["name"].startswith("files/") and raw["file"]["sizeBytes"] == str(len(jsonl))
+    one_part = (b"--B\r\nContent-Type: application/json\r\n\r\n{}\r\n--B--\r\n")
+    bad = httpx.post(f"{root}/upload/v1beta/files", content=one_part,
+                     headers={**key, "X-Goog-Upload-Protocol": "multipart",
+                              "Content-Type": "multipart/related; boundary=B"})
+    assert bad.status_code == 400 and "two parts" in bad.json()["error"]["message"]
+    batches = f"{server.gemini_url}/models/gemini-2.5-flash:batchGenerateContent"
+    missing = httpx.post(batches, headers=key, json={"batch": {"inputConfig": {"fileName": "files/nope"}}})
+    assert missing.status_code == 404
+    created = httpx.post(batches, headers=key, json={"batch": {"inputConfig": {"fileName": raw["file"]["name"]}}})
+    name = created.json()["name"]
+    clock.now += 2 * DAY_S
+    done = httpx.get(f"{server.gemini_url}/{name}", headers=key).json()
+    results_file = done["response"]["responsesFile"]
+    assert done["done"] and "inlinedResponses" not in done["response"]
+    assert httpx.get(f"{root}/download/v1beta/{results_file}:download", headers=key).status_code == 400  # no alt
+    out = httpx.get(f"{root}/download/v1beta/{results_file}:download", params={"alt": "media"}, headers=key)
+    got = [json.loads(line) for line in out.content.splitlines()]
+    assert [g["key"] for g in got] == ["a", "b"]
+    assert got[0]["response"]["candidates"][0]["content"]["parts"][0]["text"] == "1, 2, 3"

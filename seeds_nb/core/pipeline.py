@@ -419,11 +419,22 @@ class Pipeline:
                       headers: Mapping[str, str] | None = None, **kwargs: Any) -> httpx.Response:
         """One control-plane call (files, Batch API jobs) through the same gate, retries, client-wide
         pauses and error mapping as a chat request; httpx's API (multipart uploads), over the same pool.
-        ``kwargs`` go to ``httpx.AsyncClient.request``."""
+        ``path`` is relative to the base URL, or a full URL on the base URL's own host (Gemini uploads and
+        downloads files under ``/upload`` and ``/download``, beside its API's path): the key is sent to no
+        other host. ``kwargs`` go to ``httpx.AsyncClient.request``."""
         sent = self._headers.with_extra(headers, drop=("content-type",) if "files" in kwargs else ())
-        response, _ = await self._retrying(self._control_once, (method, self.base_url + path, sent,
+        response, _ = await self._retrying(self._control_once, (method, self._control_url(path), sent,
                                                                 timeout_s or self.timeout, kwargs), 0, None)
         return response
+
+    def _control_url(self, path: str) -> str:
+        if not path.startswith(("http://", "https://")):
+            return self.base_url + path
+        target, base = httpx.URL(path), httpx.URL(self.base_url)
+        if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
+            raise ConfigurationError(f"{path} is not on the server of base_url {self.base_url}: the API key is "
+                                     "only sent there")
+        return path
 
     async def _control_once(self, method: str, url: str, sent: SecretHeaders, timeout_s: float,
                             kwargs: Mapping[str, Any], probe: bool) -> httpx.Response:

@@ -1,4 +1,5 @@
-"""HTTP routes of the mock's Batch APIs: OpenAI files + batches, Anthropic message batches, Gemini batches.
+"""HTTP routes of the mock's Batch APIs: OpenAI files + batches, Anthropic message batches, Gemini batches
+(inline requests, or a JSONL file uploaded to Gemini's Files API, whose results come back as a file).
 
 Shapes follow the official SDKs' types closely enough that ``openai`` and ``anthropic`` clients
 work against them (``tests/test_mock_batches.py``). State lives in ``MockBatch`` objects; each
@@ -66,6 +67,10 @@ class BatchRoutes:
         app.router.add_get("/v1beta/batches", guard_g(self.list_gemini_batches))
         app.router.add_get("/v1beta/batches/{id}", guard_g(self.get_gemini_batch))
         app.router.add_delete("/v1beta/batches/{id}", guard_g(self.delete_gemini_batch))
+        app.router.add_post("/upload/v1beta/files", guard_g(self.upload_gemini_file))
+        app.router.add_get("/v1beta/files/{id}", guard_g(self.get_gemini_file))
+        app.router.add_delete("/v1beta/files/{id}", guard_g(self.delete_gemini_file))
+        app.router.add_get("/download/v1beta/files/{id}:download", guard_g(self.download_gemini_file))
 
     def _guard(self, dialect: Dialect) -> Callable[[Handler], Handler]:
         """Auth (and Anthropic's version header) in front of every route of one protocol."""
@@ -333,6 +338,75 @@ class BatchRoutes:
         }
 
 
+    # -- Gemini files (the Files API: what a file-input batch reads, and where its results go) ----------
+    async def upload_gemini_file(self, request: web.Request) -> web.Response:
+        """``media.upload``: ``X-Goog-Upload-Protocol: multipart`` (a ``multipart/related`` body: the File's
+        metadata as JSON, then its bytes) or ``raw`` (the bytes alone). The resumable protocol is not
+        played: the SDKs use it, seeds_nb sends one multipart request."""
+        protocol = request.headers.get("X-Goog-Upload-Protocol", "raw").lower()
+        metadata: dict[str, Any] = {}
+        if protocol == "multipart":
+            parts: list[tuple[str, bytes]] = []
+            try:
+                async for part in await request.multipart():
+                    if isinstance(part, BodyPartReader):
+                        parts.append((part.headers.get("Content-Type", ""), bytes(await part.read())))
+            except (ValueError, AssertionError):
+                return _gemini_error("Upload has malformed multipart/related body.")
+            if len(parts) != 2:
+                return _gemini_error("A multipart upload needs two parts: the File's metadata (JSON), then its bytes.")
+            try:
+                found = json.loads(parts[0][1])
+            except ValueError:
+                return _gemini_error("The first part of a multipart upload must be the File's metadata as JSON.")
+            metadata = found.get("file") or {} if isinstance(found, dict) else {}
+            mime, content = parts[1][0] or "application/octet-stream", parts[1][1]
+        elif protocol == "raw":
+            mime, content = request.headers.get("Content-Type", "application/octet-stream"), await request.read()
+        else:
+            return _gemini_error(f"The mock server takes X-Goog-Upload-Protocol multipart or raw; got {protocol!r}.")
+        stored = StoredFile(new_id(""), str(metadata.get("displayName") or ""), str(metadata.get("mimeType") or mime),
+                            self.server.clock(), content, kind="gemini")
+        self.files[stored.id] = stored
+        return _json({"file": self._gemini_file_info(request, stored)})
+
+    def _gemini_file_info(self, request: web.Request, stored: StoredFile) -> dict[str, Any]:
+        size = len(stored.content) if stored.content is not None else 0
+        return {"name": f"files/{stored.id}", "displayName": stored.filename, "mimeType": stored.purpose,
+                "sizeBytes": str(size), "createTime": anth.rfc3339(stored.created_at),
+                "uri": f"{request.url.origin()}/v1beta/files/{stored.id}", "state": "ACTIVE",
+                "source": "GENERATED" if stored.batch is not None else "UPLOADED"}
+
+    def _gemini_file(self, request: web.Request) -> StoredFile | web.Response:
+        stored = self.files.get(request.match_info["id"])
+        if stored is None or stored.kind != "gemini":
+            return _gemini_error(f"File files/{request.match_info['id']} not found.", 404)
+        return stored
+
+    async def get_gemini_file(self, request: web.Request) -> web.Response:
+        stored = self._gemini_file(request)
+        return stored if isinstance(stored, web.Response) else _json(self._gemini_file_info(request, stored))
+
+    async def delete_gemini_file(self, request: web.Request) -> web.Response:
+        stored = self._gemini_file(request)
+        if isinstance(stored, web.Response):
+            return stored
+        del self.files[stored.id]
+        return _json({})
+
+    async def download_gemini_file(self, request: web.Request) -> web.Response:
+        stored = self._gemini_file(request)
+        if isinstance(stored, web.Response):
+            return stored
+        if request.query.get("alt") != "media":
+            return _gemini_error("Downloading a file's bytes needs alt=media.")
+        if stored.content is None and stored.batch is not None:  # a batch's results: made on first download
+            batch = stored.batch
+            await self._generated(batch, batch.gemini_results)
+            stored.content = b"".join(json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+                                      for line in batch.gemini_results())
+        return web.Response(body=stored.content or b"", content_type="application/octet-stream")
+
     # -- Gemini batches ----------------------------------------------------------------------------
     async def create_gemini_batch(self, request: web.Request) -> web.Response:
         try:
@@ -343,20 +417,53 @@ class BatchRoutes:
         if not isinstance(spec, dict):
             return _gemini_error("* BatchGenerateContentRequest.batch: batch is required")
         config = spec.get("inputConfig") or spec.get("input_config") or {}
-        if isinstance(config, dict) and (config.get("fileName") or config.get("file_name")):
-            return _gemini_error("The mock server runs batches of inline requests only (inputConfig.requests).")
-        holder = config.get("requests") if isinstance(config, dict) else None
-        requests = holder.get("requests") if isinstance(holder, dict) else None
-        if not isinstance(requests, list) or not requests:
-            return _gemini_error("* BatchGenerateContentRequest.batch.input_config: requests must not be empty")
-        for n, item in enumerate(requests):
-            if not isinstance(item, dict) or not isinstance(item.get("request"), dict):
-                return _gemini_error(f"* batch.input_config.requests.requests[{n}].request: request is required")
+        file_name = (config.get("fileName") or config.get("file_name")) if isinstance(config, dict) else None
+        requests: Any
+        if file_name:
+            parsed = self._gemini_file_requests(str(file_name))
+            if isinstance(parsed, web.Response):
+                return parsed
+            requests, ids = parsed
+        else:
+            holder = config.get("requests") if isinstance(config, dict) else None
+            requests = holder.get("requests") if isinstance(holder, dict) else None
+            if not isinstance(requests, list) or not requests:
+                return _gemini_error("* BatchGenerateContentRequest.batch.input_config: requests must not be empty")
+            for n, item in enumerate(requests):
+                if not isinstance(item, dict) or not isinstance(item.get("request"), dict):
+                    return _gemini_error(f"* batch.input_config.requests.requests[{n}].request: request is required")
+            ids = [str((r.get("metadata") or {}).get("key") or n) for n, r in enumerate(requests)]
         lines = [json.dumps(r, separators=(",", ":"), ensure_ascii=False).encode() for r in requests]
-        ids = [str((r.get("metadata") or {}).get("key") or n) for n, r in enumerate(requests)]
         batch = self._new_batch("gemini", lines, ids, requests, model=request.match_info["model"],
-                                metadata={"displayName": str(spec.get("displayName") or "")})
+                                metadata={"displayName": str(spec.get("displayName") or ""),
+                                          "inputFile": str(file_name or "")})
+        if file_name:  # its results go to a file, made when first downloaded
+            results = StoredFile(f"batch-{batch.id}", f"{batch.id} results", "application/jsonl", self.server.clock(),
+                                 None, batch=batch, kind="gemini")
+            self.files[results.id] = results
         return _json(await self._gemini_info(batch))
+
+    def _gemini_file_requests(self, file_name: str) -> tuple[list[Any], list[str]] | web.Response:
+        """The requests of an uploaded JSONL file: one ``{"key", "request"}`` object per line."""
+        stored = self.files.get(file_name.removeprefix("files/"))
+        if stored is None or stored.kind != "gemini" or stored.content is None:
+            return _gemini_error(f"File {file_name} not found.", 404)
+        requests: list[Any] = []
+        ids: list[str] = []
+        for n, raw in enumerate(stored.content.splitlines()):
+            if not raw.strip():
+                continue
+            try:
+                item = json.loads(raw)
+            except ValueError:
+                return _gemini_error(f"{file_name}: line {n + 1} is not JSON.")
+            if not isinstance(item, dict) or not isinstance(item.get("request"), dict):
+                return _gemini_error(f"{file_name}: line {n + 1} needs a 'request' object (and a 'key').")
+            requests.append(item)
+            ids.append(str(item.get("key") or len(ids)))
+        if not requests:
+            return _gemini_error(f"{file_name} holds no requests.")
+        return requests, ids
 
     def _gemini_batch(self, request: web.Request) -> MockBatch | web.Response:
         batch = self.batches.get(request.match_info["id"])
@@ -410,12 +517,19 @@ class BatchRoutes:
                            "pendingRequestCount": str(0 if done else max(0, total - ok - bad))},
             "state": f"BATCH_STATE_{state}",
         }
+        input_file = (batch.metadata or {}).get("inputFile")
+        if input_file:
+            meta["inputConfig"] = {"fileName": input_file}
         operation: dict[str, Any] = {"name": name, "metadata": meta, "done": done}
         if done:
             meta["endTime"] = anth.rfc3339(batch.end)
         if done and state != "EXPIRED":  # an expired Gemini batch returns no results
-            await self._generated(batch, batch.gemini_results)
-            output = {"inlinedResponses": {"inlinedResponses": batch.gemini_results()}}
+            output: dict[str, Any]
+            if input_file:
+                output = {"responsesFile": f"files/batch-{batch.id}"}
+            else:
+                await self._generated(batch, batch.gemini_results)
+                output = {"inlinedResponses": {"inlinedResponses": batch.gemini_results()}}
             meta["output"] = output
             operation["response"] = {
                 "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatchOutput",

@@ -51,7 +51,7 @@ class StoredFile:
     created_at: float
     content: bytes | None = None
     batch: MockBatch | None = None
-    kind: str = ""  # "output" / "error" for generated files
+    kind: str = ""  # "output" / "error" for OpenAI's generated files, "gemini" for Gemini's Files API
 
     def info(self) -> dict[str, Any]:
         size = len(self.content) if self.content is not None else 0
@@ -325,6 +325,8 @@ class MockBatch:
             item = json.loads(line)
             request = item.get("request")
             entry: dict[str, Any] = {"metadata": item["metadata"]} if item.get("metadata") is not None else {}
+            if item.get("key") is not None:  # a line of an input file: its result line carries the key
+                entry["key"] = item["key"]
             if outcome == OK:
                 identity = hashlib.blake2b(line, digest_size=16).hexdigest()
                 entry["response"] = gem.build_response(request, self.model or "mock-model", identity)

@@ -55,7 +55,8 @@ class ProviderBatchAPI(BatchAPI):
     ``answer`` (the codec's parsing and the pipeline's structured-output validation)."""
 
     max_requests: ClassVar[int]
-    max_bytes: ClassVar[int]
+    #: bytes of request lines per provider batch (an adapter may set its own from the client's options)
+    max_bytes: int
     #: the provider's batches endpoint, relative to the client's base URL
     batches_path: ClassVar[str]
     #: bytes added per line when lines are joined (a newline, a comma)

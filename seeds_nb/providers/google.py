@@ -37,7 +37,7 @@ from seeds_nb.core.retry import parse_duration, retry_after_from_headers
 from seeds_nb.core.secrets import Secret, SecretHeaders
 from seeds_nb.core.types import Message, Response, Usage
 
-from ._google_batch import GoogleBatchAPI
+from ._google_batch import BATCH_INPUTS, GoogleBatchAPI
 
 __all__ = ["GEMINI_BASE_URL", "GoogleClient", "GoogleCodec", "google_error", "response_format_config"]
 
@@ -289,6 +289,8 @@ class GoogleClient(BaseClient):
             ``https://generativelanguage.googleapis.com/v1beta``.
         system_instruction: a system instruction for every prompt (before the prompt's own system
             messages, which also go to ``systemInstruction``); a call's ``system_instruction=`` replaces it.
+        batch_input: how ``submit_batch`` sends requests to the Batch API: ``"auto"`` (inline when a batch
+            fits in Google's 20 MB, else as a JSONL file uploaded with the Files API), ``"inline"``, ``"file"``.
         cache_dir, timeout, and the other keyword arguments: as for ``OpenAIClient``.
 
     Generation parameters: ``temperature``, ``top_p``, ``top_k``, ``max_output_tokens`` (or its alias
@@ -303,7 +305,7 @@ class GoogleClient(BaseClient):
 
     def __init__(self, model: str, api_key: str | None = None, base_url: str | None = None,
                  cache_dir: str | os.PathLike[str] | None = None, timeout: float = 60.0, *,
-                 system_instruction: str | None = None, **kwargs: Any) -> None:
+                 system_instruction: str | None = None, batch_input: str = "auto", **kwargs: Any) -> None:
         if api_key is None:
             api_key = next((os.environ[name] for name in KEY_ENVS if os.environ.get(name)), None)
         secret = Secret(api_key)
@@ -322,7 +324,14 @@ class GoogleClient(BaseClient):
                                                or not system_instruction.strip()):
             raise ConfigurationError(
                 f"system_instruction must be a non-empty string (or None); got {system_instruction!r}")
+        if batch_input not in BATCH_INPUTS:
+            raise ConfigurationError(f"batch_input must be one of {', '.join(BATCH_INPUTS)} (how submit_batch sends "
+                                     f"its requests: inline up to 20 MB, or as an uploaded JSONL file); got "
+                                     f"{batch_input!r}")
         self.system_instruction = system_instruction
+        #: how ``submit_batch`` sends a batch's requests: ``"auto"`` (inline up to 20 MB, else a JSONL file),
+        #: ``"inline"`` or ``"file"``
+        self.batch_input = batch_input
         codec = GoogleCodec(model=model, base_url=check_base_url(base_url), system_instruction=system_instruction) \
             if isinstance(model, str) and model.strip() else None
         super().__init__(model, api_key=secret, base_url=base_url, cache_dir=cache_dir, timeout=timeout, codec=codec,
