@@ -234,3 +234,23 @@ def test_configuration(server: MockServer, monkeypatch: pytest.MonkeyPatch) -> N
         assert estimating.generate("hello").tracking.method == "ecologits"  # the server's figures ignored
     finally:
         estimating.close()
+
+
+async def test_measured_carbon_is_labelled_in_the_compare_grid_and_the_carbon_plot(server: MockServer) -> None:
+    from seeds_nb import compare_models, plots
+    from seeds_nb.widgets import CompareGrid
+
+    gpu = SelfHostedClient(MODEL, base_url=server.selfhosted_url)
+    api = OpenAIClient("gpt-4.1-mini", base_url=server.url)
+    try:
+        results = await compare_models([f"question {i}" for i in range(4)], clients={"gpu": gpu, "api": api})
+    finally:
+        await gpu.aclose()
+        await api.aclose()
+    assert results["gpu"].impacts_method == "measured" and results["api"].impacts_method == "ecologits"
+    grid = CompareGrid(["gpu", "api"], [f"question {i}" for i in range(4)])
+    grid.load(results)
+    summary = grid.table_html.value + grid.progress_html.value
+    assert "gCO2eq measured" in summary
+    assert "measured by the server" in plots.carbon(results["gpu"]).layout.title.text
+    assert "measured" not in plots.carbon(results["api"]).layout.title.text

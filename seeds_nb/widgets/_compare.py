@@ -79,7 +79,9 @@ class _Column:
         latency = f"{mean:.2f} s mean" if mean is not None else "– s mean"
         failed = f'<span style="color:{"#c62828" if ledger.failed else "inherit"}">✘ {ledger.failed:,} failed</span>'
         cached = f" ({ledger.cached:,} cached)" if ledger.cached else ""
-        return f"✔ {ledger.succeeded:,} ok{cached} · {failed} · {cost} · {fmt_gco2(ledger.gwp_kgco2eq)} · {latency}"
+        method = ledger.impacts_method  # a server's measurement is said so; an estimate is the default
+        carbon = fmt_gco2(ledger.gwp_kgco2eq) + {"measured": " measured", "mixed": " (part measured)"}.get(method, "")
+        return f"✔ {ledger.succeeded:,} ok{cached} · {failed} · {cost} · {carbon} · {latency}"
 
 
 class CompareGrid(VBox):

@@ -316,7 +316,8 @@ class ResultsGrid(VBox):
         facts = [f'<b>#{index}</b>', f'<b style="color:{color}">{esc(status)}</b>']
         if isinstance(item, Response):
             facts += [f"{item.usage.total_tokens:,} tokens", f"latency {item.latency_s:.3f}s",
-                      fmt_usd(item.tracking.cost_usd, small=True), fmt_gco2(item.tracking.gwp_kgco2eq),
+                      fmt_usd(item.tracking.cost_usd, small=True),
+                      fmt_gco2(item.tracking.gwp_kgco2eq) + (" measured" if item.tracking.method == "measured" else ""),
                       f"{item.attempts} attempt{'s' if item.attempts != 1 else ''}", esc(item.model)]
             if item.tracking.energy_kwh is not None:
                 facts.insert(5, f"{fmt_num(item.tracking.energy_kwh)} kWh")
