@@ -392,3 +392,27 @@ def test_a_sink_fingerprint_is_the_image_content_not_its_path(tmp_path: Path) ->
     assert before == prompt_hash(prompt(PNG)) == prompt_hash([Message(**prompt(str(path))[0])])
     path.write_bytes(JPEG)  # the row's file replaced: a resumed map sends it again
     assert prompt_hash(prompt(path)) != before
+
+
+async def test_map_over_a_table_of_image_paths_resumes_by_image_content(server: MockServer, tmp_path: Path) -> None:
+    photos = []
+    for i, color in enumerate(("red", "blue", "green")):
+        photos.append(tmp_path / f"p{i}.jpg")
+        photos[-1].write_bytes(encoded("JPEG", color))
+    rows = [{"photo": str(p), "id": i} for i, p in enumerate(photos)]
+
+    def ask(row: dict[str, Any]) -> list[dict[str, Any]]:
+        return prompt(row["photo"], "Describe")
+
+    sink = tmp_path / "out.jsonl"
+    async with PROVIDERS["google"](server) as client:
+        await client.map(rows, ask, sink=sink)
+        assert server.request_count == 3
+        await client.map(rows, ask, sink=sink)  # nothing changed: nothing sent
+        assert server.request_count == 3
+        photos[1].write_bytes(encoded("JPEG", "purple"))  # one file replaced under the same name
+        await client.map(rows, ask, sink=sink)
+        assert server.request_count == 4
+        table = await client.map(rows, ask)
+    assert [seen(p.read_bytes(), "image/jpeg") in r["response"] for p, r in zip(photos, table, strict=True)] == \
+        [True, True, True]

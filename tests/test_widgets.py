@@ -367,6 +367,24 @@ def test_grid_row_selection_shows_full_prompt_and_response() -> None:
     assert "no row yet" in grid.detail_html.value
 
 
+def test_grid_detail_shows_images_as_labels_never_their_bytes() -> None:
+    """An image prompt shows ``[image/png ...]``; one that could not be sent (its image refused) shows a
+    bounded text, not megabytes of the bytes' repr."""
+    from seeds_nb.core.exceptions import PromptError
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 3_000_000
+    good = [{"role": "user", "content": [{"type": "text", "text": "Describe"}, {"type": "image", "source": png}]}]
+    bad = [{"role": "user", "content": [{"type": "text", "text": "Describe"},
+                                        {"type": "image", "source": b"BM" + b"\x00" * 3_000_000}]}]
+    grid = ResultsGrid([good, bad])
+    grid.add(0, response(0), "Describe [image/png 2.9 MB]")
+    grid.add(1, PromptError("the image bytes: not a recognised file type"), "")
+    grid.select(0)
+    assert "Describe [image/png 2.9 MB]" in grid.detail_html.value and len(grid.detail_html.value) < 5_000
+    grid.select(1)
+    assert "Describe" in grid.detail_html.value and len(grid.detail_html.value) < 5_000
+
+
 def test_grid_retrying_row_completes_in_place() -> None:
     """A retrying row turns into its final status at the same position."""
     grid = ResultsGrid()

@@ -39,6 +39,7 @@ _FILTERS_OF = {status: [name for name, statuses in FILTERS.items() if status in 
 _STATUS_COLOR = {"ok": "#2e7d32", "cached": "#1565c0", "failed": "#c62828", "retrying": "#b26a00",
                  "cancelled": "#757575", "budget": "#757575"}
 _DETAIL_LIMIT = 20_000
+_FALLBACK_CHARS = 2_000
 _CSS = """<style>
 .seeds-grid-table {border-collapse:collapse;font-size:12px;width:100%;table-layout:fixed}
 .seeds-grid-table th, .seeds-grid-table td {padding:2px 6px;vertical-align:top;text-align:left;
@@ -304,8 +305,9 @@ class ResultsGrid(VBox):
         prompt = self._prompts[index]
         try:
             messages = normalize_prompt(prompt)
-        except Exception:
-            return str(prompt)
+        except Exception:  # a prompt that could not be sent: its repr, bounded (it may hold an image's bytes)
+            text = str(prompt)
+            return text if len(text) <= _FALLBACK_CHARS else text[:_FALLBACK_CHARS - 3] + "..."
         if len(messages) == 1 and messages[0].role == "user":
             return messages[0].text()
         return "\n\n".join(f"[{m.role}] {m.text()}" for m in messages)
