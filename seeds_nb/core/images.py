@@ -44,7 +44,7 @@ IMAGE_TOKENS = 1_000
 bill): providers charge by pixels (OpenAI 85-1,105 at the default detail, Anthropic up to ~1,600,
 Gemini 258-1,290), and the base64 text is not what they count."""
 
-_PIL_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "GIF": "GIF", "WEBP": "WEBP"}
+_PIL_FORMATS = frozenset({"PNG", "JPEG", "GIF", "WEBP"})
 _DATA_URL = re.compile(r"data:(?P<mime>[^;,]*)(?P<params>(?:;[^;,]*)*),(?P<data>.*)", re.S)
 _SOURCE_KINDS = ("bytes, a file path (str or pathlib.Path), an open binary file, an http(s) URL, a data: URL, "
                  "{'type': 'base64', 'media_type': ..., 'data': ...}, {'type': 'url', 'url': ...}, or a PIL image")
@@ -123,7 +123,7 @@ def sniff_mime(data: bytes, *, what: str = "the image") -> str:
     """The MIME type of image bytes, from their magic numbers (the ``filetype`` library's matchers).
 
     Raises ``PromptError`` for empty bytes, bytes no signature matches, and a type no chat API takes
-    (naming the type it looks like: a PDF, an SVG...).
+    (naming the type it looks like: a PDF, a BMP...).
     """
     accepted = ", ".join(IMAGE_MIME_TYPES)
     if not data:
@@ -221,7 +221,8 @@ def _b64decode(text: str, what: str) -> bytes:
 def _from_pil(image: Any, detail: str | None) -> ImagePart:
     # Kept in its own format when a chat API takes it (a JPEG photo stays a JPEG, not a PNG ten times larger);
     # an image made in memory (no format) is saved as PNG, losslessly.
-    fmt = _PIL_FORMATS.get(str(image.format or "").upper(), "PNG")
+    fmt = str(image.format or "").upper()
+    fmt = fmt if fmt in _PIL_FORMATS else "PNG"
     buffer = io.BytesIO()
     try:
         image.save(buffer, format=fmt)
