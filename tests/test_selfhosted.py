@@ -254,3 +254,13 @@ async def test_measured_carbon_is_labelled_in_the_compare_grid_and_the_carbon_pl
     assert "gCO2eq measured" in summary
     assert "measured by the server" in plots.carbon(results["gpu"]).layout.title.text
     assert "measured" not in plots.carbon(results["api"]).layout.title.text
+
+
+def test_an_estimate_says_the_carbon_is_measured_once_answered(server: MockServer) -> None:
+    with SelfHostedClient(MODEL, base_url=server.selfhosted_url, usd_per_million_tokens=(0.1, 0.4)) as client:
+        plan = client.estimate(["hello there", "count to 10"])
+    assert plan.cost_usd is not None and plan.cost_usd[0] > 0 and plan.gwp_kgco2eq is None
+    assert any("the server measures them per answer" in note for note in plan.notes)
+    assert server.request_count == 0
+    with SelfHostedClient(MODEL, base_url=server.selfhosted_url, impacts_model="gpt-4o-mini") as guessed:
+        assert guessed.estimate(["hello there"]).gwp_kgco2eq is not None  # estimated beforehand as asked

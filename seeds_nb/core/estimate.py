@@ -337,8 +337,12 @@ def _price(est: Estimate, by_length: Counter[int], tracker: Tracker, model: str,
     est.gwp_kgco2eq = (gwp[0], gwp[1]) if impacts_known else None
     est.energy_kwh = (energy[0], energy[1]) if impacts_known else None
     if not cost_known:
-        est.notes.append(f"no price known for {model!r} (genai-prices): pass price_model= to price it as a known model")
-    if not impacts_known:
+        est.notes.append(f"no price known for {model!r} (genai-prices): pass price_model= to price it as a known "
+                         "model, or usd_per_million_tokens=(input, output)")
+    if not impacts_known and tracker.measured and tracker.impacts_model is None:
+        est.notes.append("energy/carbon: the server measures them per answer, known once answered (pass "
+                         "impacts_model= for an estimate beforehand)")
+    elif not impacts_known:
         est.notes.append(f"no energy/carbon model known for {model!r} (EcoLogits): pass impacts_model=")
 
 
