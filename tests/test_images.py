@@ -28,6 +28,7 @@ from seeds_nb import (
     OpenAIClient,
     OpenRouterClient,
     PromptError,
+    SelfHostedClient,
 )
 from seeds_nb.core.images import IMAGE_TOKENS, ImagePart, image_part, sniff_mime
 from seeds_nb.core.types import prompt_text
@@ -172,6 +173,8 @@ PROVIDERS: dict[str, Factory] = {
                                                  **kw),
     "google": lambda s, **kw: GoogleClient("gemini-2.5-flash", api_key=TEST_KEY, base_url=s.gemini_url, **kw),
     "openrouter": lambda s, **kw: OpenRouterClient("openai/gpt-4.1", api_key=TEST_KEY, base_url=s.url, **kw),
+    "selfhosted": lambda s, **kw: SelfHostedClient("llama-3.1-8b", base_url=s.selfhosted_url,
+                                                   usd_per_million_tokens=(0.1, 0.2), **kw),
 }
 
 
@@ -416,3 +419,19 @@ async def test_map_over_a_table_of_image_paths_resumes_by_image_content(server: 
         table = await client.map(rows, ask)
     assert [seen(p.read_bytes(), "image/jpeg") in r["response"] for p, r in zip(photos, table, strict=True)] == \
         [True, True, True]
+
+
+async def test_a_self_hosted_server_without_structured_output_gets_the_image_and_the_schema(
+        server: MockServer) -> None:
+    from pydantic import BaseModel
+
+    class Caption(BaseModel):
+        caption: str
+
+    async with SelfHostedClient("llama-3.1-8b", base_url=server.selfhosted_url, structured_output="prompt",
+                                usd_per_million_tokens=(0.1, 0.2)) as client:
+        response = await client.agenerate(prompt(JPEG, "Caption this"), response_format=Caption)
+    body = server.requests[-1]["body"]
+    assert body["messages"][0]["role"] == "system" and "caption" in body["messages"][0]["content"]
+    assert body["messages"][1]["content"][1] == inline_form("openai", JPEG, "image/jpeg")
+    assert isinstance(response.parsed, Caption)
