@@ -173,6 +173,14 @@ async def test_a_server_without_structured_output_needs_the_prompt_mode() -> Non
             result = await client.batch_generate([f"Name city {i}" for i in range(4)], response_format=City)
         assert result.successful_count == 4 and all(isinstance(r.parsed, City) for r in result.responses if r)
         assert list(result.to_pandas()["population"]) == [r.parsed.population for r in result.responses if r]
+        schema = {"type": "json_schema", "json_schema": {"name": "Town", "schema": {
+            "type": "object", "properties": {"town": {"type": "string"}}, "required": ["town"]}}}
+        async with SelfHostedClient(MODEL, base_url=plain.selfhosted_url, structured_output="prompt") as client:
+            town = await client.agenerate("Name a town", response_format=schema)  # a schema dict, not a model
+            free = await client.agenerate("Any JSON", response_format={"type": "json_object"})
+        assert isinstance(town.parsed, dict) and isinstance(town.parsed["town"], str)
+        assert "Answer with one JSON object and nothing else." in plain.requests[-1]["body"]["messages"][0]["content"]
+        assert isinstance(free.parsed, dict)
 
 
 async def test_an_answer_that_is_not_json_is_a_clear_error(server: MockServer) -> None:

@@ -50,7 +50,6 @@ _GWP_KEYS = (("emissions_g_co2", 1e-3), ("gco2eq", 1e-3), ("gwp_kgco2eq", 1.0))
 _IMPACTS_PROVIDERS = ("huggingface_hub", "openai", "anthropic", "google_genai", "mistralai", "cohere")
 _FENCE = re.compile(r"```(?:json|JSON)?[ \t]*\n(.*?)\n?[ \t]*```", re.S)
 SCHEMA_INSTRUCTION = "Answer with one JSON object and nothing else. It must match this JSON schema:"
-JSON_INSTRUCTION = "Answer with one JSON object and nothing else."
 
 
 def _number(value: Any) -> float | None:
@@ -80,7 +79,7 @@ def _first(trace: Mapping[str, Any], keys: tuple[tuple[str, float], ...]) -> flo
 
 
 def _schema_of(response_format: Any) -> dict[str, Any] | None:
-    """The JSON schema a ``response_format`` asks for (None for a bare ``json_object``)."""
+    """The JSON schema a ``response_format`` asks for (None for a bare ``json_object``: any object)."""
     if isinstance(response_format, type) and issubclass(response_format, BaseModel):
         return response_format.model_json_schema()
     if isinstance(response_format, Mapping):
@@ -141,9 +140,8 @@ class SelfHostedCodec(OpenAICodec):
         fmt = params.get("response_format")
         if fmt is None or self.structured_output == "json_schema":
             return super().build_request(messages, params)
-        schema = _schema_of(fmt)
-        text = JSON_INSTRUCTION if schema is None else (
-            f"{SCHEMA_INSTRUCTION}\n```json\n{json.dumps(schema, ensure_ascii=False)}\n```")
+        schema = _schema_of(fmt) or {"type": "object"}  # a bare json_object: any object
+        text = f"{SCHEMA_INSTRUCTION}\n```json\n{json.dumps(schema, ensure_ascii=False)}\n```"
         rest = {name: value for name, value in params.items() if name != "response_format"}
         path, body = super().build_request(_with_instruction(messages, text), rest)
         if self.structured_output == "json_object":
