@@ -476,6 +476,18 @@ async def test_batch_job_from_a_jsonl_file(batch_server: MockServer, clock: Batc
         GoogleClient(MODEL, base_url=batch_server.gemini_url, batch_input="upload")
 
 
+async def test_a_full_control_url_must_be_on_the_base_urls_host(batch_server: MockServer) -> None:
+    """Uploads and downloads go beside the API's path, on its host; the key goes to no other host."""
+    async with GoogleClient(MODEL, base_url=batch_server.gemini_url, api_key=TEST_KEY) as client:
+        root = batch_server.gemini_url.removesuffix("/v1beta")
+        listed = await client.pipeline.control("GET", f"{root}/v1beta/batches")
+        assert listed.status_code == 200
+        for elsewhere in ("http://example.org/v1beta/batches", root.replace("127.0.0.1", "localhost") + "/x",
+                          f"https://{root.removeprefix('http://')}/x"):
+            with pytest.raises(ConfigurationError, match="is not on the server of base_url"):
+                await client.pipeline.control("GET", elsewhere)
+
+
 async def test_batch_cancel_and_expiry(batch_client: GoogleClient, batch_server: MockServer, clock: BatchClock) -> None:
     job = await batch_client.submit_batch([f"Cancel me {i}" for i in range(30)])
     clock.now += DAY_S / 2
