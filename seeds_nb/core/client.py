@@ -23,7 +23,7 @@ from .estimate import Estimate, estimate_prompts
 from .exceptions import ConfigurationError
 from .mapping import MapJob, PromptRows, check_clash, parsed_fields
 from .pipeline import Pipeline
-from .ratelimit import RateGate
+from .ratelimit import Gate, RateGate
 from .result import BatchResult
 from .retry import RetryPolicy
 from .runner import run_sync
@@ -104,6 +104,7 @@ class BaseClient:
         enable_tracking: bool = True,
         tracking_method: str = "ecologits",
         usd_per_million_tokens: float | tuple[float, float] | None = None,
+        gate: Gate | None = None,
         **defaults: Any,
     ) -> None:
         """``defaults``: generation parameters (``temperature=0.2, max_tokens=500``...) every call sends
@@ -111,7 +112,9 @@ class BaseClient:
         hours; ``enable_tracking=False`` (or ``tracking_method='none'``) leaves cost and carbon unknown;
         ``tracking_method='measured'`` takes a self-hosted server's own figures (``SelfHostedClient``).
         ``usd_per_million_tokens=(input, output)`` (or one price for both) prices a model no price table
-        knows, e.g. what a local GPU costs you per token."""
+        knows, e.g. what a local GPU costs you per token.
+        ``gate``: a rate gate shared beyond this client (``seeds_nb.ray`` passes its cluster-wide one); the
+        limits are then the gate's, so it excludes ``requests_per_minute``/``tokens_per_minute``."""
         secret = api_key if isinstance(api_key, Secret) else Secret(api_key)
         if not isinstance(model, str) or not model.strip():
             raise ConfigurationError("model must be a non-empty string, e.g. model='gpt-4.1-mini'")
@@ -123,6 +126,9 @@ class BaseClient:
         _positive("tokens_per_minute", tokens_per_minute, allow_none=True)
         _positive("cache_ttl_s", cache_ttl_s, allow_none=True)
         _positive("ttl_hours", ttl_hours, allow_none=True)
+        if gate is not None and (requests_per_minute is not None or tokens_per_minute is not None):
+            raise ConfigurationError("pass the rate limits to the shared gate, not to a client given gate=; "
+                                     "drop requests_per_minute/tokens_per_minute here")
         if ttl_hours is not None:
             if cache_ttl_s is not None:
                 raise ConfigurationError("pass the cache's lifetime once: cache_ttl_s (seconds) or ttl_hours")
@@ -167,7 +173,7 @@ class BaseClient:
         self.pipeline = Pipeline(
             codec, secret=secret, timeout=self.timeout,
             retry=RetryPolicy(max_retries=max_retries, max_wait_s=float(max_retry_wait_s)),
-            gate=RateGate(requests_per_minute, tokens_per_minute),
+            gate=gate if gate is not None else RateGate(requests_per_minute, tokens_per_minute),
             tracker=Tracker(self.provider, electricity_mix_zone=electricity_mix_zone, price_model=price_model,
                             impacts_model=impacts_model, route=codec.tracking_targets,
                             enabled=enable_tracking and tracking_method != "none",
@@ -192,7 +198,7 @@ class BaseClient:
         return self.pipeline.defaults
 
     @property
-    def gate(self) -> RateGate:
+    def gate(self) -> Gate:
         return self.pipeline.gate
 
     @property

@@ -19,6 +19,8 @@ from .types import Response
 
 __all__ = ["Ledger"]
 
+_NOT_SUMMED = frozenset({"total", "started", "in_flight", "retrying"})
+
 
 @dataclass(slots=True)
 class Ledger:
@@ -165,6 +167,14 @@ class Ledger:
         self.pe_mj += sign * (t.pe_mj or 0.0)
         self.pe_mj_min += sign * (t.pe_mj_min or 0.0)
         self.pe_mj_max += sign * (t.pe_mj_max or 0.0)
+
+    def merge(self, other: Ledger) -> None:
+        """Add ``other``'s counts and totals to this one (ledgers of parts of one run, kept apart: the
+        batches of ``seeds_nb.ray``'s workers). ``total``, ``started`` and the gauges ``in_flight`` and
+        ``retrying`` are left alone: they describe the whole run, not a part of it."""
+        for f in fields(self):
+            if f.name not in _NOT_SUMMED:
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
     def snapshot(self) -> Ledger:
         """A copy (for a widget on another thread to render without tearing)."""

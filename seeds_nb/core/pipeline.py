@@ -46,7 +46,7 @@ from .exceptions import (
 from .http import TRANSPORT_ERRORS, LoopPools, post, translate_transport_error
 from .images import IMAGE_TOKENS
 from .log import logger
-from .ratelimit import RateGate
+from .ratelimit import Gate
 from .retry import RetryPolicy
 from .secrets import Secret, SecretHeaders
 from .tracking import Tracker
@@ -99,7 +99,7 @@ def _dumps(value: Any) -> bytes:
 class Pipeline:
     """The request path of one client. Built by ``BaseClient``; reached as ``client.pipeline``."""
 
-    def __init__(self, codec: Codec, *, secret: Secret, timeout: float, retry: RetryPolicy, gate: RateGate,
+    def __init__(self, codec: Codec, *, secret: Secret, timeout: float, retry: RetryPolicy, gate: Gate,
                  tracker: Tracker, cache: ResponseCache | None, cache_scope: str,
                  transport: httpx.AsyncBaseTransport | None = None, defaults: Mapping[str, Any] | None = None) -> None:
         self.codec = codec
@@ -206,7 +206,9 @@ class Pipeline:
             raise PromptError(f"the prompt cannot be sent as JSON ({exc}); message contents must be text or "
                               "lists of JSON-able content parts") from None
         key = self.key(messages, params) if cache and self.cache is not None else None
-        estimate = (_input_tokens(messages, payload) + int(params.get("max_tokens") or 256)) if self.gate.tokens else 0
+        estimate = 0
+        if self.gate.tokens_per_minute:
+            estimate = _input_tokens(messages, payload) + int(params.get("max_tokens") or 256)
         return Prepared(messages, path, payload, key, estimate)
 
     # -- structured output ---------------------------------------------------------------------------

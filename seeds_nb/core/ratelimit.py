@@ -20,8 +20,9 @@ import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
-__all__ = ["RateGate"]
+__all__ = ["Gate", "RateGate"]
 
 
 BURST_S = 5.0
@@ -31,6 +32,24 @@ PLENTY = 64
 """A probe reporting at least this many requests remaining ends the recovery phase."""
 _PROBE_POLL_S = 0.02
 """How often a request queued behind an unanswered probe looks again (recovery only)."""
+
+
+class Gate(Protocol):
+    """What the pipeline asks of a gate. ``RateGate`` is the one every client builds; a gate shared beyond
+    one client (``seeds_nb.ray``'s cluster-wide gate, fed permits by one ``RateGate`` in a Ray actor) is
+    passed to the client as ``gate=`` and must behave the same way."""
+
+    requests_per_minute: float | None
+    tokens_per_minute: float | None
+
+    async def acquire(self, estimated_tokens: int = 0) -> bool: ...
+
+    def pause(self, seconds: float) -> None: ...
+
+    def probe_answered(self, remaining: int | None = None, reset_s: float | None = None, *,
+                       ok: bool = True) -> None: ...
+
+    def settle(self, estimated_tokens: int, actual_tokens: int | None) -> None: ...
 
 
 class _Bucket:
@@ -50,6 +69,13 @@ class _Bucket:
         self.stamp = now
         self.level -= min(amount, self.capacity)
         return 0.0 if self.level >= 0 else -self.level / self.rate
+
+    def available(self) -> float:
+        """What could be taken now without waiting."""
+        now = self.clock()
+        self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+        self.stamp = now
+        return self.level
 
     def refund(self, amount: float) -> None:
         self.level = min(self.capacity, self.level + amount)
@@ -123,6 +149,24 @@ class RateGate:
         if wait > 0:
             await self.sleep(wait)
         return probe
+
+    def take_ready(self, count: int, estimated_tokens: int = 0) -> int:
+        """Up to ``count`` more permits that need no wait now (none during a pause or a recovery phase):
+        how a gate that serves several processes hands out permits in batches after one ``acquire``."""
+        if count <= 0 or self.recovering or self.paused_until > self.clock():
+            return 0
+        granted = count
+        if self.requests is not None:
+            granted = min(granted, int(self.requests.available()))
+        if self.tokens is not None and estimated_tokens:
+            granted = min(granted, int(self.tokens.available() // estimated_tokens))
+        if granted <= 0:
+            return 0
+        if self.requests is not None:
+            self.requests.wait_for(granted)
+        if self.tokens is not None and estimated_tokens:
+            self.tokens.wait_for(granted * estimated_tokens)
+        return granted
 
     def probe_answered(self, remaining: int | None = None, reset_s: float | None = None, *,
                        ok: bool = True) -> None:
