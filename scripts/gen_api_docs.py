@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "api.md"
-MODULES = ["seeds_nb", "seeds_nb.widgets", "seeds_nb.plots"]
+MODULES = ["seeds_nb", "seeds_nb.widgets", "seeds_nb.plots", "seeds_nb.ray"]
 HEADER = """# API reference
 
 Generated from the docstrings by `scripts/gen_api_docs.py`; do not edit by hand.

@@ -8,7 +8,8 @@ whole run's spending and a stop reaches every worker at its next call.
 
 Why the progress actor keeps a batch's figures apart until the batch is done: when Ray restarts a killed
 actor, its unfinished batch runs again; its partial figures are dropped (the restarted actor registers
-under the same actor id), so nothing is counted twice.
+under the same actor id), and a finished batch is known by a fingerprint of its rows' keys, so nothing is
+counted twice.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class ProgressActor:
         self.partial: dict[str, Ledger] = {}
         self.gauges: dict[str, tuple[int, int]] = {}
         self.workers: dict[str, Any] = {}
+        self.seen: set[str] = set()
         self.batches = 0
 
     def register(self, worker: str, handle: Any) -> None:
@@ -110,10 +112,14 @@ class ProgressActor:
         self.partial.setdefault(worker, Ledger()).merge(delta)
         self.gauges[worker] = (in_flight, retrying)
 
-    def batch_done(self, worker: str, ledger: Ledger) -> None:
-        """A batch ended: its own complete ledger replaces the partial reports."""
+    def batch_done(self, worker: str, batch: str, ledger: Ledger) -> None:
+        """A batch ended: its own complete ledger replaces the partial reports. A batch Ray ran again (its
+        actor was killed after finishing it, before handing it back) counts once: the first run paid."""
         self.partial.pop(worker, None)
         self.gauges.pop(worker, None)
+        if batch in self.seen:
+            return
+        self.seen.add(batch)
         self.done.merge(ledger)
         self.batches += 1
 

@@ -130,6 +130,8 @@ class RayMap:
         self.dataset.context.execution_options.preserve_order = True
         self.started = 0.0
         self.elapsed_s = 0.0
+        #: the driver's panel, while ``run`` shows one
+        self.panel: Any = None
 
     def cancel(self) -> None:
         """Stop the run (thread-safe): no new request starts anywhere; rows not sent end as cancelled."""
@@ -220,6 +222,7 @@ async def run(ds: ray.data.Dataset, prompt: str | Callable[[dict[str, Any]], Any
             raise ConfigurationError(f"{exc}; or pass progress=False") from None
         panel = BatchProgress(job.total, title=title or job.spec.model)
         panel.on_cancel(job.cancel)
+        job.panel = panel
         _display(panel)
     if on_start is not None:
         on_start(job)

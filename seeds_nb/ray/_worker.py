@@ -45,7 +45,8 @@ assert set(RESULT_TYPES) == set(RESULT_COLUMNS)
 
 
 def row_key(row: dict[str, Any], key: str | None) -> str:
-    """What identifies a row in a sink: its ``key`` column, else a fingerprint of all its input values."""
+    """What identifies a row in a sink (and a batch, to the progress actor): its ``key`` column, else a
+    fingerprint of all its input values."""
     if key is not None:
         return str(row[key])
     text = json.dumps(row, sort_keys=True, ensure_ascii=False, default=str)
@@ -97,19 +98,23 @@ class MapWorker:
         plan = self.plan
         keys: list[str] = []
         hashes: list[str | None] = []
-        if plan.sink:  # which rows the sink already holds: those are not sent, nor written again
-            rows = PromptRows(as_table(batch), plan.prompt, plan.system)
-            keep: list[bool] = []
-            for _, row, prompt in rows.pairs(keep=False):
-                key = row_key(row, plan.key)
-                fingerprint = None if isinstance(prompt, Unsendable) else prompt_hash(prompt)
-                todo = fingerprint is None or self.done.get(key) != fingerprint
-                keep.append(todo)
-                if todo:
-                    keys.append(key)
-                    hashes.append(fingerprint)
-            if not all(keep):
-                batch = batch.filter(pa.array(keep, pa.bool_()))
+        rows = PromptRows(as_table(batch), plan.prompt, plan.system)
+        every = hashlib.sha256()
+        keep: list[bool] = []
+        for _, row, prompt in rows.pairs(keep=False):
+            key = row_key(row, plan.key)
+            every.update(key.encode() + b"\n")
+            if not plan.sink:
+                continue
+            # which rows the sink already holds: those are not sent, nor written again
+            fingerprint = None if isinstance(prompt, Unsendable) else prompt_hash(prompt)
+            todo = fingerprint is None or self.done.get(key) != fingerprint
+            keep.append(todo)
+            if todo:
+                keys.append(key)
+                hashes.append(fingerprint)
+        if plan.sink and not all(keep):
+            batch = batch.filter(pa.array(keep, pa.bool_()))
         params = {name: value for name, value in plan.params.items()
                   if name not in ("max_cost_usd", "max_gwp_kgco2eq")}  # budgets are the run's (the gate's)
         job = self.client.prepare_map(batch, plan.prompt, response_format=plan.response_format, system=plan.system,
@@ -139,7 +144,7 @@ class MapWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await reporter
         await gate.flush()
-        await self.progress.batch_done.remote(self.worker, run.ledger.snapshot())
+        await self.progress.batch_done.remote(self.worker, every.hexdigest(), run.ledger.snapshot())
         for name, kind in RESULT_TYPES.items():
             column = plan.prefix + name
             out = out.set_column(out.schema.get_field_index(column), column, out.column(column).cast(kind))
