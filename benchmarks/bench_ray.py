@@ -3,15 +3,16 @@
 What it answers:
 
 (a) Throughput: 2 actors x ``max_concurrent`` 16 on a local Ray (2 CPUs) against one local ``client.map`` with
-    the same total concurrency (32), both against the mock server at 50 ms (a subprocess). Each Ray map
-    starts its own actors, so it is timed at two sizes: the steady rate is (N2 - N1) / (t2 - t1) and the
-    startup overhead is t1 - N1 / steady rate. Target: steady rate >= 0.8x the local map's.
+    the same total concurrency (32), both against the mock server at 50 ms (a subprocess), N rows. A Ray map
+    starts its own actors, so its steady rate is read from its progress actor (rows done from the moment
+    10% were done to the end), and the startup overhead (actors, imports) is the time to its first row
+    done. Target: steady rate >= 0.8x the local map's.
 (b) The cluster-wide rate limit, counted at the server: ``requests_per_minute`` set in the spec, 2 actors,
     the embedded mock's request log (arrival times): the most requests the server saw in any window of 1, 5
     and 10 s, against what the one token bucket allows (its burst of five seconds' worth plus the rate).
 (c) ``ray.init`` time (local, 2 CPUs, no dashboard).
 
-Run: ``python benchmarks/bench_ray.py [--n1 2000] [--n2 8000] [--rpm 3000] [--rate-n 1000] [--json out.json]``.
+Run: ``python benchmarks/bench_ray.py [--n 6000] [--rpm 3000] [--rate-n 1000] [--json out.json]``.
 """
 
 from __future__ import annotations
@@ -48,19 +49,37 @@ async def local_map(url: str, n: int, concurrency: int) -> float:
     return elapsed
 
 
-def ray_map(url: str, n: int, tag: str, actors: int, per_actor: int) -> float:
+def ray_map(url: str, n: int, tag: str, actors: int, per_actor: int) -> dict[str, float]:
+    """Wall time of the whole map, and its steady rate: rows done between the moment 10% were done and the
+    end, read from the run's progress actor every 50 ms (the actors' startup is then outside it)."""
+    import threading
+
     import ray
 
     import seeds_nb.ray as sray
     from seeds_nb import OpenAIClient
 
     spec = sray.ClientSpec(OpenAIClient, model=MODEL, base_url=url)
+    marks: list[tuple[float, int]] = []
+    stop = threading.Event()
+
+    def watch(job: sray.RayMap) -> None:
+        def poll() -> None:
+            while not stop.wait(0.05):
+                marks.append((time.perf_counter(), job.snapshot().completed))
+
+        threading.Thread(target=poll, daemon=True).start()
+
     started = time.perf_counter()
     ds = ray.data.from_items(rows(n, tag), override_num_blocks=max(4, n // 500))
-    out = sray.map(ds, "{text}", client=spec, concurrency=actors, max_concurrent=per_actor).materialize()
-    elapsed = time.perf_counter() - started
-    assert out.count() == n
-    return elapsed
+    result = asyncio.run(sray.run(ds, "{text}", client=spec, concurrency=actors, max_concurrent=per_actor,
+                                  progress=False, on_start=watch))
+    ended = time.perf_counter()
+    stop.set()
+    assert result.ledger.succeeded == n
+    first = next(t for t, done in marks if done > 0)
+    t10, n10 = next((t, done) for t, done in marks if done >= n // 10)
+    return {"wall_s": ended - started, "first_row_s": first - started, "steady_rps": (n - n10) / (ended - t10)}
 
 
 def rate_limit(rpm: int, n: int) -> dict[str, Any]:
@@ -92,8 +111,7 @@ def rate_limit(rpm: int, n: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n1", type=int, default=2000)
-    parser.add_argument("--n2", type=int, default=8000)
+    parser.add_argument("--n", dest="n2", type=int, default=6000)
     parser.add_argument("--actors", type=int, default=2)
     parser.add_argument("--per-actor", type=int, default=16)
     parser.add_argument("--rpm", type=int, default=3000)
@@ -114,23 +132,20 @@ def main() -> None:
     total = args.actors * args.per_actor
     with MockServerProcess(0.05) as server:
         local_s = asyncio.run(local_map(server.url, args.n2, total))
-        t1 = ray_map(server.url, args.n1, "small", args.actors, args.per_actor)
-        t2 = ray_map(server.url, args.n2, "large", args.actors, args.per_actor)
+        measured = ray_map(server.url, args.n2, "large", args.actors, args.per_actor)
     local_rate = args.n2 / local_s
-    steady = (args.n2 - args.n1) / (t2 - t1) if t2 > t1 else float("inf")
-    startup = t1 - args.n1 / steady
-    whole = args.n2 / t2
+    steady = measured["steady_rps"]
     ratio = steady / local_rate
+    whole = args.n2 / measured["wall_s"]
     paced = rate_limit(args.rpm, args.rate_n)
     ray.shutdown()
     print(f"\nray.init (local, 2 CPUs, no dashboard): {init_s:.1f} s")
     print(f"local client.map, {args.n2:,} rows, max_concurrent={total}: {local_rate:,.0f} req/s ({local_s:.1f} s)")
-    print(f"seeds_nb.ray.map, {args.actors} actors x {args.per_actor}: {args.n1:,} rows in {t1:.1f} s, "
-          f"{args.n2:,} rows in {t2:.1f} s")
-    print(f"  steady rate {steady:,.0f} req/s = {ratio:.2f}x the local map (target >= {RATIO_TARGET}x): "
-          f"{'PASS' if ratio >= RATIO_TARGET else 'FAIL'}")
-    print(f"  startup overhead (actors, imports, first batch) {startup:.1f} s; {args.n2:,} rows with it: "
-          f"{whole:,.0f} req/s = {whole / local_rate:.2f}x")
+    print(f"seeds_nb.ray.map, {args.actors} actors x {args.per_actor}, {args.n2:,} rows: {measured['wall_s']:.1f} s")
+    print(f"  steady rate (from 10% done to the end) {steady:,.0f} req/s = {ratio:.2f}x the local map "
+          f"(target >= {RATIO_TARGET}x): {'PASS' if ratio >= RATIO_TARGET else 'FAIL'}")
+    print(f"  startup overhead (actors, imports, to the first row done) {measured['first_row_s']:.1f} s; "
+          f"with it: {whole:,.0f} req/s = {whole / local_rate:.2f}x")
     print(f"\nrequests_per_minute={args.rpm} across {args.actors} actors, {args.rate_n:,} requests in "
           f"{paced['span_s']:.1f} s at the server (steady {paced['steady_rpm']:,.0f}/min after the burst):")
     held = True
@@ -142,8 +157,8 @@ def main() -> None:
               f"{'PASS' if ok else 'FAIL'}")
     print(f"\nload average at the end: {load_average():.2f}")
     if args.json is not None:
-        args.json.write_text(json.dumps({"machine": info, "init_s": init_s, "local_rps": local_rate, "t1_s": t1,
-                                         "t2_s": t2, "steady_rps": steady, "ratio": ratio, "startup_s": startup,
+        args.json.write_text(json.dumps({"machine": info, "init_s": init_s, "local_rps": local_rate, "ray": measured,
+                                         "ratio": ratio,
                                          "rate_limit": paced}, indent=2, default=str))
     if args.strict and (ratio < RATIO_TARGET or not held):
         sys.exit(1)
