@@ -64,6 +64,11 @@ def record_comms(monkeypatch: pytest.MonkeyPatch) -> CommLog:
     return log
 
 
+def click_cancel(panel: Any) -> None:
+    """Deliver what panel.js sends when Cancel is clicked, through the widget's comm as the kernel would."""
+    panel.comm.handle_msg({"content": {"data": {"method": "custom", "content": {"event": "cancel"}}}, "buffers": []})
+
+
 class BatchClock:
     """A mock server's batch clock (``MockServer(clock=...)``), moved by the test: every job state is reached
     exactly, with no sleeping."""

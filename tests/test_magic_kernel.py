@@ -169,8 +169,7 @@ def test_submit_and_anthropic_in_a_notebook(tmp_path: Path) -> None:
     assert "anthropic ok" in text_of(cells[5]) and "anthropic submit ok" in text_of(cells[7])
     assert "BatchJobMonitor: completed · 1/1 done" in text_of(cells[6])  # Anthropic counts at the end
     models = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"].values()
-    monitors = [m["state"]["value"] for m in models
-                if m["model_name"] == "HTMLModel" and "seeds-job-stats" in m["state"].get("value", "")]
+    monitors = [m["state"]["stats"] for m in models if m["state"].get("kind") == "seeds-job-monitor"]
     assert len(monitors) == 2 and all(">completed</b>" in value for value in monitors)
 
 
@@ -205,7 +204,7 @@ class Session:
         """Run ``code``; returns (outputs, reply status).
 
         ``interrupt_at`` / ``cancel_at``: interrupt the kernel / click Cancel once the cell's panel is
-        on screen (its Cancel button was opened) and its bar shows at least that many finished
+        on screen (its panel was opened) and its bar shows at least that many finished
         requests: acting on events the frontend would see, never after a delay.
         """
         msg_id = self.kc.execute(code)
@@ -219,7 +218,7 @@ class Session:
                 self.km.interrupt_kernel()
                 acted = True
             if not acted and cancel is not None and cancel_at is not None and finished >= cancel_at:
-                content = {"comm_id": cancel, "data": {"method": "custom", "content": {"event": "click"}}}
+                content = {"comm_id": cancel, "data": {"method": "custom", "content": {"event": "cancel"}}}
                 self.kc.session.send(self.kc.shell_channel.socket, self.kc.session.msg("comm_msg", content))
                 acted = True
             try:
@@ -228,16 +227,15 @@ class Session:
                 continue
             kind, content = msg["msg_type"], msg["content"]
             if kind == "comm_msg" and content["comm_id"] in bars:  # updates may come from a worker thread
-                finished = max(finished, content["data"].get("state", {}).get("value", 0))
+                finished = max(finished, content["data"].get("state", {}).get("bar_value", 0))
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
             if kind == "comm_open":
                 state = content["data"]["state"]
-                if state.get("_model_name") == "ButtonModel" and state.get("description") == "Cancel":
+                if state.get("kind") in ("seeds-batch-progress", "seeds-job-monitor"):  # a panel (anywidget)
                     cancel = cancel or content["comm_id"]
-                elif state.get("_model_name") == "IntProgressModel":
                     bars.add(content["comm_id"])
-                    finished = max(finished, state.get("value", 0))
+                    finished = max(finished, state.get("bar_value", 0))
             elif kind in ("stream", "error", "display_data", "execute_result"):
                 outputs.append({"type": kind, **content})
             elif kind == "status" and content["execution_state"] == "idle":

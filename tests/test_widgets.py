@@ -25,7 +25,7 @@ from seeds_nb.core.types import Response, Tracking, Usage
 from seeds_nb.mock import Fault
 from seeds_nb.widgets import FILTERS, BatchProgress, ResultsGrid, Throttle, run_batch
 
-from _support import CommLog, FakeClock, leftover_tasks, record_comms
+from _support import CommLog, FakeClock, click_cancel, leftover_tasks, record_comms
 
 XSS = "<script>alert('x')</script>"
 
@@ -143,22 +143,20 @@ def test_10k_events_send_at_most_20_messages_per_second_and_final_state(comm_log
     progress.finish(progress_finish)
     sent = comm_log.count("comm_msg")
     assert sent <= 20 * 10, sent
-    bar_updates = comm_log.updates(progress.bar.model_id)
-    assert bar_updates[-1]["value"] == 10_000
-    assert bar_updates[-1].get("bar_style", progress.bar.bar_style) == "success"
-    assert "10000/10000 done" in progress.bar.description
-    html_updates = comm_log.updates(progress.stats_html.model_id)
-    assert "✔ 10,000 ok" in html_updates[-1]["value"]
+    updates = comm_log.updates(progress.model_id)
+    final = updates[-1]  # the final state and the button, in one message
+    assert final["bar_value"] == 10_000 and final["bar_style"] == "success" and final["button_label"] == "Done"
+    assert "10000/10000 done" in final["bar_label"] and "✔ 10,000 ok" in final["stats"]
 
 
 def test_hold_sync_groups_bar_changes(comm_log: CommLog) -> None:
-    """One redraw of the panel is two messages (bar, stats), not one per trait."""
+    """One redraw of the panel is one message (bar and stats together), not one per trait."""
     clock = FakeClock()
     progress = BatchProgress(10, throttle=Throttle(0.2, clock), clock=clock)
     comm_log.clear()
     stats = Ledger(total=10, completed=3, succeeded=3, started=clock.now)
     assert progress.update(stats)
-    assert comm_log.count("comm_msg") == 2
+    assert comm_log.count("comm_msg") == 1
 
 
 def test_final_state_drawn_even_when_throttled() -> None:
@@ -171,11 +169,11 @@ def test_final_state_drawn_even_when_throttled() -> None:
     stats.completed = stats.succeeded = 5
     assert not progress.update(stats)  # throttled
     progress.finish(make_result(5))
-    assert progress.bar.value == 5 and progress.bar.bar_style == "success"
+    assert progress.bar_value == 5 and progress.bar_style == "success"
     assert progress.state == "success" and progress.finished
     assert not progress.update(Ledger(total=5), force=True)
-    assert progress.bar.value == 5
-    assert progress.cancel_button.disabled
+    assert progress.bar_value == 5
+    assert progress.button_disabled
 
 
 @pytest.mark.parametrize(("kwargs", "state", "style"), [
@@ -189,8 +187,8 @@ def test_final_states_and_colours(kwargs: dict[str, Any], state: str, style: str
     progress = BatchProgress(4)
     progress.finish(make_result(4, **kwargs))
     assert progress.state == state
-    assert progress.bar.bar_style == style
-    assert state in progress.stats_html.value
+    assert progress.bar_style == style
+    assert state in progress.stats
 
 
 def test_budget_stop_and_error_states() -> None:
@@ -200,17 +198,17 @@ def test_budget_stop_and_error_states() -> None:
     result.stop_reason = "max_cost_usd"
     progress = BatchProgress(3)
     progress.finish(result)
-    assert progress.state == "stopped" and progress.bar.value == 2
+    assert progress.state == "stopped" and progress.bar_value == 2
     crashed = BatchProgress(3)
     crashed.finish(make_result(3), error=RuntimeError(XSS))
-    assert crashed.state == "error" and crashed.bar.bar_style == "danger"
-    assert "<script>" not in crashed.stats_html.value and "&lt;script&gt;" in crashed.stats_html.value
+    assert crashed.state == "error" and crashed.bar_style == "danger"
+    assert "<script>" not in crashed.stats and "&lt;script&gt;" in crashed.stats
 
 
 def test_repr_is_deterministic_text_plain() -> None:
     """The text/plain repr has counts and totals, no address, no timings, and fits nbval's 110 chars."""
     progress = BatchProgress(50)
-    bundle = progress._repr_mimebundle_()
+    bundle, _metadata = progress._repr_mimebundle_()
     assert bundle["text/plain"] == "BatchProgress: 0/50 done · 0 ok (0 cached) · 0 failed · $0.0000 · 0 gCO2eq"
     result = make_result(50, failed={3, 4}, cached=set(range(10, 20)))
     progress.finish(result)
@@ -232,7 +230,7 @@ def test_ticks_redraw_between_events_within_the_throttle() -> None:
     assert progress.tick(stats)
     assert not progress.tick(stats)
     clock.advance(65)
-    assert progress.tick(stats) and "elapsed 1:05" in progress.stats_html.value
+    assert progress.tick(stats) and "elapsed 1:05" in progress.stats
     assert not grid.tick()  # nothing new to draw
     grid.add(0, response(0), "p")
     assert grid.tick() and grid.table_html.value.count("<tr data-index") == 1
@@ -245,9 +243,9 @@ def test_unknown_total_shows_question_mark() -> None:
     progress = BatchProgress(None, throttle=Throttle(0.2, clock), clock=clock)
     stats = Ledger(total=None, completed=7, succeeded=7, started=clock.now)
     progress.update(stats)
-    assert progress.bar.description == "7/? done"
+    assert progress.bar_label == "7/? done"
     progress.finish(make_result(9))
-    assert progress.bar.description == "9/9 done" and progress.bar.max == 9
+    assert progress.bar_label == "9/9 done" and progress.bar_max == 9
 
 
 def test_cancel_button_calls_back_once() -> None:
@@ -255,17 +253,18 @@ def test_cancel_button_calls_back_once() -> None:
     calls: list[str] = []
     progress = BatchProgress(10)
     progress.on_cancel(lambda: calls.append("cancel"))
-    progress.cancel_button.click()
-    progress.cancel_button.click()
+    click_cancel(progress)
+    click_cancel(progress)
     assert calls == ["cancel"]
-    assert progress.cancel_button.disabled and progress.state == "cancelling"
+    assert progress.button_disabled and progress.state == "cancelling"
 
 
 def test_title_is_escaped() -> None:
     """User text in the panel never becomes markup."""
     progress = BatchProgress(1, title=XSS)
-    assert "<script>" not in progress.title_html.value
-    assert "&lt;script&gt;" in progress.title_html.value
+    assert progress.title == XSS  # drawn as text (textContent) by panel.js
+    html = progress._repr_mimebundle_()[0]["text/html"]
+    assert "<script>" not in html and "&lt;script&gt;" in html
 
 
 # -- ResultsGrid ------------------------------------------------------------------------------------
@@ -448,7 +447,7 @@ async def test_run_batch_await_returns_result_and_draws_final_state(comm_log: Co
     run = client.last_run
     assert run is not None and run.done
     assert comm_log.count("comm_msg") <= 12 * elapsed + 15
-    values = [u["value"] for u in comm_log.updates() if "value" in u and isinstance(u["value"], int)]
+    values = [u["bar_value"] for u in comm_log.updates() if "bar_value" in u]
     assert values[-1] == 1500
 
 
@@ -461,7 +460,7 @@ async def test_run_batch_cancel_returns_partial_result() -> None:
 
     def on_progress(done: int, total: int | None, _response: Any) -> None:
         if done == 10:
-            holder["progress"].cancel_button.click()
+            click_cancel(holder["progress"])
 
     try:
         pending = run_batch(client, prompts(200), max_concurrent=4, show=False, on_progress=on_progress)
@@ -475,7 +474,7 @@ async def test_run_batch_cancel_returns_partial_result() -> None:
     assert result.successful_count + result.failed_count == 200
     assert result.cancelled_count == result.failed_count
     progress = holder["progress"]
-    assert progress.state == "cancelled" and progress.bar.bar_style == "danger"
+    assert progress.state == "cancelled" and progress.bar_style == "danger"
     assert leftover_tasks() - before == set()
     with pytest.raises(RuntimeError, match="awaited once"):
         await pending
@@ -566,7 +565,7 @@ async def test_background_handle(shared_server: MockServer) -> None:
     finally:
         await client.aclose()
     assert result.successful_count == 300
-    assert handle.progress.state == "success" and handle.progress.bar.value == 300
+    assert handle.progress.state == "success" and handle.progress.bar_value == 300
     assert handle.grid is not None and handle.grid.row_count == 300
 
 

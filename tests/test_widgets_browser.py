@@ -40,15 +40,6 @@ PANEL_PROGRESS = """([index, total, least]) => {
 NOTEBOOK_SETTINGS = '{"windowingMode": "none"}'  # keep every cell in the DOM, so locators see all panels
 
 
-def _require_chromium() -> None:
-    status = harness.chromium_status()
-    if status == "skip":
-        pytest.skip(f"{harness.CHROMIUM} is missing and apt-get is unavailable to install Debian's chromium")
-    if status == "install":
-        pytest.fail(f"{harness.CHROMIUM} is missing: run `make install` as root (scripts/install_browser.sh "
-                    "installs Debian's chromium with apt-get)")
-
-
 def show_detail(grid: Any, index: str | None, heading: str) -> None:
     """Type a prompt index into the grid's input, as a user would, and wait for its detail."""
     number = grid.locator("input[type='number']")
@@ -61,7 +52,7 @@ def show_detail(grid: Any, index: str | None, heading: str) -> None:
 
 def test_widgets_in_jupyterlab(tmp_path: Path) -> None:
     """Run All in JupyterLab: exact final count for 10k prompts, grid rows, filter + detail, real Cancel."""
-    _require_chromium()
+    harness.require_chromium()
     ARTIFACTS.mkdir(exist_ok=True)
     work = tmp_path / "lab"
     settings = work / "config" / "lab" / "user-settings" / "@jupyterlab" / "notebook-extension"
@@ -79,7 +70,7 @@ def test_widgets_in_jupyterlab(tmp_path: Path) -> None:
             fast_text = fast_panel.inner_text()
             assert "10000/10000 done" in fast_text
             assert f"{ok:,} ok" in fast_text and f"{failed:,} failed" in fast_text
-            assert fast_panel.locator(".progress-bar-warning" if failed else ".progress-bar-success").count() == 1
+            assert fast_panel.locator(".seeds-bar-warning" if failed else ".seeds-bar-success").count() == 1
 
             # The second, slower run: click Cancel for real once it is under way.
             page.wait_for_function(PANEL_PROGRESS, arg=[1, 400, 20], timeout=120_000)
@@ -90,7 +81,7 @@ def test_widgets_in_jupyterlab(tmp_path: Path) -> None:
             slow_text = slow_panel.inner_text()
             done = int(re.findall(r"(\d+)/400 done", slow_text)[0])
             assert 20 <= done < 400 and "cancelled" in slow_text
-            assert slow_panel.locator(".progress-bar-danger").count() == 1
+            assert slow_panel.locator(".seeds-bar-danger").count() == 1
 
             # The grid of the fast run: rows drawn, a row's detail, the failed filter.
             grid = page.locator(".seeds-results-grid").nth(0)

@@ -101,9 +101,9 @@ class Kernel:
         return values
 
     def click(self, comm_id: str) -> None:
-        """What the frontend sends when the button is clicked."""
+        """What panel.js sends when Cancel is clicked."""
         msg = self.kc.session.msg("comm_msg", {"comm_id": comm_id,
-                                               "data": {"method": "custom", "content": {"event": "click"}}})
+                                               "data": {"method": "custom", "content": {"event": "cancel"}}})
         self.kc.shell_channel.send(msg)
 
     def model_opened(self, model_name: str, start: int, **state: Any) -> str:
@@ -140,7 +140,7 @@ class Kernel:
 
     def wait_value(self, comm_id: str, at_least: int, start: int, timeout: float = 30) -> None:
         self.wait_iopub(lambda m: m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == comm_id
-                        and m["content"]["data"].get("state", {}).get("value", -1) >= at_least,
+                        and m["content"]["data"].get("state", {}).get("bar_value", -1) >= at_least,
                         start=start, timeout=timeout)
 
 
@@ -154,6 +154,7 @@ def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
         k.close()
 
 
+PANEL = "seeds-batch-progress"  # the ``kind`` trait of a BatchProgress (an anywidget: _model_name AnyModel)
 RESULT = {"stop": "result.stop_reason", "ok": "result.successful_count", "failed": "result.failed_count",
           "cancelled": "result.cancelled_count", "total": "len(result)", "tasks": "len(asyncio.all_tasks())"}
 
@@ -163,10 +164,9 @@ def test_cancel_click_stops_the_batch(kernel: Kernel) -> None:
     base = kernel.run("pass", tasks="len(asyncio.all_tasks())")["tasks"]
     start = len(kernel.iopub)
     msg_id = kernel.execute("result = await run_batch(slow, prompts, max_concurrent=4)")
-    bar = kernel.model_opened("IntProgressModel", start)
-    button = kernel.model_opened("ButtonModel", start, description="Cancel")
+    bar = kernel.model_opened("AnyModel", start, kind=PANEL)
     kernel.wait_value(bar, 20, start)
-    kernel.click(button)
+    kernel.click(bar)
     reply = kernel.reply(msg_id, timeout=30)
     assert reply["content"]["status"] == "ok"
     got = kernel.run("pass", **RESULT)
@@ -176,7 +176,7 @@ def test_cancel_click_stops_the_batch(kernel: Kernel) -> None:
     assert got["cancelled"] == got["failed"]
     assert got["tasks"] == base
     final = kernel.state(bar, start)
-    assert final["bar_style"] == "danger" and final["value"] == got["ok"]
+    assert final["bar_style"] == "danger" and final["bar_value"] == got["ok"] and final["button_label"] == "Cancelled"
     assert kernel.problems(start) == []
 
 
@@ -187,7 +187,7 @@ def test_interrupt_stops_the_batch_keeps_the_partial_result_and_the_kernel_stays
     base = kernel.run("pass", tasks="len(asyncio.all_tasks())")["tasks"]
     start = len(kernel.iopub)
     msg_id = kernel.execute("result = await run_batch(slow, prompts, max_concurrent=4)")
-    bar = kernel.model_opened("IntProgressModel", start)
+    bar = kernel.model_opened("AnyModel", start, kind=PANEL)
     kernel.wait_value(bar, 20, start)
     kernel.km.interrupt_kernel()
     reply = kernel.reply(msg_id, timeout=30)
@@ -208,13 +208,13 @@ def test_background_run_updates_while_a_cell_blocks(kernel: Kernel) -> None:
     got = kernel.run("handle = run_batch(slow, prompts[:200], max_concurrent=4, background=True)",
                      done="handle.done()")
     assert got["done"] is False  # returned at once: the batch needs >= 2.5 s of server latency
-    bar = kernel.model_opened("IntProgressModel", start)
+    bar = kernel.model_opened("AnyModel", start, kind=PANEL)
     blocking = kernel.execute("time.sleep(1.5)")
     busy = kernel.wait_iopub(lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "busy"
                              and m["parent_header"].get("msg_id") == blocking, start=start)
     busy_at = len(kernel.iopub)
     kernel.reply(blocking)
-    during = [s["value"] for _, s in kernel.updates(bar, busy_at) if "value" in s]
+    during = [s["bar_value"] for _, s in kernel.updates(bar, busy_at) if "bar_value" in s]
     assert busy and len(during) >= 3 and during == sorted(during)
     got = kernel.run("result = handle.result(timeout=60)", ok="result.successful_count", done="handle.done()",
                      state="handle.progress.state")
@@ -226,13 +226,13 @@ def test_message_rate_is_bounded(kernel: Kernel) -> None:
     """A fast 3,000-prompt run sends at most ~20 widget messages/s and ends on the exact total."""
     start = len(kernel.iopub)
     msg_id = kernel.execute("result = await run_batch(fast, [f'q{i}' for i in range(3000)], max_concurrent=32)")
-    bar = kernel.model_opened("IntProgressModel", start)
+    bar = kernel.model_opened("AnyModel", start, kind=PANEL)
     kernel.reply(msg_id, timeout=120)
     comm_msgs = [(t, m) for t, m in kernel.iopub[start:] if m["msg_type"] == "comm_msg"]
     duration = comm_msgs[-1][0] - comm_msgs[0][0]
     assert len(comm_msgs) <= 20 * max(duration, 1.0) + 10, (len(comm_msgs), duration)
     final = kernel.state(bar, start)
-    assert final["value"] == 3000 and final["description"] == "3000/3000 done"
+    assert final["bar_value"] == 3000 and final["bar_label"] == "3000/3000 done"
 
 
 def test_nbclient_saves_final_widget_state(tmp_path: Path) -> None:
@@ -258,12 +258,12 @@ def test_nbclient_saves_final_widget_state(tmp_path: Path) -> None:
     assert texts[1].startswith("ResultsGrid: 200 rows")
     state = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
     models = list(state.values())
-    bars = {m["state"]["description"]: m["state"] for m in models if m["model_name"] == "IntProgressModel"}
-    assert bars["200/200 done"]["value"] == 200 and bars["200/200 done"]["bar_style"] == "warning"
-    assert bars["30/30 done"]["value"] == 30 and bars["30/30 done"]["bar_style"] == "success"
-    htmls = [m["state"]["value"] for m in models if m["model_name"] == "HTMLModel"]
-    panel = next(h for h in htmls if "seeds-progress-stats" in h and "199 ok" in h)
+    bars = {m["state"]["bar_label"]: m["state"] for m in models if m["state"].get("kind") == PANEL}
+    assert bars["200/200 done"]["bar_value"] == 200 and bars["200/200 done"]["bar_style"] == "warning"
+    assert bars["30/30 done"]["bar_value"] == 30 and bars["30/30 done"]["bar_style"] == "success"
+    panel = bars["200/200 done"]["stats"]
     assert "partial" in panel and "✘ 1 failed" in panel
+    htmls = [m["state"]["value"] for m in models if m["model_name"] == "HTMLModel"]
     table = next(h for h in htmls if "seeds-grid-table" in h)
     assert "rows 181–200 of 200" in table
     assert not any("<script>alert" in h for h in htmls)

@@ -135,10 +135,10 @@ class BatchJobMonitor(Panel):
             if self._final:
                 return
             self._cancel_requested = False
-            with self.cancel_button.hold_sync():
-                self.cancel_button.disabled = False
-                self.cancel_button.description = "Cancel"
-            self._draw(replace(self._from_job(), message=f"cancel failed: {type(error).__name__}: {error}"))
+            with self.hold_sync():
+                self.button_disabled = False
+                self.button_label = "Cancel"
+                self._draw(replace(self._from_job(), message=f"cancel failed: {type(error).__name__}: {error}"))
 
     # -- snapshots -----------------------------------------------------------------------------------
     def _elapsed(self) -> float:
@@ -182,8 +182,9 @@ class BatchJobMonitor(Panel):
                 return
             self._final = True
             self.throttle.mark()
-            self._draw(snap)
-            self._end_button(button)
+            with self.hold_sync():  # the final state and the button in one message
+                self._draw(snap)
+                self._end_button(button)
 
     # -- drawing -------------------------------------------------------------------------------------
     def _draw_cancelling(self) -> None:
@@ -192,8 +193,8 @@ class BatchJobMonitor(Panel):
     def _draw(self, snap: _JobSnapshot) -> None:
         self._snapshot = snap
         bar_max = max(snap.total, 1)
-        self._set_bar(bar_max, min(snap.done, bar_max), self._bar_label(snap), _BAR_STYLE.get(snap.state, ""))
-        self.stats_html.value = self._stats_html(snap)
+        self._set_view(bar_max, min(snap.done, bar_max), self._bar_label(snap), _BAR_STYLE.get(snap.state, ""),
+                       self._stats_html(snap))
 
     @staticmethod
     def _bar_label(snap: _JobSnapshot) -> str:

@@ -1,10 +1,9 @@
 """``BatchProgress``: one compact live panel for a batch (bar, counts, rate, time, cost, carbon, Cancel).
 
-Why composed of plain ipywidgets (``IntProgress``, ``HTML``, ``Button``) and not a custom JS
-widget: it renders in JupyterLab, Notebook 7, VS Code and saved widget state with no extension of
-ours. A redraw changes two models (the bar and one stats ``HTML``), each under ``hold_sync`` so it
-costs two messages; a ``Throttle`` bounds how often that happens, and the final state is always
-drawn and never overwritten.
+Drawn in a ``Panel`` (one anywidget: it renders in JupyterLab, Notebook 7, VS Code, Colab and
+marimo, and keeps a static HTML copy for saved notebooks). A redraw is one message (``hold_sync``);
+a ``Throttle`` bounds how often that happens, and the final state is always drawn and never
+overwritten.
 """
 
 from __future__ import annotations
@@ -70,7 +69,7 @@ class BatchProgress(Panel):
     Args:
         total: number of prompts, or None when unknown (a generator): the bar then shows ``done/?``.
         title: a short label (the model name); escaped.
-        throttle: the redraw limiter; default at most one redraw per 0.2 s (two messages each).
+        throttle: the redraw limiter; default at most one redraw per 0.2 s (one message each).
         clock: the monotonic clock used for elapsed time and rates (inject a fake one in tests).
     """
 
@@ -118,8 +117,9 @@ class BatchProgress(Panel):
                 return
             self._final = True
             self.throttle.mark()
-            self._draw(self._from_result(result, error))
-            self._end_button("Cancelled" if self._snapshot.state == "cancelled" else "Done")
+            with self.hold_sync():  # the final state and the button in one message
+                self._draw(self._from_result(result, error))
+                self._end_button("Cancelled" if self._snapshot.state == "cancelled" else "Done")
 
     # -- snapshots (both from the one ledger the run keeps) -----------------------------------------
     def _from_ledger(self, ledger: Ledger, *, state: str | None = None, elapsed_s: float | None = None,
@@ -182,8 +182,7 @@ class BatchProgress(Panel):
         else:
             bar_max, value = max(total, 1), min(snap.done, max(total, 1))
             style = _BAR_STYLE[snap.state]
-        self._set_bar(bar_max, value, self._bar_label(snap), style)
-        self.stats_html.value = self._stats_html(snap)
+        self._set_view(bar_max, value, self._bar_label(snap), style, self._stats_html(snap))
 
     @staticmethod
     def _bar_label(snap: _Snapshot) -> str:

@@ -11,6 +11,8 @@ Two modes, chosen from what was measured in ipykernel 7.4 (see docs/widgets.md):
 * background: the batch runs on a thread with its own loop (the core's thread runner), the call
   returns a ``BatchHandle`` at once, and the panel keeps moving even while another cell blocks the
   main thread. A kernel interrupt cannot reach it (the kernel is idle): use Cancel or ``.cancel()``.
+  In Colab, which shows a thread's widget updates only while their cell runs, the call waits for
+  the batch (a foreground run, with a notice) and returns the finished handle.
 
 Widgets are fed from the stream loop when their throttles allow, from a slow ticker in between
 (elapsed time and retries change without events), and get one forced final redraw.
@@ -28,6 +30,7 @@ from seeds_nb.core.exceptions import ConfigurationError
 from seeds_nb.core.structured import parsed_fields
 
 from ._confirm import ConfirmRun
+from ._frontend import COLAB_BACKGROUND_NOTICE, in_colab
 from ._grid import ResultsGrid
 from ._handle import ThreadHandle
 from ._progress import BatchProgress
@@ -239,7 +242,8 @@ def run_batch(client: BaseClient, prompts: Any, prompt: str | Callable[[dict[str
     ``result = await run_batch(client, prompts)`` returns the ``BatchResult``; Cancel stops it and it
     returns the partial result (``stop_reason == "cancelled"``); a kernel interrupt stops it too and
     raises (the partial result is ``client.last_run.result``).
-    ``handle = run_batch(..., background=True)`` returns a ``BatchHandle`` at once.
+    ``handle = run_batch(..., background=True)`` returns a ``BatchHandle`` at once (in Colab, once the
+    batch ended: see ``docs/widgets.md``).
 
     Over a table: ``out = await run_batch(client, df, "Classify: {review}", response_format=Label)`` is
     ``client.map`` with the panel and grid: it returns what ``map`` returns (the same kind of table with
@@ -253,7 +257,7 @@ def run_batch(client: BaseClient, prompts: Any, prompt: str | Callable[[dict[str
             which keeps none of them in memory).
         title: the panel's label (default: the model name).
         page_size: rows the grid renders at once.
-        refresh_s / grid_refresh_s: least time between two redraws of the panel (2 messages) and of
+        refresh_s / grid_refresh_s: least time between two redraws of the panel (1 message) and of
             the grid (1 message): the defaults keep a run under 12 widget messages/s.
         show: display the widgets (False: drive them without displaying, e.g. to embed them).
         response_format / system / prefix / sink: as in ``client.map`` (``response_format`` works
@@ -294,4 +298,8 @@ def run_batch(client: BaseClient, prompts: Any, prompt: str | Callable[[dict[str
         return PendingBatch(view, show)
     if show:
         view.show()
-    return BatchHandle(view).start()
+    handle = BatchHandle(view).start()
+    if in_colab():  # updates from a thread show only while their cell runs: keep this cell running
+        print(COLAB_BACKGROUND_NOTICE)
+        handle.result()  # short waits: an interrupt cancels the batch (finished answers kept) and propagates
+    return handle

@@ -1,4 +1,5 @@
-"""Browser-test harness: an isolated JupyterLab server and a Debian-chromium page driven by playwright.
+"""Browser-test harness: an isolated JupyterLab, Notebook 7 or marimo server and a Debian-chromium page
+driven by playwright.
 
 Why these settings (measured, see the project's notes on Jupyter mechanics): the server must allow
 root (CI runs as root), must not restore old workspaces or fetch news (isolated config/data dirs,
@@ -39,9 +40,13 @@ class LabServer:
     token: str
     root: Path
     log: Path
+    app: str = "jupyterlab"
 
     def notebook_url(self, name: str) -> str:
-        """A fresh workspace each time, so nothing from an earlier session is restored."""
+        """JupyterLab: a fresh workspace each time, so nothing from an earlier session is restored;
+        Notebook 7: one notebook per page (it keeps no workspace)."""
+        if self.app == "notebook":
+            return f"{self.url}/notebooks/{name}?token={self.token}"
         return f"{self.url}/lab/workspaces/t{uuid.uuid4().hex[:8]}/tree/{name}?token={self.token}"
 
 
@@ -52,8 +57,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def jupyterlab(work: Path, timeout_s: float = 60) -> Iterator[LabServer]:
-    """Start JupyterLab on 127.0.0.1 with everything user-level redirected into ``work``."""
+def jupyterlab(work: Path, timeout_s: float = 60, app: str = "jupyterlab") -> Iterator[LabServer]:
+    """Start JupyterLab (or Notebook 7: ``app="notebook"``) on 127.0.0.1 with everything user-level
+    redirected into ``work``."""
     root, config, data, runtime = (work / name for name in ("root", "config", "data", "runtime"))
     for path in (root, config, data, runtime):
         path.mkdir(parents=True, exist_ok=True)
@@ -69,11 +75,11 @@ def jupyterlab(work: Path, timeout_s: float = 60) -> Iterator[LabServer]:
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_DATA_DIR": str(data),
            "JUPYTER_RUNTIME_DIR": str(runtime), "IPYTHONDIR": str(work / "ipython"),
            "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-    log = work / "jupyterlab.log"
+    log = work / f"{app}.log"
     with log.open("wb") as log_file:
-        proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser"], cwd=root, env=env,
+        proc = subprocess.Popen([sys.executable, "-m", app, "--no-browser"], cwd=root, env=env,
                                 stdout=log_file, stderr=subprocess.STDOUT)
-        server = LabServer(f"http://127.0.0.1:{port}", token, root, log)
+        server = LabServer(f"http://127.0.0.1:{port}", token, root, log, app)
         try:
             _wait_ready(server, proc, timeout_s)
             yield server
@@ -86,19 +92,57 @@ def jupyterlab(work: Path, timeout_s: float = 60) -> Iterator[LabServer]:
                 proc.wait()
 
 
-def _wait_ready(server: LabServer, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+@dataclass
+class MarimoServer:
+    url: str
+    log: Path
+
+
+@contextmanager
+def marimo_app(notebook: Path, work: Path, timeout_s: float = 60) -> Iterator[MarimoServer]:
+    """``marimo run notebook.py`` headless on 127.0.0.1 (every cell runs when a page connects), with its
+    user config, cache and state redirected into ``work`` and no update check."""
+    work.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {**os.environ, "MARIMO_SKIP_UPDATE_CHECK": "1", "XDG_CONFIG_HOME": str(work / "config"),
+           "XDG_CACHE_HOME": str(work / "cache"), "XDG_STATE_HOME": str(work / "state"),
+           "XDG_DATA_HOME": str(work / "data")}
+    log = work / "marimo.log"
+    marimo_cli = Path(sys.executable).with_name("marimo")
+    with log.open("wb") as log_file:
+        proc = subprocess.Popen([str(marimo_cli), "-q", "run", str(notebook), "--headless", "--host", "127.0.0.1",
+                                 "--port", str(port), "--no-token", "--no-sandbox", "--no-check"],
+                                cwd=notebook.parent, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        server = MarimoServer(f"http://127.0.0.1:{port}", log)
+        try:
+            _wait_http(f"{server.url}/", proc, log, "marimo", timeout_s)
+            yield server
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, name: str, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited with {proc.returncode}:\n{server.log.read_text()[-3000:]}")
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            with urllib.request.urlopen(f"{server.url}/api/status?token={server.token}", timeout=2) as reply:
+            with urllib.request.urlopen(url, timeout=2) as reply:
                 if reply.status == 200:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.2)  # polling a server that is starting: nothing to wait on but time
-    raise TimeoutError(f"JupyterLab did not answer in {timeout_s} s:\n{server.log.read_text()[-3000:]}")
+    raise TimeoutError(f"{name} did not answer in {timeout_s} s:\n{log.read_text()[-3000:]}")
+
+
+def _wait_ready(server: LabServer, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    _wait_http(f"{server.url}/api/status?token={server.token}", proc, server.log, server.app, timeout_s)
 
 
 @contextmanager
@@ -130,8 +174,11 @@ def open_notebook(page: Any, server: LabServer, name: str, timeout_ms: int = 90_
     """Open ``name`` and wait until its kernel is idle (then Run All is reliable)."""
     page.goto(server.notebook_url(name), timeout=timeout_ms)
     page.wait_for_selector(".jp-Notebook", timeout=timeout_ms)
+    if server.app == "notebook":  # no status bar: the toolbar names the kernel once it is started
+        page.locator(".jp-KernelName", has_text="Python 3").first.wait_for(timeout=timeout_ms)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=timeout_ms)
-    page.get_by_text("| Idle").first.wait_for(timeout=timeout_ms)
+    if server.app != "notebook":
+        page.get_by_text("| Idle").first.wait_for(timeout=timeout_ms)
 
 
 def run_all_cells(page: Any) -> None:
@@ -144,6 +191,18 @@ def wait_for_output(page: Any, marker: str, timeout_ms: int) -> str:
     output = page.locator(".jp-OutputArea-output", has_text=marker).first
     output.wait_for(timeout=timeout_ms)
     return str(output.inner_text())
+
+
+def require_chromium() -> None:
+    """Skip where chromium cannot be had (no apt-get); fail where `make install` would have installed it."""
+    import pytest
+
+    status = chromium_status()
+    if status == "skip":
+        pytest.skip(f"{CHROMIUM} is missing and apt-get is unavailable to install Debian's chromium")
+    if status == "install":
+        pytest.fail(f"{CHROMIUM} is missing: run `make install` as root (scripts/install_browser.sh "
+                    "installs Debian's chromium with apt-get)")
 
 
 def chromium_status() -> str | None:
