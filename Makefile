@@ -33,6 +33,7 @@ bench: install
 	$(PY) benchmarks/bench_throughput.py
 	$(PY) benchmarks/bench_memory.py
 	$(PY) benchmarks/bench_map.py
+	$(PY) benchmarks/bench_ray.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

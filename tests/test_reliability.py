@@ -16,6 +16,7 @@ from seeds_nb import (
     AuthenticationError,
     BudgetExceeded,
     Cancelled,
+    ConfigurationError,
     MockServer,
     OpenAIClient,
     RateLimitError,
@@ -270,6 +271,47 @@ async def test_gate_pause_holds_every_request_and_buckets_limit_rate() -> None:
     assert slept == [2.0]
     await gate.acquire()  # one over: wait for one token (1 s at 60/min)
     assert slept[-1] == pytest.approx(1.0, abs=1e-6)
+
+
+async def test_take_ready_hands_out_only_permits_that_need_no_wait() -> None:
+    """What a gate serving several processes (seeds_nb.ray's gate actor) adds after one acquire: never more
+    than the bucket holds now, none during a pause or a recovery phase."""
+    now = [0.0]
+
+    async def fake_sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    gate = RateGate(requests_per_minute=60, clock=lambda: now[0], sleep=fake_sleep)  # a burst of 5
+    await gate.acquire()
+    assert gate.take_ready(10) == 4 and gate.take_ready(10) == 0
+    now[0] += 2.0  # two tokens refilled
+    assert gate.take_ready(10) == 2
+    now[0] += 3.0
+    gate.pause(1.0)
+    assert gate.take_ready(10) == 0
+    tokens = RateGate(tokens_per_minute=600, clock=lambda: now[0], sleep=fake_sleep)  # 50 tokens of burst
+    assert tokens.take_ready(10, estimated_tokens=20) == 2
+
+
+def test_a_client_given_a_shared_gate_takes_no_limits_of_its_own() -> None:
+    shared = RateGate(requests_per_minute=60)
+    client = OpenAIClient("gpt-4.1-mini", base_url="http://127.0.0.1:9/v1", api_key=TEST_KEY, gate=shared)
+    assert client.gate is shared
+    with pytest.raises(ConfigurationError, match="shared gate"):
+        OpenAIClient("gpt-4.1-mini", base_url="http://127.0.0.1:9/v1", api_key=TEST_KEY, gate=shared,
+                     requests_per_minute=60)
+    client.close()
+
+
+def test_ledgers_of_parts_of_a_run_merge_into_its_totals() -> None:
+    from seeds_nb.core.ledger import Ledger
+
+    whole, part = Ledger(total=10, in_flight=3), Ledger(total=4, in_flight=2)
+    part.completed, part.succeeded, part.cost_usd, part.gwp_kgco2eq = 4, 3, 0.25, 0.5
+    whole.merge(part)
+    whole.merge(part)
+    assert (whole.completed, whole.succeeded, whole.cost_usd, whole.gwp_kgco2eq) == (8, 6, 0.5, 1.0)
+    assert (whole.total, whole.in_flight) == (10, 3)  # the run's own figures, not summed
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])

@@ -125,7 +125,8 @@ class RayMap:
         self.dataset: ray.data.Dataset = ds.map_batches(
             MapWorker, fn_constructor_kwargs={"spec": self.spec, "plan": plan, "gate": self.gate,
                                               "progress": self.progress},
-            batch_size=batch_size or 8 * max_concurrent, batch_format="pyarrow", concurrency=concurrency,
+            batch_size=batch_size or 8 * max_concurrent, batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=concurrency),
             num_cpus=num_cpus, zero_copy_batch=True, **remote_args)
         self.dataset.context.execution_options.preserve_order = True
         self.started = 0.0
