@@ -9,6 +9,7 @@ it is what a newcomer without an API key starts with; its knobs (``Fault``...) a
 from importlib.metadata import PackageNotFoundError, version
 
 from .core.batch import BatchRun, BatchStream, CallbackWarning
+from .core.boamps import export_boamps_report
 from .core.client import BaseClient
 from .core.compare import compare_models
 from .core.exceptions import (
@@ -33,7 +34,7 @@ from .core.exceptions import (
     TransportError,
     ValidationError,
 )
-from .core.ledger import Ledger
+from .core.ledger import Ledger, LifetimeTracking
 from .core.log import configure_logging, get_logger
 from .core.result import BatchResult
 from .core.tracking import TrackingWarning
@@ -63,8 +64,8 @@ __all__ = [
     "AnthropicClient", "BaseClient", "GoogleClient", "MockServer", "OpenAIClient", "OpenRouterClient",
     "SelfHostedClient",
     # what a run gives back
-    "BatchCounts", "BatchJob", "BatchResult", "BatchRun", "BatchStream", "Ledger", "Message", "Response",
-    "Tracking", "Usage",
+    "BatchCounts", "BatchJob", "BatchResult", "BatchRun", "BatchStream", "Ledger", "LifetimeTracking", "Message",
+    "Response", "Tracking", "Usage",
     # errors and warnings
     "APIError", "APIStatusError", "AuthenticationError", "BadRequestError", "BatchExpired", "BatchNotReady",
     "BudgetExceeded", "CacheError", "CacheWarning", "CallbackWarning", "Cancelled", "ConfigurationError",
@@ -75,7 +76,8 @@ __all__ = [
     # and its name for SelfHostedClient
     "ModelGardenClient",
     # functions
-    "compare_models", "configure_logging", "get_logger", "load_ipython_extension", "unload_ipython_extension",
+    "compare_models", "configure_logging", "export_boamps_report", "get_logger", "load_ipython_extension",
+    "unload_ipython_extension",
 ]
 
 

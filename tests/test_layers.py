@@ -189,12 +189,11 @@ PUBLIC = [
     "APIError", "APIStatusError", "AnthropicClient", "AuthenticationError", "BadRequestError", "BaseClient",
     "BatchCounts", "BatchExpired", "BatchJob", "BatchNotReady", "BatchResult", "BatchRun", "BatchStream",
     "BudgetExceeded", "CacheError", "CacheWarning", "CallbackWarning", "Cancelled", "ConfigurationError",
-    "GoogleClient", "Ledger", "Message", "MockServer", "ModelGardenClient", "NotFoundError", "OpenAIClient",
-    "OpenRouterClient", "PromptError", "ProviderError", "RateLimitError", "RequestTimeout", "Response",
-    "ResponseParseError", "SeedsClientError", "SeedsError", "SelfHostedClient", "ServerError", "Tracking",
-    "TrackingWarning", "TransportError", "Usage",
-    "ValidationError", "compare_models", "configure_logging", "get_logger", "load_ipython_extension",
-    "unload_ipython_extension",
+    "GoogleClient", "Ledger", "LifetimeTracking", "Message", "MockServer", "ModelGardenClient", "NotFoundError",
+    "OpenAIClient", "OpenRouterClient", "PromptError", "ProviderError", "RateLimitError", "RequestTimeout",
+    "Response", "ResponseParseError", "SeedsClientError", "SeedsError", "SelfHostedClient", "ServerError", "Tracking",
+    "TrackingWarning", "TransportError", "Usage", "ValidationError", "compare_models", "configure_logging",
+    "export_boamps_report", "get_logger", "load_ipython_extension", "unload_ipython_extension",
 ]
 
 

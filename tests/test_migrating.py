@@ -4,8 +4,8 @@ Part 1 checks each mechanism such code relies on (constructor generation default
 ``use_cache=``, ``clear_cache``, ``get_cache_stats``, ``configure_logging``, the error names). Part 2
 runs the calls of the original's README and guides, in their style (keywords, env vars, the original's
 model ids), against the mock over real HTTP: the environment points each client at it, as a user's
-``OPENAI_BASE_URL`` would. What the original documents that is not here yet is a strict xfail naming
-its item of issue #15, so the test says when it starts working. docs/migrating.md lists every difference.
+``OPENAI_BASE_URL`` would. Each of issue #15's items had a strict xfail here until it worked; none is left.
+docs/migrating.md lists every difference.
 """
 
 from __future__ import annotations
@@ -299,14 +299,18 @@ def test_readme_async_and_batch(env: MockServer, capsys: pytest.CaptureFixture[s
         ["Result 0", "Result 1", "Result 2"]
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason="lifetime tracking is issue #15 item 4")
 def test_readme_cumulative_tracking(env: MockServer) -> None:
     client = OpenAIClient(api_key="your-api-key", model="gpt-4.1", cache_dir="./cache")
     try:
         for question in ["What is AI?", "What is ML?", "What is AI?"]:
             client.generate([Message(role="user", content=question)])
-        tracking = client.cumulative_tracking  # type: ignore[attr-defined]
-        assert tracking.cached_request_count == 1
+        tracking = client.cumulative_tracking
+        assert tracking.cached_request_count == 1 and tracking.api_request_count == 2
+        assert tracking.total_request_count == 3 and tracking.cache_hit_rate == 1 / 3
+        assert tracking.emissions_avoided_kgco2eq > 0 and tracking.api_gwp_kgco2eq > tracking.emissions_avoided_kgco2eq
+        assert client.get_cumulative_tracking() is tracking
+        client.reset_cumulative_tracking()
+        assert tracking.total_request_count == 0 and tracking.api_cost_usd == 0.0
     finally:
         client.close()
 
@@ -332,12 +336,15 @@ def test_model_garden_example(env: MockServer, monkeypatch: pytest.MonkeyPatch) 
         assert garden.generate(QUESTION).tracking.method == "measured" and garden.model == "default"
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason="the BoAmps report is issue #15 item 5")
 def test_readme_boamps_report(env: MockServer) -> None:
     client = OpenAIClient(model="gpt-4.1")
     try:
-        client.export_boamps_report(output_path="energy_report.json", publisher_name="My Organization",  # type: ignore[attr-defined]
-                                    task_description="LLM inference for question answering")
+        client.generate([Message(role="user", content="Hello!")])
+        report = client.export_boamps_report(output_path="energy_report.json", publisher_name="My Organization",
+                                             task_description="LLM inference for question answering")
+        assert report["task"]["nbRequest"] == 1 and report["header"]["publisher"]["name"] == "My Organization"
+        assert report["measures"][0]["powerConsumption"] == client.tracking.api_energy_kwh > 0
+        assert Path("energy_report.json").is_file()
     finally:
         client.close()
 

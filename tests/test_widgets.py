@@ -451,6 +451,29 @@ async def test_run_batch_await_returns_result_and_draws_final_state(comm_log: Co
     assert values[-1] == 1500
 
 
+async def test_run_batch_lifetime_line_shows_the_clients_totals(comm_log: CommLog, server: MockServer,
+                                                                tmp_path: Any) -> None:
+    """``lifetime=True``: the panel's last line is ``client.tracking`` (earlier runs and this one, from one
+    account); without it the panel has no such line."""
+    client = OpenAIClient("gpt-4.1-mini", base_url=server.url, api_key="sk-test", cache_dir=str(tmp_path / "c"))
+    try:
+        without = run_batch(client, prompts(6), show=False, grid=False)
+        plain = await without
+        assert "client so far" not in without.progress.stats_html.value
+        pending = run_batch(client, prompts(10), show=False, grid=False, lifetime=True)  # 6 from the cache
+        first_html = pending.progress.stats_html.value
+        second = await pending
+        final_html = pending.progress.stats_html.value
+    finally:
+        await client.aclose()
+    assert plain.cached_count == 0 and second.cached_count == 6
+    t = client.tracking
+    assert t.total_request_count == 16 and t.cached_request_count == 6
+    assert "client so far: 6 answers (6 API, 0% from cache)" in first_html  # before this run: the first one
+    assert "client so far: 16 answers (10 API, 38% from cache) · 0 errors" in final_html
+    assert f"cache saved ${t.avoided_cost_usd:.4f}" in final_html
+
+
 async def test_run_batch_cancel_returns_partial_result() -> None:
     """Cancel (a click) mid-run stops the batch: finished responses kept, the rest Cancelled."""
     slow = MockServer(latency_s=0.02).start()

@@ -204,6 +204,8 @@ class BatchRun:
         exhausted = False
         next_index = 0
         clean = False
+        lifetime = pipeline.lifetime
+        lifetime.begin(ledger)  # the client's lifetime account reads this run live, and adds it at the end
         try:
             while True:
                 while self._stop_reason is None and len(tasks) < limit and len(committing) < commit_limit \
@@ -284,6 +286,7 @@ class BatchRun:
             result.stop_reason = self._stop_reason
             result.total_duration_seconds = time.monotonic() - ledger.started if ledger.started else 0.0
             self._done = True
+            lifetime.end(ledger)
 
     def _total(self, next_index: int, exhausted: bool) -> int:
         """How many indices the run has: the input's length, else what was pulled (a generator is not

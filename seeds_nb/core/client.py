@@ -17,10 +17,12 @@ import httpx
 
 from .batch import BatchRun, BatchStream, ProgressCallback
 from .batch_api import BatchAPI
+from .boamps import check_options, export_boamps_report
 from .cache import ResponseCache
 from .codec import Codec
 from .estimate import Estimate, estimate_prompts
 from .exceptions import ConfigurationError
+from .ledger import LifetimeTracking
 from .mapping import MapJob, PromptRows, check_clash, parsed_fields
 from .pipeline import Pipeline
 from .ratelimit import Gate, RateGate
@@ -200,6 +202,33 @@ class BaseClient:
     @property
     def gate(self) -> Gate:
         return self.pipeline.gate
+
+    # -- what the client did over its life ---------------------------------------------------------
+    @property
+    def tracking(self) -> LifetimeTracking:
+        """Totals over every request this client made (``generate``, batches, ``map``, Batch API results):
+        answers from the API and from the cache apart, spent and avoided cost and carbon, hit rate,
+        errors; ``client.tracking.reset()`` starts again from zero. The sum of the runs' ledgers."""
+        return self.pipeline.lifetime
+
+    @property
+    def cumulative_tracking(self) -> LifetimeTracking:
+        """``tracking`` under the original library's name."""
+        return self.pipeline.lifetime
+
+    def get_cumulative_tracking(self) -> LifetimeTracking:
+        """``client.tracking`` (the original library's method)."""
+        return self.pipeline.lifetime
+
+    def reset_cumulative_tracking(self) -> None:
+        """``client.tracking.reset()`` (the original library's method)."""
+        self.pipeline.lifetime.reset()
+
+    def export_boamps_report(self, output_path: str | os.PathLike[str], **options: Any) -> dict[str, Any]:
+        """``export_boamps_report(output_path, client, **options)``: a BoAmps report of this client's
+        lifetime tracking, written to ``output_path`` and returned as a dict."""
+        check_options(options)
+        return export_boamps_report(output_path, self, **options)
 
     @property
     def retry(self) -> RetryPolicy:

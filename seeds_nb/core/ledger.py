@@ -12,12 +12,13 @@ unknown figure (an unpriced model, a server that sent no usage) is counted as un
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, fields
 
 from .exceptions import BatchExpired, BudgetExceeded, Cancelled
 from .types import Response
 
-__all__ = ["Ledger"]
+__all__ = ["Ledger", "LifetimeTracking"]
 
 _NOT_SUMMED = frozenset({"total", "started", "in_flight", "retrying"})
 
@@ -46,6 +47,9 @@ class Ledger:
     completion_tokens: int = 0
     unknown_usage: int = 0
     """Answers whose server sent no token usage (their tokens are not in the sums)."""
+    cached_prompt_tokens: int = 0
+    """The part of ``prompt_tokens`` that cache hits account for (not sent: the API/cached split)."""
+    cached_completion_tokens: int = 0
     cost_usd: float = 0.0
     unknown_cost: int = 0
     """Fresh answers whose cost is unknown: ``cost_usd`` is then a lower bound."""
@@ -138,6 +142,9 @@ class Ledger:
         t = item.tracking
         if item.cached:
             self.cached += sign
+            if usage.prompt_tokens is not None and usage.completion_tokens is not None:
+                self.cached_prompt_tokens += sign * usage.prompt_tokens
+                self.cached_completion_tokens += sign * usage.completion_tokens
             self.avoided_cost_usd += sign * (t.cost_usd or 0.0)
             self.avoided_energy_kwh += sign * (t.energy_kwh or 0.0)
             self.avoided_gwp_kgco2eq += sign * (t.gwp_kgco2eq or 0.0)
@@ -168,14 +175,196 @@ class Ledger:
         self.pe_mj_min += sign * (t.pe_mj_min or 0.0)
         self.pe_mj_max += sign * (t.pe_mj_max or 0.0)
 
-    def merge(self, other: Ledger) -> None:
-        """Add ``other``'s counts and totals to this one (ledgers of parts of one run, kept apart: the
-        batches of ``seeds_nb.ray``'s workers). ``total``, ``started`` and the gauges ``in_flight`` and
-        ``retrying`` are left alone: they describe the whole run, not a part of it."""
-        for f in fields(self):
-            if f.name not in _NOT_SUMMED:
-                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+    def merge(self, other: Ledger, sign: int = 1) -> None:
+        """Add (``sign=-1``: take away) ``other``'s counts and totals: ledgers of parts of one run, kept
+        apart (the batches of ``seeds_nb.ray``'s workers), or a client's lifetime account adding each run's.
+        ``total``, ``started`` and the gauges ``in_flight`` and ``retrying`` are left alone: they describe
+        one run as a whole."""
+        for name in _SUMMED:
+            setattr(self, name, getattr(self, name) + sign * getattr(other, name))
 
     def snapshot(self) -> Ledger:
         """A copy (for a widget on another thread to render without tearing)."""
         return Ledger(**{f.name: getattr(self, f.name) for f in fields(self)})
+
+
+_SUMMED = tuple(f.name for f in fields(Ledger) if f.name not in _NOT_SUMMED)
+
+
+class LifetimeTracking:
+    """What a client has done over its life: the sum of every run's ``Ledger`` and of every single
+    request, as ``client.tracking`` (the original library's ``client.cumulative_tracking``).
+
+    Why built from ledgers and not counted again per answer: one account, so the lifetime figures are
+    exactly the sum of the runs' (and a run costs no extra work per request). A batch's ledger is
+    *watched* while it runs (read live, so a panel or another cell sees it grow) and added in when it
+    ends; ``generate``/``agenerate`` add their one answer; a Batch API job adds its result's ledger
+    when its results are first read. Thread-safe: runs on the thread runner, a background run and the
+    kernel's loop may all report at once, and ``reset()`` may come from any of them.
+
+    Every figure is read from a fresh ``snapshot()``: take one yourself for a consistent set while a
+    run is going on. As everywhere: *api* / spent figures are fresh answers (what was sent and billed,
+    what consumed energy); *cached* / avoided figures are what the cache hits would have cost.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done = Ledger()
+        self._live: dict[int, tuple[Ledger, Ledger | None]] = {}  # id -> (a running run's ledger, its baseline)
+
+    # -- what writes it ------------------------------------------------------------------------------
+    def add(self, item: Response | BaseException) -> None:
+        """One single request's answer or error (``generate``/``agenerate``)."""
+        with self._lock:
+            self._done.add(item)
+
+    def add_ledger(self, ledger: Ledger) -> None:
+        """A finished account (a Batch API job's results), added once."""
+        with self._lock:
+            self._done.merge(ledger)
+
+    def begin(self, ledger: Ledger) -> None:
+        """A run starts: its ledger counts from now on, read live until ``end``."""
+        with self._lock:
+            self._live[id(ledger)] = (ledger, None)
+
+    def end(self, ledger: Ledger) -> None:
+        """The run ended: its final ledger joins the totals (less what a ``reset`` during it had seen)."""
+        with self._lock:
+            entry = self._live.pop(id(ledger), None)
+            if entry is None:
+                return
+            self._done.merge(ledger)
+            if entry[1] is not None:
+                self._done.merge(entry[1], -1)
+
+    def reset(self) -> None:
+        """Start counting from zero (runs in progress count only what they do from now on)."""
+        with self._lock:
+            self._done = Ledger()
+            self._live = {key: (ledger, ledger.snapshot()) for key, (ledger, _) in self._live.items()}
+
+    # -- reading -------------------------------------------------------------------------------------
+    def snapshot(self) -> Ledger:
+        """The lifetime account as one ``Ledger`` (runs in progress included as they stand)."""
+        with self._lock:
+            total = self._done.snapshot()
+            for ledger, baseline in self._live.values():
+                total.merge(ledger.snapshot())
+                if baseline is not None:
+                    total.merge(baseline, -1)
+        total.total = None
+        return total
+
+    @property
+    def api_request_count(self) -> int:
+        """Answers the API sent (fresh: billed, and what consumed energy)."""
+        s = self.snapshot()
+        return s.succeeded - s.cached
+
+    @property
+    def cached_request_count(self) -> int:
+        """Answers that came from the cache (nothing sent)."""
+        return self.snapshot().cached
+
+    @property
+    def total_request_count(self) -> int:
+        """Every answer, fresh or cached (errors are ``error_count``)."""
+        return self.snapshot().succeeded
+
+    @property
+    def error_count(self) -> int:
+        """Prompts that ended as an error (including those a stop left unsent)."""
+        return self.snapshot().failed
+
+    @property
+    def cache_hit_rate(self) -> float:
+        """Cached answers over all answers (0.0 before the first)."""
+        s = self.snapshot()
+        return s.cached / s.succeeded if s.succeeded else 0.0
+
+    @property
+    def api_prompt_tokens(self) -> int:
+        s = self.snapshot()
+        return s.prompt_tokens - s.cached_prompt_tokens
+
+    @property
+    def api_completion_tokens(self) -> int:
+        s = self.snapshot()
+        return s.completion_tokens - s.cached_completion_tokens
+
+    @property
+    def cached_prompt_tokens(self) -> int:
+        return self.snapshot().cached_prompt_tokens
+
+    @property
+    def cached_completion_tokens(self) -> int:
+        return self.snapshot().cached_completion_tokens
+
+    @property
+    def total_prompt_tokens(self) -> int:
+        """Prompt tokens of every answer, fresh and cached (as ``BatchResult.total_prompt_tokens``)."""
+        return self.snapshot().prompt_tokens
+
+    @property
+    def total_completion_tokens(self) -> int:
+        return self.snapshot().completion_tokens
+
+    @property
+    def total_tokens(self) -> int:
+        return self.snapshot().tokens
+
+    @property
+    def api_cost_usd(self) -> float:
+        """What fresh answers cost (a lower bound when ``unknown_cost_count`` > 0)."""
+        return self.snapshot().cost_usd
+
+    @property
+    def api_energy_kwh(self) -> float:
+        return self.snapshot().energy_kwh
+
+    @property
+    def api_gwp_kgco2eq(self) -> float:
+        return self.snapshot().gwp_kgco2eq
+
+    total_cost_usd = api_cost_usd
+    """Spent, as a ``BatchResult``'s totals: cache hits cost nothing (they are ``avoided_cost_usd``)."""
+    total_energy_kwh = api_energy_kwh
+    total_gwp_kgco2eq = api_gwp_kgco2eq
+
+    @property
+    def avoided_cost_usd(self) -> float:
+        """What the cache hits would have cost had they been sent (priced when they were read)."""
+        return self.snapshot().avoided_cost_usd
+
+    @property
+    def avoided_energy_kwh(self) -> float:
+        return self.snapshot().avoided_energy_kwh
+
+    @property
+    def avoided_gwp_kgco2eq(self) -> float:
+        return self.snapshot().avoided_gwp_kgco2eq
+
+    # the original library's names for the avoided figures
+    cached_cost_usd = avoided_cost_usd
+    cached_energy_kwh = avoided_energy_kwh
+    cached_gwp_kgco2eq = avoided_gwp_kgco2eq
+    emissions_avoided_kgco2eq = avoided_gwp_kgco2eq
+
+    @property
+    def unknown_cost_count(self) -> int:
+        """Fresh answers whose cost is unknown (not counted as 0)."""
+        return self.snapshot().unknown_cost
+
+    @property
+    def unknown_impacts_count(self) -> int:
+        """Fresh answers whose energy and carbon are unknown (not counted as 0)."""
+        return self.snapshot().unknown_impacts
+
+    def __repr__(self) -> str:
+        s = self.snapshot()
+        cost = f"${s.cost_usd:.4f}" + (f" + {s.unknown_cost} unknown" if s.unknown_cost else "")
+        return (f"LifetimeTracking({s.succeeded} answers: {s.succeeded - s.cached} api, {s.cached} cached; "
+                f"{s.failed} errors; {s.tokens} tokens; spent {cost}, {s.energy_kwh:.3g} kWh, "
+                f"{s.gwp_kgco2eq * 1000:.3g} gCO2eq; cache avoided ${s.avoided_cost_usd:.4f}, "
+                f"{s.avoided_gwp_kgco2eq * 1000:.3g} gCO2eq)")

@@ -37,6 +37,7 @@ from .exceptions import (
     APIStatusError,
     CacheError,
     CacheWarning,
+    Cancelled,
     ConfigurationError,
     PromptError,
     RateLimitError,
@@ -45,6 +46,7 @@ from .exceptions import (
 )
 from .http import TRANSPORT_ERRORS, LoopPools, post, translate_transport_error
 from .images import IMAGE_TOKENS
+from .ledger import LifetimeTracking
 from .log import logger
 from .ratelimit import Gate
 from .retry import RetryPolicy
@@ -116,6 +118,8 @@ class Pipeline:
         self.gate = gate
         self.tracker = tracker
         self.cache = cache
+        #: every answer and error of this client's life (``client.tracking``): batches add their ledgers
+        self.lifetime = LifetimeTracking()
         self._secret = secret
         self._headers = codec.auth_headers(secret)
         self._pools = LoopPools(timeout, transport)
@@ -359,11 +363,21 @@ class Pipeline:
 
     # -- sending ---------------------------------------------------------------------------------
     async def generate(self, prepared: Prepared, params: Mapping[str, Any]) -> Response:
-        """One prompt all the way: hit, or send and store (returned once the write committed)."""
-        hit = self.lookup(prepared, params)
-        if hit is not None:
-            return hit
-        response = await self.send(prepared, params)
+        """One prompt all the way: hit, or send and store (returned once the write committed); its
+        answer or error is added to the client's ``lifetime`` account."""
+        try:
+            hit = self.lookup(prepared, params)
+            if hit is not None:
+                self.lifetime.add(hit)
+                return hit
+            response = await self.send(prepared, params)
+        except Exception as exc:
+            self.lifetime.add(exc)
+            raise
+        except asyncio.CancelledError:
+            self.lifetime.add(Cancelled())
+            raise
+        self.lifetime.add(response)  # paid for: counted even if the caller is cancelled during the write
         await self.committed(self.store(prepared.key, response))
         return response
 

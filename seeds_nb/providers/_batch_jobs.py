@@ -358,6 +358,7 @@ class BatchJob:
         if cache_writes:
             await self._await_cache(cache_writes, result)
         self._result = result
+        client.tracking.add_ledger(result.ledger)  # the client's lifetime account, once per job read
         return result
 
     async def _collect(self, batch: ProviderBatch, result: BatchResult, finished_s: float,

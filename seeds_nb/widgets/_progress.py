@@ -20,7 +20,7 @@ from ._panel import Panel
 from ._throttle import Throttle
 
 if TYPE_CHECKING:
-    from seeds_nb.core.ledger import Ledger
+    from seeds_nb.core.ledger import Ledger, LifetimeTracking
     from seeds_nb.core.result import BatchResult
 
 __all__ = ["BatchProgress", "FINAL_STATES"]
@@ -61,6 +61,8 @@ class _Snapshot:
     avoided_gwp_kgco2eq: float = 0.0
     elapsed_s: float = 0.0
     message: str = ""
+    lifetime: Ledger | None = None
+    """The client's lifetime account (this run included), when the panel shows it."""
 
 
 class BatchProgress(Panel):
@@ -71,12 +73,16 @@ class BatchProgress(Panel):
         title: a short label (the model name); escaped.
         throttle: the redraw limiter; default at most one redraw per 0.2 s (one message each).
         clock: the monotonic clock used for elapsed time and rates (inject a fake one in tests).
+        lifetime: a client's ``client.tracking``: a last line shows the client's totals so far (this run
+            included: answers, cache hit rate, errors, spent and avoided cost and carbon).
     """
 
     def __init__(self, total: int | None = None, *, title: str = "", throttle: Throttle | None = None,
-                 clock: Callable[[], float] = time.monotonic, **kwargs: object) -> None:
+                 clock: Callable[[], float] = time.monotonic, lifetime: LifetimeTracking | None = None,
+                 **kwargs: object) -> None:
         self._clock = clock
-        self._snapshot = _Snapshot(total=total)
+        self._lifetime = lifetime
+        self._snapshot = _Snapshot(total=total, lifetime=lifetime.snapshot() if lifetime is not None else None)
         self._title = title
         super().__init__(title=title, bar_max=total or 1, bar_label=self._bar_label(self._snapshot),
                          stats=self._stats_html(self._snapshot), css_class="seeds-batch-progress",
@@ -140,6 +146,7 @@ class BatchProgress(Panel):
             impacts_method=ledger.impacts_method, energy_kwh=ledger.energy_kwh,
             avoided_cost_usd=ledger.avoided_cost_usd, avoided_gwp_kgco2eq=ledger.avoided_gwp_kgco2eq,
             elapsed_s=max(elapsed_s, 0.0), message=message,
+            lifetime=self._lifetime.snapshot() if self._lifetime is not None else None,
         )
 
     def _from_result(self, result: BatchResult, error: BaseException | None) -> _Snapshot:
@@ -213,6 +220,9 @@ class BatchProgress(Panel):
             spend.append(f'<span style="{_MUTED}">cache saved {fmt_usd(snap.avoided_cost_usd)} · '
                          f"{fmt_gco2(snap.avoided_gwp_kgco2eq)}</span>")
         lines = [" · ".join(parts), " · ".join(spend)]
+        if snap.lifetime is not None:
+            lines.append(f'<span class="seeds-progress-lifetime" style="{_MUTED}">'
+                         f"{_lifetime_text(snap.lifetime)}</span>")
         if snap.message:
             lines.append(f'<span style="color:{color}">{esc(snap.message)}</span>')
         body = "<br>".join(lines)
@@ -231,6 +241,16 @@ class BatchProgress(Panel):
         if snap.state in FINAL_STATES and snap.state != "success":
             text += f" · {snap.state}"
         return text
+
+
+def _lifetime_text(ledger: Ledger) -> str:
+    """The client's totals in one line: what it has done since it was created (or reset)."""
+    rate = ledger.cached / ledger.succeeded if ledger.succeeded else 0.0
+    carbon = fmt_gco2(ledger.gwp_kgco2eq) + (f" + {ledger.unknown_impacts:,} unknown" if ledger.unknown_impacts else "")
+    return (f"client so far: {ledger.succeeded:,} answers ({ledger.succeeded - ledger.cached:,} API, {rate:.0%} from "
+            f"cache) · {ledger.failed:,} errors · {cost_text(ledger.cost_usd, ledger.unknown_cost)} · {carbon} · "
+            f"{fmt_kwh(ledger.energy_kwh)} · cache saved {fmt_usd(ledger.avoided_cost_usd)} · "
+            f"{fmt_gco2(ledger.avoided_gwp_kgco2eq)}")
 
 
 def _carbon(snap: _Snapshot) -> str:

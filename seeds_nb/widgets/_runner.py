@@ -40,6 +40,7 @@ from ._tree import display_live, refresh_fallback, send_tree
 if TYPE_CHECKING:
     from seeds_nb.core.batch import BatchRun
     from seeds_nb.core.client import BaseClient
+    from seeds_nb.core.ledger import LifetimeTracking
     from seeds_nb.core.mapping import MapJob
     from seeds_nb.core.result import BatchResult
 
@@ -54,11 +55,11 @@ class _LiveView:
 
     def __init__(self, run: BatchRun, prompts: Iterable[Any], *, grid: bool, title: str, page_size: int,
                  refresh_s: float, grid_refresh_s: float, job: MapJob | None = None,
-                 confirm: ConfirmRun | None = None) -> None:
+                 confirm: ConfirmRun | None = None, lifetime: LifetimeTracking | None = None) -> None:
         self.run = run
         self.job = job
         self.confirm = confirm
-        self.progress = BatchProgress(run.ledger.total, title=title, throttle=Throttle(refresh_s))
+        self.progress = BatchProgress(run.ledger.total, title=title, throttle=Throttle(refresh_s), lifetime=lifetime)
         self.progress.on_cancel(run.cancel)
         self.grid = ResultsGrid(prompts if isinstance(prompts, Sequence) else None, page_size=page_size,
                                 throttle=Throttle(grid_refresh_s),
@@ -220,7 +221,8 @@ def run_batch(client: BaseClient, prompts: Any, prompt: str | Callable[[dict[str
               max_concurrent: int = ..., background: Literal[False] = ..., grid: bool | None = ...,
               title: str | None = ..., page_size: int = ..., refresh_s: float = ..., grid_refresh_s: float = ...,
               show: bool = ..., response_format: Any = ..., system: str | None = ..., prefix: str = ...,
-              sink: str | os.PathLike[str] | None = ..., confirm: bool = ..., **params: Any) -> PendingBatch: ...
+              sink: str | os.PathLike[str] | None = ..., confirm: bool = ..., lifetime: bool = ...,
+              **params: Any) -> PendingBatch: ...
 
 
 @overload
@@ -228,14 +230,15 @@ def run_batch(client: BaseClient, prompts: Any, prompt: str | Callable[[dict[str
               max_concurrent: int = ..., background: Literal[True], grid: bool | None = ...,
               title: str | None = ..., page_size: int = ..., refresh_s: float = ..., grid_refresh_s: float = ...,
               show: bool = ..., response_format: Any = ..., system: str | None = ..., prefix: str = ...,
-              sink: str | os.PathLike[str] | None = ..., confirm: bool = ..., **params: Any) -> BatchHandle: ...
+              sink: str | os.PathLike[str] | None = ..., confirm: bool = ..., lifetime: bool = ...,
+              **params: Any) -> BatchHandle: ...
 
 
 def run_batch(client: BaseClient, prompts: Any, prompt: str | Callable[[dict[str, Any]], Any] | None = None, *,
               max_concurrent: int = 5, background: bool = False, grid: bool | None = None, title: str | None = None,
               page_size: int = 20, refresh_s: float = 0.2, grid_refresh_s: float = 0.5, show: bool = True,
               response_format: Any = None, system: str | None = None, prefix: str = "",
-              sink: str | os.PathLike[str] | None = None, confirm: bool = False,
+              sink: str | os.PathLike[str] | None = None, confirm: bool = False, lifetime: bool = False,
               **params: Any) -> PendingBatch | BatchHandle:
     """Run a batch with a live panel (and results grid) in the notebook.
 
@@ -265,6 +268,7 @@ def run_batch(client: BaseClient, prompts: Any, prompt: str | Callable[[dict[str
         confirm: first show ``client.estimate(...)`` of the run (tokens, cost, carbon, time; cache hits and
             rows a sink holds apart) with Run / Don't run buttons; nothing is sent until Run is clicked
             (``pending.confirm.decide(True)`` from code). Don't run ends every prompt as cancelled.
+        lifetime: add a line with the client's totals so far (``client.tracking``, this run included).
         params: passed to ``client.batch`` (generation parameters, ``on_progress``, budgets).
     """
     gate = None
@@ -293,7 +297,8 @@ def run_batch(client: BaseClient, prompts: Any, prompt: str | Callable[[dict[str
     if grid is None:
         grid = sink is None
     view = _LiveView(run, prompts, grid=grid, title=client.model if title is None else title,
-                     page_size=page_size, refresh_s=refresh_s, grid_refresh_s=grid_refresh_s, job=job, confirm=gate)
+                     page_size=page_size, refresh_s=refresh_s, grid_refresh_s=grid_refresh_s, job=job, confirm=gate,
+                     lifetime=client.tracking if lifetime else None)
     if not background:
         return PendingBatch(view, show)
     if show:
