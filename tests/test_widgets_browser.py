@@ -1,6 +1,6 @@
 """The widgets in a real JupyterLab + Debian chromium: a 10,000-prompt run must end showing exactly
 10000/10000 (no update lost to the server's iopub rate limit), the grid shows rows and reacts to its
-controls, and a real click on Cancel stops a slower run early.
+controls, and a real click on Cancel stops a slower run early (its panel also shows the client's lifetime line).
 
 Screenshots go to ``test-artifacts/`` (gitignored). ``SEEDS_UPDATE_DOCS_IMG=1`` also copies the panel
 screenshot to ``docs/img/widgets-panel.png``.
@@ -81,6 +81,8 @@ def test_widgets_in_jupyterlab(tmp_path: Path) -> None:
             slow_text = slow_panel.inner_text()
             done = int(re.findall(r"(\d+)/400 done", slow_text)[0])
             assert 20 <= done < 400 and "cancelled" in slow_text
+            answered = int(slow_line.split()[2])  # SLOW-DONE <stop reason> <successful> <cancelled>
+            assert f"client so far: {answered:,} answers ({answered:,} API, 0% from cache)" in slow_text  # lifetime
             assert slow_panel.locator(".seeds-bar-danger").count() == 1
 
             # The grid of the fast run: rows drawn, a row's detail, the failed filter.
