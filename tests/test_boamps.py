@@ -17,7 +17,14 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 import seeds_nb
-from seeds_nb import ConfigurationError, MockServer, OpenAIClient, TrackingWarning, export_boamps_report
+from seeds_nb import (
+    ConfigurationError,
+    MockServer,
+    OpenAIClient,
+    SelfHostedClient,
+    TrackingWarning,
+    export_boamps_report,
+)
 
 from _support import TEST_KEY
 
@@ -76,7 +83,8 @@ async def test_client_report_validates_and_counts_only_api_calls(validator: Draf
     task = report["task"]
     assert task["nbRequest"] == 9 and task["taskStage"] == "inference"
     assert report["measures"][0]["powerConsumption"] == pytest.approx(t.api_energy_kwh) and t.api_energy_kwh > 0
-    assert report["measures"][0]["measurementMethod"] == "ecologits"
+    assert report["measures"][0]["measurementMethod"] == "ecologits" and report["measures"][0]["version"]
+    assert "estimated by EcoLogits" in task["taskDescription"]
     assert [d["dataQuantity"] for d in task["dataset"]] == [t.api_prompt_tokens, t.api_completion_tokens]
     assert t.api_prompt_tokens < t.total_prompt_tokens  # the cached answers' tokens are left out
     assert task["algorithms"] == [{"algorithmType": "llm", "foundationModelName": "gpt-4.1-mini"}]  # no guessed size
@@ -120,7 +128,24 @@ async def test_unknown_energy_is_said_not_hidden(validator: Draft202012Validator
     report = export_boamps_report(tmp_path / "r.json", client)
     assert problems(validator, report) == []
     assert report["task"]["nbRequest"] == 2 and report["measures"][0]["powerConsumption"] == 0.0
-    assert "2 API answers have no energy estimate" in report["task"]["taskDescription"]
+    assert "2 API answers have no energy figure" in report["task"]["taskDescription"]
+
+
+async def test_a_server_that_measures_its_energy_is_reported_as_measured(
+        validator: Draft202012Validator, server: MockServer, tmp_path: Path) -> None:
+    """A self-hosted server's own figures (``x_carbon_trace``): the report says measured, not EcoLogits."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrackingWarning)  # no price for a local model
+        async with SelfHostedClient("llama-3.1-8b", base_url=server.selfhosted_url, api_key=TEST_KEY) as client:
+            result = await client.batch_generate([f"Measure {i}" for i in range(3)])
+            report = export_boamps_report(tmp_path / "r.json", client, components=[
+                {"componentType": "gpu", "nbComponent": 1, "componentName": "the lab's GPU"}], infra_type="onPremise")
+    assert problems(validator, report) == []
+    assert all(r is not None and r.tracking.method == "measured" for r in result.responses)
+    measure = report["measures"][0]
+    assert measure["measurementMethod"] == "server-measured" and "version" not in measure  # not EcoLogits'
+    assert measure["powerConsumption"] == pytest.approx(sum(r.tracking.energy_kwh for r in result.responses))
+    assert "measured by the serving machine" in report["task"]["taskDescription"]
 
 
 def test_client_method_as_in_the_original_and_clear_errors(server: MockServer, tmp_path: Path,

@@ -36,6 +36,16 @@ __all__ = ["BOAMPS_SPEC_URI", "check_options", "export_boamps_report"]
 BOAMPS_SPEC_URI = "https://github.com/Boavizta/BoAmps/tree/3bfefec8446ee196d1723c0e35859eb7762da3c9/model"
 """The BoAmps schemas a report is written for (and tested against)."""
 
+_METHOD_NAME = {"ecologits": "ecologits", "measured": "server-measured", "mixed": "server-measured+ecologits",
+                "none": "none"}
+"""``measurementMethod`` from ``Ledger.impacts_method``: EcoLogits' estimate, the serving machine's own
+measurement (a self-hosted server's ``x_carbon_trace``), both, or no answer with a known energy."""
+_METHOD_TEXT = {
+    "ecologits": "estimated by EcoLogits from the token counts and latencies (not measured)",
+    "measured": "measured by the serving machine and reported in each answer (electricity used only)",
+    "mixed": "measured by the serving machine for {measured:,} answers, estimated by EcoLogits for the others",
+    "none": "unknown: no API answer had an energy figure",
+}
 _INFRA_TYPES = ("publicCloud", "privateCloud", "onPremise", "other")
 _STATUSES = ("draft", "final", "corrective", "other")
 _CONFIDENTIALITY = ("public", "internal", "confidential", "secret")
@@ -97,8 +107,8 @@ def _summary(ledger: Ledger, source_kind: str, method: str) -> str:
     if ledger.failed:
         parts.append(f"{ledger.failed:,} requests ended as errors and are not counted (their energy is unknown).")
     if ledger.unknown_impacts:
-        parts.append(f"{ledger.unknown_impacts:,} API answers have no energy estimate (a model EcoLogits does not "
-                     "know): powerConsumption does not include them.")
+        parts.append(f"{ledger.unknown_impacts:,} API answers have no energy figure (a model EcoLogits does not "
+                     "know, or a server that sent no measurement): powerConsumption does not include them.")
     if api:
         parts.append(f"Energy range {ledger.energy_kwh_min:.6g}-{ledger.energy_kwh_max:.6g} kWh; "
                      f"GWP {ledger.gwp_kgco2eq * 1000:.6g} gCO2eq "
@@ -177,7 +187,8 @@ def export_boamps_report(
                                  f"8B model), a number > 0; got {parameters_billion!r}")
     ledger, model, provider, zone, result = _source(source)
     api = ledger.succeeded - ledger.cached
-    method = "estimated by EcoLogits from the token counts and latencies (not measured)"
+    impacts = ledger.impacts_method
+    method = _METHOD_TEXT[impacts].format(measured=ledger.measured_impacts)
 
     header: dict[str, Any] = {"formatVersionSpecificationUri": BOAMPS_SPEC_URI, "reportId": str(uuid.uuid4()),
                               "reportDatetime": _stamp(), "reportStatus": report_status}
@@ -208,9 +219,9 @@ def export_boamps_report(
         "taskDescription": _joined(task_description, summary),
     }
 
-    measure: dict[str, Any] = {"measurementMethod": "ecologits", "powerConsumption": ledger.energy_kwh}
+    measure: dict[str, Any] = {"measurementMethod": _METHOD_NAME[impacts], "powerConsumption": ledger.energy_kwh}
     ecologits_version = _version("ecologits")
-    if ecologits_version is not None:
+    if ecologits_version is not None and impacts in ("ecologits", "mixed"):
         measure["version"] = ecologits_version
     if result is not None:
         if result.started_at:
