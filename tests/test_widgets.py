@@ -459,11 +459,11 @@ async def test_run_batch_lifetime_line_shows_the_clients_totals(comm_log: CommLo
     try:
         without = run_batch(client, prompts(6), show=False, grid=False)
         plain = await without
-        assert "client so far" not in without.progress.stats_html.value
+        assert "client so far" not in without.progress.stats
         pending = run_batch(client, prompts(10), show=False, grid=False, lifetime=True)  # 6 from the cache
-        first_html = pending.progress.stats_html.value
+        first_html = pending.progress.stats
         second = await pending
-        final_html = pending.progress.stats_html.value
+        final_html = pending.progress.stats
     finally:
         await client.aclose()
     assert plain.cached_count == 0 and second.cached_count == 6
