@@ -6,7 +6,10 @@ The browser checks are in tests/test_browser_*.py."""
 from __future__ import annotations
 
 import _thread
+import importlib.util
+import os
 import re
+import shutil
 import sys
 import types
 from pathlib import Path
@@ -27,6 +30,14 @@ from seeds_nb.widgets._frontend import COLAB_BACKGROUND_NOTICE
 from _support import FakeClock
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+HERE = Path(__file__).parent
+REPO = HERE.parent
+ARTIFACTS = REPO / "test-artifacts"
+
+_spec = importlib.util.spec_from_file_location("seeds_browser_harness", HERE / "browser" / "harness.py")
+assert _spec is not None and _spec.loader is not None
+harness = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
+_spec.loader.exec_module(harness)
 
 
 @pytest.fixture
@@ -120,9 +131,10 @@ def _finished(n: int) -> BatchResult:
 
 
 # -- nbconvert --to html -------------------------------------------------------------------------------------
-def test_nbconvert_html_of_an_executed_notebook_shows_the_final_panel(tmp_path: Path) -> None:
-    """A notebook run in a real kernel and saved without widget state (JupyterLab's default; GitHub
-    never renders widgets anyway) exports to HTML showing the run's final numbers as plain markup."""
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, str]:
+    """A notebook run in a real kernel and saved without widget state (JupyterLab's default; GitHub never
+    renders widgets anyway), and its ``nbconvert --to html`` export."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_code_cell(
@@ -135,14 +147,21 @@ def test_nbconvert_html_of_an_executed_notebook_shows_the_final_panel(tmp_path: 
         nbformat.v4.new_code_cell("result = await run_batch(client, prompts, max_concurrent=8, title='<i>static</i>')"),
         nbformat.v4.new_code_cell("print(result.successful_count, result.failed_count, result.total_cost_usd)"),
     ]
+    work = tmp_path_factory.mktemp("static")
     NotebookClient(nb, timeout=120, kernel_name="python3", store_widget_state=False,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+                   resources={"metadata": {"path": str(work)}}).execute()
+    body, _resources = HTMLExporter().from_notebook_node(nb)
+    return nb, body
+
+
+def test_nbconvert_html_of_an_executed_notebook_shows_the_final_panel(exported: tuple[Any, str]) -> None:
+    """The export shows the run's final numbers as plain markup."""
+    nb, body = exported
     ok, failed, cost = nb.cells[2].outputs[0]["text"].split()
     assert (ok, failed) == ("299", "1")
     panel_output = next(o for o in nb.cells[1].outputs
                         if "seeds-batch-progress-snapshot" in o["data"].get("text/html", ""))
     assert WIDGET_VIEW in panel_output["data"]  # the live view is still there for frontends that render it
-    body, _resources = HTMLExporter().from_notebook_node(nb)
     snapshot = re.search(r'<div class="seeds-snapshot seeds-batch-progress-snapshot".*?</div></div>', body, re.S)
     assert snapshot is not None, "the panel's snapshot is not in the exported HTML"
     start = snapshot.start()
@@ -150,3 +169,40 @@ def test_nbconvert_html_of_an_executed_notebook_shows_the_final_panel(tmp_path: 
     assert "300/300 done" in text and "✔ 299 ok" in text and "✘ 1 failed" in text and "partial" in text
     assert f"${float(cost):.4f}" in text  # the spend line, as the panel shows it
     assert "&lt;i&gt;static&lt;/i&gt;" in body[start:start + 5000]  # the title, escaped
+
+
+@pytest.mark.slow
+def test_the_export_shows_the_snapshot_in_a_browser_without_javascript(exported: tuple[Any, str],
+                                                                       tmp_path: Path) -> None:
+    """Rendered as GitHub renders a notebook (no script runs), the panel's final state is visible."""
+    harness.require_chromium()
+    _nb, body = exported
+    ARTIFACTS.mkdir(exist_ok=True)
+    page_file = ARTIFACTS / "widgets-static.html"
+    page_file.write_text(body, encoding="utf-8")
+    with harness.chromium_page(tmp_path / "profile", width=1100, height=700, javascript=False) as page:
+        page.goto(page_file.as_uri())
+        snapshot = page.locator(".seeds-batch-progress-snapshot")
+        assert snapshot.is_visible()
+        text = snapshot.inner_text()
+        assert "300/300 done" in text and "✔ 299 ok" in text and "<i>static</i>" in text
+        snapshot.screenshot(path=str(ARTIFACTS / "widgets-static.png"))
+    if os.environ.get("SEEDS_UPDATE_DOCS_IMG") == "1":
+        shutil.copy(ARTIFACTS / "widgets-static.png", REPO / "docs" / "img" / "widgets-static.png")
+
+
+def test_the_confirm_gate_snapshot_shows_the_estimate_and_the_choice(shared_server: MockServer) -> None:
+    client = OpenAIClient("gpt-4.1-mini", base_url=shared_server.url, api_key="sk-test")
+    try:
+        pending = run_batch(client, ["<b>one</b>", "two"], confirm=True, show=False)
+    finally:
+        client.close()
+    gate = pending.confirm
+    assert gate is not None
+    data = gate._repr_mimebundle_()
+    html = data["text/html"]
+    assert "seeds-confirm-snapshot" in html and "nothing is sent until you click Run" in html
+    assert "2 prompts to gpt-4.1-mini" in html and "cost ≈ $" in html
+    gate.decide(False)
+    html = gate._repr_mimebundle_()["text/html"]
+    assert "not sent" in html and "<script" not in html.lower() and "&lt;b&gt;one" in html

@@ -279,7 +279,11 @@ def test_docs_page_runs_as_notebook_cells(tmp_path: Path) -> None:
     NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     printed = "".join(o.get("text", "") for cell in nb.cells for o in cell.outputs if o["output_type"] == "stream")
     assert "200 0" in printed and "True 200" in printed
-    assert "completed 20" in printed and "cancelled cancelled 20" in printed  # watch_job, then its handle
+    assert "completed 20" in printed  # watch_job
+    # then its handle, cancelled one cell after the job was submitted: the mock's 1 s job may have answered a
+    # few prompts by then on a loaded machine (seen: 18 of 20 cancelled), never all of them
+    cancelled = int(re.findall(r"^cancelled cancelled (\d+)$", printed, re.M)[0])
+    assert 0 < cancelled <= 20
     assert "{'gpt-4.1-mini': 30, 'claude-haiku-4-5': 30}" in printed  # compare_batch
     draws = int(re.findall(r"^(\d+)$", printed, re.M)[0])
     assert 90 <= draws <= 101

@@ -15,13 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 from ipywidgets import HTML, Button, HBox, Layout, VBox
 
+from ._static import StaticSnapshot, snapshot_box
+
 if TYPE_CHECKING:
     from seeds_nb.core.estimate import Estimate
 
 __all__ = ["ConfirmRun"]
 
 
-class ConfirmRun(VBox):
+class ConfirmRun(StaticSnapshot, VBox):
     """The estimate of a run with Run / Don't run buttons; ``await wait()`` gives the choice (True: run)."""
 
     def __init__(self, estimate: Estimate, **kwargs: Any) -> None:
@@ -70,6 +72,10 @@ class ConfirmRun(VBox):
                 return self._choice
             self._waiter = (loop, future)
         return await future
+
+    def snapshot_html(self) -> str:
+        """The estimate and the choice, without the buttons (what a saved notebook shows)."""
+        return snapshot_box(f"{self.estimate_html.value}<div>{self.status_html.value}</div>", "seeds-confirm-snapshot")
 
     def __repr__(self) -> str:
         state = {None: "waiting for Run", True: "run", False: "not sent"}[self._choice]

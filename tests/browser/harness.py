@@ -146,14 +146,15 @@ def _wait_ready(server: LabServer, proc: subprocess.Popen[bytes], timeout_s: flo
 
 
 @contextmanager
-def chromium_page(profile: Path, width: int = 1400, height: int = 1100) -> Iterator[Any]:
-    """A playwright page in Debian's chromium; non-loopback requests are aborted."""
+def chromium_page(profile: Path, width: int = 1400, height: int = 1100, *, javascript: bool = True) -> Iterator[Any]:
+    """A playwright page in Debian's chromium; non-loopback requests are aborted. ``javascript=False``
+    shows a page as GitHub shows a notebook's HTML (scripts stripped)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": width, "height": height}, device_scale_factor=1)
+            viewport={"width": width, "height": height}, device_scale_factor=1, java_script_enabled=javascript)
         try:
             context.route("**/*", _offline_only)
             page = context.pages[0] if context.pages else context.new_page()
