@@ -38,7 +38,7 @@ from .core.ledger import Ledger, LifetimeTracking
 from .core.log import configure_logging, get_logger
 from .core.result import BatchResult
 from .core.tracking import TrackingWarning
-from .core.types import Message, Response, Tracking, Usage
+from .core.types import Choice, Message, Response, TokenLogprob, ToolCall, Tracking, Usage
 from .mock import MockServer
 from .providers import (
     AnthropicClient,
@@ -64,8 +64,8 @@ __all__ = [
     "AnthropicClient", "BaseClient", "GoogleClient", "MockServer", "OpenAIClient", "OpenRouterClient",
     "SelfHostedClient",
     # what a run gives back
-    "BatchCounts", "BatchJob", "BatchResult", "BatchRun", "BatchStream", "Ledger", "LifetimeTracking", "Message",
-    "Response", "Tracking", "Usage",
+    "BatchCounts", "BatchJob", "BatchResult", "BatchRun", "BatchStream", "Choice", "Ledger", "LifetimeTracking",
+    "Message", "Response", "TokenLogprob", "ToolCall", "Tracking", "Usage",
     # errors and warnings
     "APIError", "APIStatusError", "AuthenticationError", "BadRequestError", "BatchExpired", "BatchNotReady",
     "BudgetExceeded", "CacheError", "CacheWarning", "CallbackWarning", "Cancelled", "ConfigurationError",

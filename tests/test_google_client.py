@@ -233,8 +233,8 @@ async def test_bad_prompts_and_parameters_are_clear(gemini, server: MockServer) 
         await client.agenerate("x", response_format={"type": "text"})
     with pytest.raises(ConfigurationError, match="unknown generation parameter.*logit_bias"):
         await client.agenerate("x", logit_bias={})
-    with pytest.raises(PromptError, match="role 'tool'"):
-        await client.agenerate([Message("tool", "result")])
+    with pytest.raises(PromptError, match="follows no assistant message that made that call"):
+        await client.agenerate([Message("user", "x"), Message("tool", "result", tool_call_id="call_1")])
     with pytest.raises(PromptError, match="at least one user message"):
         await client.agenerate([Message("system", "only a system instruction")])
     with pytest.raises(PromptError, match="'audio_url'"):

@@ -188,12 +188,13 @@ def test_no_module_uses_another_modules_private_members() -> None:
 PUBLIC = [
     "APIError", "APIStatusError", "AnthropicClient", "AuthenticationError", "BadRequestError", "BaseClient",
     "BatchCounts", "BatchExpired", "BatchJob", "BatchNotReady", "BatchResult", "BatchRun", "BatchStream",
-    "BudgetExceeded", "CacheError", "CacheWarning", "CallbackWarning", "Cancelled", "ConfigurationError",
+    "BudgetExceeded", "CacheError", "CacheWarning", "CallbackWarning", "Cancelled", "Choice", "ConfigurationError",
     "GoogleClient", "Ledger", "LifetimeTracking", "Message", "MockServer", "ModelGardenClient", "NotFoundError",
     "OpenAIClient", "OpenRouterClient", "PromptError", "ProviderError", "RateLimitError", "RequestTimeout",
-    "Response", "ResponseParseError", "SeedsClientError", "SeedsError", "SelfHostedClient", "ServerError", "Tracking",
-    "TrackingWarning", "TransportError", "Usage", "ValidationError", "compare_models", "configure_logging",
-    "export_boamps_report", "get_logger", "load_ipython_extension", "unload_ipython_extension",
+    "Response", "ResponseParseError", "SeedsClientError", "SeedsError", "SelfHostedClient", "ServerError",
+    "TokenLogprob", "ToolCall", "Tracking", "TrackingWarning", "TransportError", "Usage", "ValidationError",
+    "compare_models", "configure_logging", "export_boamps_report", "get_logger", "load_ipython_extension",
+    "unload_ipython_extension",
 ]
 
 

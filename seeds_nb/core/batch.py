@@ -39,6 +39,7 @@ from .ledger import Ledger
 from .log import logger
 from .pipeline import Pipeline, Prepared
 from .result import BatchResult
+from .tooling import requested_columns
 from .types import Response, check_prompts, prompt_text
 
 __all__ = ["BatchRun", "BatchStream", "CallbackWarning", "ProgressCallback", "ResultCallback", "RetryCallback"]
@@ -97,7 +98,8 @@ class BatchRun:
         self.ledger = Ledger(total=total)
         self.result = BatchResult(model=pipeline.model, provider=pipeline.provider,
                                   electricity_mix_zone=pipeline.tracker.electricity_mix_zone, ledger=self.ledger,
-                                  response_format=params.get("response_format"))
+                                  response_format=params.get("response_format"),
+                                  extra_columns=requested_columns(self.params))
         self._budgeted = max_cost_usd is not None or max_gwp_kgco2eq is not None
         self._pending_cost_usd = 0.0  # fresh answers arrived, not yet in the ledger (waiting for their commit)
         self._pending_gwp_kgco2eq = 0.0

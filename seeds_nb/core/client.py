@@ -32,6 +32,7 @@ from .runner import run_sync
 from .secrets import Secret, mask_secret
 from .sink import Sink, prompt_hash
 from .tables import Table, as_table
+from .tooling import requested_columns
 from .tracking import DEFAULT_ZONE, Tracker
 from .types import Response, Unsendable, check_prompts
 
@@ -165,7 +166,7 @@ class BaseClient:
         self.timeout = float(timeout)
         self._api_key = secret
         codec = codec or self.codec_class(model=model, base_url=base_url)
-        unknown = set(defaults) - codec.known_params - set(codec.param_aliases)
+        unknown = set(defaults) - codec.known_params - set(codec.param_aliases) - set(codec.unsupported)
         if unknown:
             raise ConfigurationError(
                 f"{type(self).__name__} got unknown argument(s) {', '.join(sorted(unknown))}: neither a client "
@@ -431,14 +432,15 @@ class BaseClient:
                     max_gwp_kgco2eq: float | None = None, **params: Any) -> MapJob:
         """The ``MapJob`` that ``map`` runs, checked but not started (for drivers such as ``run_batch``, which
         show it in widgets). Everything that can be checked before sending fails here."""
-        table, rows, fields = self._map_plan(data, prompt, response_format, system, prefix)
+        extras = requested_columns({**self.defaults, **params})
+        table, rows, fields = self._map_plan(data, prompt, response_format, system, prefix, extras)
         if response_format is not None:
             params["response_format"] = response_format
         return MapJob(self.batch, table, rows, fields, prefix,
                       Sink(sink, status_column=prefix + "status") if sink is not None else None,
                       max_concurrent=max_concurrent,
                       params={"on_progress": on_progress, "max_cost_usd": max_cost_usd,
-                              "max_gwp_kgco2eq": max_gwp_kgco2eq, **params})
+                              "max_gwp_kgco2eq": max_gwp_kgco2eq, **params}, extras=extras)
 
     def map_sync(self, data: Any, prompt: str | Callable[[dict[str, Any]], Any], **kwargs: Any) -> Any:
         """Sync ``map`` for scripts; Ctrl-C stops it and ``client.last_run.result`` keeps what finished."""
@@ -448,7 +450,7 @@ class BaseClient:
         return run_sync(job.execute)
 
     def _map_plan(self, data: Any, prompt: Any, response_format: Any, system: str | None,
-                  prefix: str) -> tuple[Table, PromptRows, list[str]]:
+                  prefix: str, extras: tuple[str, ...] = ()) -> tuple[Table, PromptRows, list[str]]:
         """Check everything ``map`` can check before sending: the data, the template's fields against
         the columns, the added columns against the input's."""
         self._check_open()
@@ -457,7 +459,7 @@ class BaseClient:
         table = as_table(data)
         rows = PromptRows(table, prompt, system)
         fields = parsed_fields(response_format)
-        check_clash(table, fields, prefix)
+        check_clash(table, fields, prefix, extras)
         return table, rows, fields
 
     # -- estimates -------------------------------------------------------------------------------

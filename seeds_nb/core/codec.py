@@ -36,6 +36,9 @@ class Codec:
     provider: ClassVar[str] = "base"
     #: generation parameters passed through to the request body
     known_params: ClassVar[frozenset[str]] = frozenset()
+    #: parameters other providers take but this one's API lacks -> why, and what to use instead
+    #: (refused before anything is sent, never dropped silently)
+    unsupported: ClassVar[Mapping[str, str]] = {}
     #: the environment variable the provider's key is usually in (named in error messages)
     key_env: ClassVar[str] = "API_KEY"
     #: whether its answers carry the server's measured energy and carbon (``Usage.measured_*``), which

@@ -21,6 +21,7 @@ from .sink import PROMPT, ROW, Sink, prompt_hash
 from .structured import field_value, parsed_fields
 from .tables import Table
 from .template import Template
+from .tooling import extra_value
 from .types import Message, Response, Unsendable
 
 if TYPE_CHECKING:
@@ -114,25 +115,27 @@ def field_column(field: str) -> str:
     return f"parsed_{field}" if field in RESULT_COLUMNS else field
 
 
-def column_names(fields: list[str], prefix: str) -> list[str]:
-    """The names of the added columns: ``response``, the parsed fields, then the rest, with ``prefix``."""
-    return [prefix + name for name in (RESULT_COLUMNS[0], *map(field_column, fields), *RESULT_COLUMNS[1:])]
+def column_names(fields: list[str], prefix: str, extras: tuple[str, ...] = ()) -> list[str]:
+    """The names of the added columns: ``response``, the parsed fields, the ``extras`` the parameters asked for
+    (``tool_calls``, ``choices``, ``logprobs``), then the rest, with ``prefix``."""
+    return [prefix + name for name in (RESULT_COLUMNS[0], *map(field_column, fields), *extras, *RESULT_COLUMNS[1:])]
 
 
-def check_clash(table: Table, fields: list[str], prefix: str) -> None:
+def check_clash(table: Table, fields: list[str], prefix: str, extras: tuple[str, ...] = ()) -> None:
     """Added columns never silently overwrite input columns: a clash is an error naming the fix."""
     if table.columns is None:
         return
-    clash = [name for name in column_names(fields, prefix) if name in table.columns]
+    clash = [name for name in column_names(fields, prefix, extras) if name in table.columns]
     if clash:
         raise ConfigurationError(
             f"map() would add column(s) {', '.join(clash)}, which the data already has; pass prefix='llm_' "
             f"(or another) to name the new columns {prefix or 'llm_'}response, {prefix or 'llm_'}status, ...")
 
 
-def row_columns(item: Response | Exception, fields: list[str], prefix: str = "") -> dict[str, Any]:
+def row_columns(item: Response | Exception, fields: list[str], prefix: str = "",
+                extras: tuple[str, ...] = ()) -> dict[str, Any]:
     """The columns ``map`` adds, for one row's outcome (what a sink writes as each row finishes)."""
-    out: dict[str, Any] = dict.fromkeys(column_names(fields, prefix))
+    out: dict[str, Any] = dict.fromkeys(column_names(fields, prefix, extras))
     out[prefix + "status"] = status_of(item)
     if not isinstance(item, Response):
         out[prefix + "error"] = f"{type(item).__name__}: {item}"
@@ -146,13 +149,16 @@ def row_columns(item: Response | Exception, fields: list[str], prefix: str = "")
     if item.parsed is not None:
         for field in fields:
             out[prefix + field_column(field)] = field_value(item.parsed, field)
+    for name in extras:
+        out[prefix + name] = extra_value(item, name)
     return out
 
 
-def result_columns(result: BatchResult, fields: list[str], prefix: str = "") -> dict[str, list[Any]]:
+def result_columns(result: BatchResult, fields: list[str], prefix: str = "",
+                   extras: tuple[str, ...] = ()) -> dict[str, list[Any]]:
     """The columns ``map`` adds, one value per prompt index, in input order."""
     n = len(result)
-    out: dict[str, list[Any]] = {name: [None] * n for name in column_names(fields, prefix)}
+    out: dict[str, list[Any]] = {name: [None] * n for name in column_names(fields, prefix, extras)}
     response_col, status_col, error_col = out[prefix + "response"], out[prefix + "status"], out[prefix + "error"]
     cached_col = out[prefix + "cached"]
     field_cols = [(field, out[prefix + field_column(field)]) for field in fields]
@@ -168,6 +174,11 @@ def result_columns(result: BatchResult, fields: list[str], prefix: str = "") -> 
             cached_col[index] = False
             continue
         _fill(index, response, response_col, cached_col, field_cols, usage_cols, tracking_cols, latency_col)
+    for name in extras:
+        column = out[prefix + name]
+        for index, response in enumerate(result.responses):
+            if response is not None:
+                column[index] = extra_value(response, name)
     return out
 
 
@@ -199,8 +210,11 @@ class MapJob:
     """
 
     def __init__(self, batch: Callable[..., BatchRun], table: Table, rows: PromptRows, fields: list[str], prefix: str,
-                 sink: Sink | None, *, max_concurrent: int, params: dict[str, Any]) -> None:
+                 sink: Sink | None, *, max_concurrent: int, params: dict[str, Any],
+                 extras: tuple[str, ...] = ()) -> None:
         self.table, self.rows, self.fields, self.prefix, self.sink = table, rows, fields, prefix, sink
+        #: the columns the parameters ask for beside the standard ones (``tool_calls``, ``choices``, ``logprobs``)
+        self.extras = extras
         self._waiting: dict[int, tuple[int, dict[str, Any], str | None]] = {}  # engine index -> (row, input, hash)
         self._counter = itertools.count()
         if sink is None:
@@ -228,8 +242,8 @@ class MapJob:
         if self.sink is None:
             return
         row_index, row, fingerprint = self._waiting.pop(index)
-        self.sink.add({**row, **row_columns(item, self.fields, self.prefix), ROW: row_index, PROMPT: fingerprint},
-                      total=self.table.length)
+        columns = row_columns(item, self.fields, self.prefix, self.extras)
+        self.sink.add({**row, **columns, ROW: row_index, PROMPT: fingerprint}, total=self.table.length)
 
     async def finish(self) -> Any:
         """The output once the run has ended: the input's kind of table with the columns added, or the sink's
@@ -237,7 +251,7 @@ class MapJob:
         if self.sink is not None:
             path: Path = await asyncio.to_thread(self.sink.finish, self.table.length)
             return path
-        return self.table.with_columns(result_columns(self.run.result, self.fields, self.prefix))
+        return self.table.with_columns(result_columns(self.run.result, self.fields, self.prefix, self.extras))
 
     async def execute(self) -> Any:
         """Run it all, without widgets (what ``client.map`` does)."""

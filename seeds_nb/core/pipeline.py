@@ -51,8 +51,9 @@ from .log import logger
 from .ratelimit import Gate
 from .retry import RetryPolicy
 from .secrets import Secret, SecretHeaders
+from .tooling import check_sampling
 from .tracking import Tracker
-from .types import Message, Response, Tracking, Usage, normalize_prompt
+from .types import Choice, Message, Response, Tracking, Usage, normalize_prompt
 
 __all__ = ["Pipeline", "Prepared", "RetryHook"]
 
@@ -163,12 +164,18 @@ class Pipeline:
 
     def check_params(self, params: Mapping[str, Any]) -> None:
         """Refuse, before anything is sent, parameters the provider does not know or cannot send."""
+        lacking = sorted(set(params) & set(self.codec.unsupported))
+        if lacking:
+            unsupported, provider = self.codec.unsupported, self.codec.provider
+            raise ConfigurationError("; ".join(f"{provider} cannot send {name}=: {unsupported[name]}"
+                                               for name in lacking))
         unknown = set(params) - self.codec.known_params
         if unknown:
             raise ConfigurationError(
                 f"unknown generation parameter(s) {', '.join(sorted(unknown))}; known: "
                 f"{', '.join(sorted(self.codec.known_params))} (pass others with extra_body={{...}})"
             )
+        check_sampling(params)
         for name, value in params.items():
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigurationError(f"{name}={value!r} is not a finite number; pass a real value")
@@ -287,24 +294,38 @@ class Pipeline:
         if usage.measured_energy_kwh is not None:  # what the server measured is what a hit avoids
             counts["measured_energy_kwh"] = usage.measured_energy_kwh
             counts["measured_gwp_kgco2eq"] = usage.measured_gwp_kgco2eq
-        return {
+        entry: dict[str, Any] = {
             "content": response.content, "model": response.model, "finish_reason": response.finish_reason,
             "usage": counts, "latency_s": response.latency_s, "request_id": response.request_id,
         }
+        # tool calls, logprobs and n > 1 answers only when there are some (a plain entry stays as it was)
+        choices = response.choices
+        if len(choices) > 1:
+            entry["choices"] = [c.to_dict() for c in choices]
+        elif response.tool_calls or response.logprobs is not None:
+            entry["choice"] = choices[0].to_dict()
+        return entry
 
     def from_cache_entry(self, entry: Mapping[str, Any], params: Mapping[str, Any], *,
                          batch: bool = False) -> Response:
         """A cached (or duplicated) answer: ``cached=True``, tracking = what it would cost now."""
         usage = entry["usage"]
-        response = Response(
-            content=entry["content"], model=entry["model"],
+        if "choices" in entry:
+            choices = [Choice.from_dict(c) for c in entry["choices"]]
+        elif "choice" in entry:
+            choices = [Choice.from_dict(entry["choice"])]
+        else:
+            choices = [Choice(0, entry["content"], entry.get("finish_reason"))]
+        response = Response.from_choices(
+            choices, model=entry["model"],
             usage=Usage(usage["prompt_tokens"], usage["completion_tokens"], usage.get("cached_tokens") or 0,
                         usage.get("cache_write_tokens") or 0, usage.get("reasoning_tokens") or 0,
                         usage.get("reported_cost_usd"), usage.get("measured_energy_kwh"),
                         usage.get("measured_gwp_kgco2eq")),
-            finish_reason=entry.get("finish_reason"), cached=True, latency_s=0.0, tracking=Tracking(),
+            cached=True, latency_s=0.0, tracking=Tracking(),
             provider=self.provider, request_id=entry.get("request_id"), attempts=0, _raw=_raw_of(entry),
         )
+        response.content = entry["content"]  # a structured answer's content is the provider's JSON, as stored
         latency = math.inf if batch else float(entry.get("latency_s") or 0.0)
         response.tracking = self.tracker.track(response.model, response.usage, latency, batch=batch)
         return self.validate(response, params)

@@ -20,6 +20,7 @@ from .exceptions import BudgetExceeded, Cancelled, ConfigurationError
 from .ledger import Ledger
 from .structured import field_value, parsed_fields
 from .tables import Table
+from .tooling import EXTRA_COLUMNS, extra_value, present_columns
 from .types import Response
 
 if TYPE_CHECKING:
@@ -76,6 +77,9 @@ class BatchResult:
     """The run's ``response_format``: its fields become columns in every export."""
     source: Table | None = None
     """The input table of a ``map`` run: its columns lead every export."""
+    extra_columns: tuple[str, ...] = ()
+    """Columns the run's parameters asked for: ``tool_calls`` (``tools=``), ``choices`` (``n > 1``), ``logprobs``
+    (``logprobs=True``); exports add them, and any of them an answer carries, after ``content``."""
 
     def __post_init__(self) -> None:
         if self.ledger is None:
@@ -272,7 +276,14 @@ class BatchResult:
             name = f"parsed_{key}" if key in _COLUMN_SET or key in inputs else key
             parsed[name] = [field_value(r.parsed, key) if r is not None and r.parsed is not None else None
                             for r in self.responses]
+        for name in self._extra_names():
+            key = f"parsed_{name}" if name in parsed else name
+            parsed[key] = [extra_value(r, name) if r is not None else None for r in self.responses]
         return inputs, parsed
+
+    def _extra_names(self) -> tuple[str, ...]:
+        present = set(self.extra_columns) | set(present_columns(self.responses))
+        return tuple(name for name in EXTRA_COLUMNS if name in present)
 
     def to_records(self) -> list[dict[str, Any]]:
         """One plain dict per prompt (the row schema of ``to_pandas``): a ``map`` input's columns first,

@@ -8,17 +8,17 @@ message. ``Usage``, ``Tracking`` and ``Response`` are slotted dataclasses becaus
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from .exceptions import PromptError
 from .images import ImagePart, normalize_parts
 
-__all__ = ["Message", "Prompt", "Response", "Tracking", "Unsendable", "Usage", "check_prompts", "normalize_prompt",
-           "prompt_text"]
+__all__ = ["Choice", "Message", "Prompt", "Response", "TokenLogprob", "ToolCall", "Tracking", "Unsendable", "Usage",
+           "check_prompts", "normalize_prompt", "prompt_text"]
 
 Role = Literal["system", "user", "assistant", "developer", "tool"]
 _ROLES = ("system", "user", "assistant", "developer", "tool")
@@ -27,12 +27,19 @@ _ROLES = ("system", "user", "assistant", "developer", "tool")
 class Message(BaseModel):
     """One chat message. ``content`` is text, or a list of content parts: ``{"type": "text", "text": ...}``,
     an image as ``{"type": "image", "source": ...}`` or OpenAI's ``{"type": "image_url", ...}`` (both kept
-    as ``{"type": "image", "source": ImagePart}``: see ``seeds_nb.core.images``), or a provider's own part."""
+    as ``{"type": "image", "source": ImagePart}``: see ``seeds_nb.core.images``), or a provider's own part.
+
+    Tool calling, in OpenAI's form (each provider translates it): an ``assistant`` message may carry
+    the ``tool_calls`` it made (``Response.to_message()`` builds it; its content may then be empty), and
+    a ``tool`` message answers one of them by ``tool_call_id``.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     role: Role
-    content: str | list[dict[str, Any]]
+    content: str | list[dict[str, Any]] = ""
+    tool_calls: tuple[dict[str, Any], ...] | None = None
+    tool_call_id: str | None = None
 
     def __init__(self, role: str | None = None, content: Any = None, **data: Any) -> None:
         # Positional `Message("user", "hi")` reads naturally in a notebook; pydantic models are
@@ -60,8 +67,56 @@ class Message(BaseModel):
     @classmethod
     def _check_content(cls, value: Any) -> Any:
         return normalize_parts(value)  # ``model_validate`` skips __init__; normalising twice is a no-op
+    @field_validator("tool_calls", mode="before")
+    @classmethod
+    def _check_tool_calls(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, dict | str) or not isinstance(value, Iterable):
+            raise ValueError("tool_calls must be a list of tool calls (Response.tool_calls, or OpenAI's "
+                             "{'id', 'type': 'function', 'function': {'name', 'arguments'}} dicts)")
+        calls = []
+        for call in value:
+            if isinstance(call, ToolCall):
+                call = call.to_dict()
+            function = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(function, dict) or not isinstance(call.get("id"), str) \
+                    or not isinstance(function.get("name"), str):
+                raise ValueError("each tool call needs an 'id' and a 'function' with a 'name' and 'arguments' "
+                                 f"(a JSON string), as OpenAI returns them; got {call!r}")
+            args = function.get("arguments")
+            if not isinstance(args, str):  # arguments travel as a JSON string in OpenAI's form
+                call = {**call, "function": {**function, "arguments": json.dumps(args, ensure_ascii=False)}}
+            calls.append({"type": "function", **call})
+        return tuple(calls) or None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tool_only_content(cls, data: Any) -> Any:
+        # An assistant message that only calls tools has no content (OpenAI sends null): stored as "".
+        if isinstance(data, dict) and data.get("content", "") is None:
+            data = {**data, "content": ""}
+        if isinstance(data, dict) and "content" not in data and not data.get("tool_calls"):
+            raise ValueError("content is required (only an assistant message with tool_calls may omit it)")
+        return data
+
+    @model_validator(mode="after")
+    def _check_tools(self) -> Message:
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError(f"only an assistant message carries tool_calls; got role {self.role!r}")
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a 'tool' message answers one tool call: pass tool_call_id=<the call's id> "
+                             "(Response.tool_calls[i].id)")
+        if self.tool_call_id is not None and self.role != "tool":
+            raise ValueError(f"tool_call_id belongs on a 'tool' message; got role {self.role!r}")
+        return self
 
     def to_dict(self) -> dict[str, Any]:
+        """OpenAI's form; the tool fields only when set (so a plain message keys the cache as before)."""
+        if self.tool_calls:
+            return {"role": self.role, "content": self.content or None, "tool_calls": list(self.tool_calls)}
+        if self.tool_call_id is not None:
+            return {"role": self.role, "content": self.content, "tool_call_id": self.tool_call_id}
         return {"role": self.role, "content": self.content}
 
     def images(self) -> list[ImagePart]:
@@ -138,7 +193,22 @@ def normalize_prompt(prompt: Any) -> tuple[Message, ...]:
             )
     if not messages:
         raise PromptError("empty prompt: a prompt needs at least one message")
+    if any(m.role == "tool" for m in messages):
+        _check_tool_results(messages)
     return tuple(messages)
+
+
+def _check_tool_results(messages: list[Message]) -> None:
+    """Every ``tool`` message answers a call an earlier assistant message made (every provider refuses a
+    stray result, Gemini even needs the call to know the function's name): said here, once, with the fix."""
+    calls: set[str] = set()
+    for message in messages:
+        if message.tool_calls:
+            calls.update(str(c["id"]) for c in message.tool_calls)
+        elif message.role == "tool" and message.tool_call_id not in calls:
+            raise PromptError(f"the tool result for call {message.tool_call_id!r} follows no assistant message "
+                              "that made that call; put the answer's message first: "
+                              "[*prompt, response.to_message(), Message('tool', result, tool_call_id=call.id)]")
 
 
 _TABLE_TYPES = ("DataFrame", "LazyFrame", "Series", "Table", "RecordBatch", "Dataset", "DatasetDict", "ndarray")
@@ -297,6 +367,81 @@ def _less(total: float | None, usage: float | None) -> float | None:
 
 
 
+@dataclass(slots=True, frozen=True)
+class ToolCall:
+    """One tool (function) call the model made. ``arguments`` is the parsed JSON (``None`` when the
+    model sent text that is not JSON: ``raw_arguments`` keeps what it sent, a paid answer is never lost)."""
+
+    id: str
+    name: str
+    arguments: Any
+    raw_arguments: str
+
+    @classmethod
+    def from_raw(cls, id: str, name: str, raw_arguments: str) -> ToolCall:
+        """From OpenAI's form, where arguments travel as a JSON string."""
+        try:
+            arguments = json.loads(raw_arguments) if raw_arguments else {}
+        except ValueError:
+            arguments = None
+        return cls(id, name, arguments, raw_arguments)
+
+    @classmethod
+    def from_value(cls, id: str, name: str, arguments: Any) -> ToolCall:
+        """From Anthropic's and Gemini's form, where arguments arrive as a JSON object."""
+        return cls(id, name, arguments, json.dumps(arguments, ensure_ascii=False))
+
+    def to_dict(self) -> dict[str, Any]:
+        """OpenAI's form (what an assistant message sends back, and what exports show)."""
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.raw_arguments}}
+
+
+@dataclass(slots=True, frozen=True)
+class TokenLogprob:
+    """One generated token's log probability, with the most likely alternatives when ``top_logprobs``
+    was asked for (``(token, logprob)`` pairs, most likely first)."""
+
+    token: str
+    logprob: float
+    top_logprobs: tuple[tuple[str, float], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"token": self.token, "logprob": self.logprob,
+                "top_logprobs": [{"token": t, "logprob": lp} for t, lp in self.top_logprobs]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TokenLogprob:
+        return cls(data["token"], float(data["logprob"]),
+                   tuple((t["token"], float(t["logprob"])) for t in data.get("top_logprobs") or ()))
+
+
+@dataclass(slots=True, frozen=True)
+class Choice:
+    """One of the ``n`` answers to a request (``Response.choices``)."""
+
+    index: int
+    content: str
+    finish_reason: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    logprobs: tuple[TokenLogprob, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "content": self.content, "finish_reason": self.finish_reason}
+        if self.tool_calls:
+            out["tool_calls"] = [c.to_dict() for c in self.tool_calls]
+        if self.logprobs is not None:
+            out["logprobs"] = [t.to_dict() for t in self.logprobs]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Choice:
+        calls = tuple(ToolCall.from_raw(c["id"], c["function"]["name"], c["function"]["arguments"])
+                      for c in data.get("tool_calls") or ())
+        logprobs = data.get("logprobs")
+        return cls(int(data["index"]), data["content"], data.get("finish_reason"), calls,
+                   None if logprobs is None else tuple(map(TokenLogprob.from_dict, logprobs)))
+
+
 @dataclass(slots=True, eq=False)
 class Response:
     """One completion. ``cached`` is True when it came from the cache (then it cost nothing now:
@@ -314,6 +459,42 @@ class Response:
     parsed: Any = None
     attempts: int = 1
     _raw: bytes = b""
+    # every choice, when there is more than one answer (``n=3``) or the answer carries tool calls or logprobs;
+    # None for a plain answer, which then costs one slot and no copy (a batch keeps 100k of them)
+    _choices: tuple[Choice, ...] | None = None
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        """The tool calls of the (first) answer; ``()`` when it called none."""
+        return self._choices[0].tool_calls if self._choices else ()
+
+    @property
+    def logprobs(self) -> tuple[TokenLogprob, ...] | None:
+        """The (first) answer's token log probabilities; ``None`` unless ``logprobs=True`` was asked for."""
+        return self._choices[0].logprobs if self._choices else None
+
+    @property
+    def choices(self) -> tuple[Choice, ...]:
+        """Every answer of the request (``n=...``), in order; the first is ``content`` / ``tool_calls`` /
+        ``logprobs``. Usage and cost are the request's, counted once."""
+        if self._choices is not None:
+            return self._choices
+        return (Choice(0, self.content, self.finish_reason),)
+
+    def to_message(self) -> Message:
+        """This answer as the ``assistant`` message that continues the conversation (with its tool calls,
+        so the next prompt can add their ``tool`` results)."""
+        return Message(role="assistant", content=self.content,
+                       tool_calls=[c.to_dict() for c in self.tool_calls] or None)
+
+    @classmethod
+    def from_choices(cls, choices: Sequence[Choice], **fields: Any) -> Response:
+        """A response whose ``content`` and ``finish_reason`` are the first choice's (every provider's
+        parser builds it so: ``n`` answers, tool calls and logprobs are kept the same way everywhere)."""
+        first = choices[0] if choices else Choice(0, "")
+        keep = len(choices) > 1 or bool(first.tool_calls) or first.logprobs is not None
+        return cls(content=first.content, finish_reason=first.finish_reason,
+                   _choices=tuple(choices) if keep else None, **fields)
 
     @property
     def raw(self) -> dict[str, Any]:

@@ -27,7 +27,8 @@ from ._model import (
     content_text,
     count_tokens,
     prompt_tokens,
-    schema_value,
+    tool_arguments,
+    tool_target,
 )
 
 __all__ = ["ERROR_TYPES", "PromptCache", "build_message", "error_body", "limit_headers", "status_error_body",
@@ -113,6 +114,9 @@ def validate_messages_request(body: Any) -> None:
             for j, block in enumerate(content):
                 if block.get("type") == "image":
                     anthropic_part(block, msg.get("role"), f"messages.{i}.content.{j}.image")
+    for name in ("n", "logprobs", "top_logprobs", "seed"):  # the Messages API has none of these
+        if name in body:
+            raise RequestError(f"{name}: Extra inputs are not permitted", name)
     system = body.get("system")
     if system is not None and not isinstance(system, str | list):
         raise RequestError("system: Input should be a string or a list of text blocks", "system")
@@ -124,12 +128,26 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
     return [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
 
 
+def _result_text(block: dict[str, Any]) -> str:
+    content = block.get("content")
+    return content_text(content) if content is not None else ""
+
+
 def to_chat_body(body: dict[str, Any]) -> dict[str, Any]:
-    """The OpenAI-shaped request the mock model answers (system first, text of every block)."""
+    """The OpenAI-shaped request the mock model answers (system first, text of every block; a user turn of
+    ``tool_result`` blocks is the tools' answer: a ``tool`` message, as OpenAI says it)."""
     messages = []
     if body.get("system"):
         messages.append({"role": "system", "content": content_text(body["system"])})
-    messages += [{"role": m["role"], "content": _chat_content(m["content"], m["role"])} for m in body["messages"]]
+    for m in body["messages"]:
+        results = [b for b in _blocks(m["content"]) if b.get("type") == "tool_result"]
+        if m["role"] == "user" and results:
+            messages.append({"role": "tool", "content": "\n".join(map(_result_text, results))})
+            text = content_text([b for b in m["content"] if b.get("type") == "text"])
+            if text:
+                messages.append({"role": "user", "content": text})
+        else:
+            messages.append({"role": m["role"], "content": _chat_content(m["content"], m["role"])})
     return {"model": body["model"], "messages": messages, "max_tokens": body["max_tokens"],
             "stop": body.get("stop_sequences")}
 
@@ -148,13 +166,14 @@ def _chat_content(content: Any, role: str) -> Any:
     return parts
 
 
-def _forced_tool(body: dict[str, Any]) -> dict[str, Any] | None:
-    choice, tools = body.get("tool_choice") or {}, body.get("tools") or []
-    if choice.get("type") == "tool":
-        return next((t for t in tools if t.get("name") == choice.get("name")), None)
-    if choice.get("type") == "any" and tools:
-        return tools[0]
-    return None
+def _called_tool(body: dict[str, Any], chat: dict[str, Any]) -> dict[str, Any] | None:
+    """The tool the mock model calls (a forced one, ``any``, or with ``auto`` the first unless the
+    conversation ends with tool results), as the OpenAI mock decides it."""
+    choice, tools = body.get("tool_choice") or {}, [t for t in body.get("tools") or [] if "input_schema" in t]
+    mode = {"tool": "function", "any": "required", "none": "none"}.get(str(choice.get("type")), "auto")
+    target = tool_target([(t.get("name"), t) for t in tools], mode, choice.get("name"),
+                         chat["messages"][-1]["role"] == "tool")
+    return target[1] if target is not None else None
 
 
 class PromptCache:
@@ -204,11 +223,10 @@ def build_message(body: dict[str, Any], identity: str, cache: PromptCache | None
     """The ``message`` the mock answers to a validated Messages request."""
     chat = to_chat_body(body)
     seed = canonical_json(chat["messages"])
-    tool = _forced_tool(body)
+    tool = _called_tool(body, chat)
     stop_sequence = None
     if tool is not None:
-        schema = tool.get("input_schema") or {}
-        value = schema_value(schema, schema, seed)
+        value = tool_arguments(tool.get("input_schema"), seed)
         content: list[dict[str, Any]] = [{"type": "tool_use", "id": "toolu_" + identity[:24], "name": tool["name"],
                                           "input": value}]
         output, stop_reason = count_tokens(json.dumps(value)), "tool_use"

@@ -18,7 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 from ._faults import Fault
 from ._images import gemini_part
-from ._model import RequestError, answer, canonical_json, prompt_tokens
+from ._model import (
+    RequestError,
+    answer,
+    canonical_json,
+    count_tokens,
+    prompt_tokens,
+    salt,
+    token_logprobs,
+    tool_arguments,
+    tool_target,
+)
 
 if TYPE_CHECKING:
     from ._anthropic import PromptCache
@@ -44,6 +54,7 @@ _CONFIG_FIELDS = {
     "enableEnhancedCivicAnswers",
 }
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+MAX_CANDIDATES = 8
 IMPLICIT_CACHE_MIN_TOKENS = 1024
 """The smallest prefix Gemini 2.5 Flash caches implicitly."""
 
@@ -135,6 +146,15 @@ def validate_generate_request(body: Any) -> None:
     if tokens is not None and (not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1):
         raise RequestError("* GenerateContentRequest.generation_config.max_output_tokens: must be positive",
                            "maxOutputTokens")
+    count = config.get("candidateCount")
+    if count is not None and (not isinstance(count, int) or isinstance(count, bool)
+                              or not 1 <= count <= MAX_CANDIDATES):
+        raise RequestError(f"* GenerateContentRequest.generation_config.candidate_count: must be in [1, "
+                           f"{MAX_CANDIDATES}]", "candidateCount")
+    top = config.get("logprobs")
+    if top is not None and (not config.get("responseLogprobs") or not isinstance(top, int) or not 0 <= top <= 20):
+        raise RequestError("* GenerateContentRequest.generation_config.logprobs: logprobs must be in [0, 20] and "
+                           "needs response_logprobs", "logprobs")
     temperature = config.get("temperature")
     if temperature is not None and (not isinstance(temperature, int | float) or not 0 <= temperature <= 2):
         raise RequestError("* GenerateContentRequest.generation_config.temperature: must be in [0.0, 2.0]",
@@ -153,12 +173,18 @@ def contents_text(body: dict[str, Any]) -> str:
 
 
 def to_chat_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """The OpenAI-shaped conversation the mock model answers (system instruction first)."""
+    """The OpenAI-shaped conversation the mock model answers (system instruction first; a turn of
+    ``functionResponse`` parts is the functions' answer: a ``tool`` message, as OpenAI says it)."""
     messages = []
     instruction = body.get("systemInstruction") or body.get("system_instruction")
     if isinstance(instruction, dict) and instruction.get("parts"):
         messages.append({"role": "system", "content": _parts_text(instruction["parts"])})
     for content in body["contents"]:
+        results = [p["functionResponse"] for p in content["parts"]
+                   if isinstance(p, dict) and isinstance(p.get("functionResponse"), dict)]
+        if results:
+            messages.append({"role": "tool", "content": "\n".join(_result_text(r.get("response")) for r in results)})
+            continue
         role = "assistant" if content.get("role") == "model" else "user"
         messages.append({"role": role, "content": _chat_content(content["parts"], content.get("role", "user"))})
     return messages
@@ -177,6 +203,36 @@ def _chat_content(parts: list[Any], role: Any) -> Any:
         elif isinstance(part, dict) and "text" in part:
             out.append({"type": "text", "text": str(part["text"])})
     return out
+
+
+def _result_text(response: Any) -> str:
+    if isinstance(response, dict) and set(response) <= {"result", "output"} and len(response) == 1:
+        value = next(iter(response.values()))
+        return value if isinstance(value, str) else canonical_json(value)
+    return canonical_json(response)
+
+
+def _declarations(body: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The functions a request declares: ``(name, JSON schema of the arguments)``."""
+    out = []
+    for tool in body.get("tools") or []:
+        for decl in (tool.get("functionDeclarations") or tool.get("function_declarations") or []
+                     if isinstance(tool, dict) else []):
+            schema = decl.get("parametersJsonSchema") or _openapi_to_json_schema(decl.get("parameters"))
+            out.append((decl.get("name"), schema))
+    return out
+
+
+def _called_function(body: dict[str, Any], messages: list[dict[str, Any]]) -> tuple[str, Any] | None:
+    tool_config = body.get("toolConfig") or body.get("tool_config") or {}
+    calling = _camel(tool_config.get("functionCallingConfig") or tool_config.get("function_calling_config") or {})
+    mode = str(calling.get("mode") or "AUTO").upper()
+    allowed = calling.get("allowedFunctionNames") or []
+    declared = _declarations(body)
+    if mode == "ANY" and allowed:
+        return tool_target(declared, "function", allowed[0], False)
+    return tool_target(declared, {"ANY": "required", "NONE": "none"}.get(mode, "auto"), None,
+                       messages[-1]["role"] == "tool")
 
 
 def _openapi_to_json_schema(schema: Any) -> Any:
@@ -221,8 +277,32 @@ def build_response(body: dict[str, Any], model: str, identity: str, cache: Promp
         schema = config.get("responseJsonSchema") or _openapi_to_json_schema(config.get("responseSchema"))
         response_format = ({"type": "json_schema", "json_schema": {"schema": schema}} if isinstance(schema, dict)
                            and schema else {"type": "json_object"})
-    text, finish, output = answer(messages, response_format, config.get("stopSequences"),
-                                  config.get("maxOutputTokens"))
+    function = _called_function(body, messages)
+    top = config.get("logprobs") or 0
+    candidates = []
+    output = 0
+    for index in range(config.get("candidateCount") or 1):
+        extra = salt(config.get("seed"), index)
+        seed = canonical_json(messages) + extra
+        if function is not None:
+            args = tool_arguments(function[1], seed)
+            parts: list[dict[str, Any]] = [{"functionCall": {"name": function[0], "args": args}}]
+            text, finish, used = "", "stop", count_tokens(json.dumps(args))
+        else:
+            text, finish, used = answer(messages, response_format, config.get("stopSequences"),
+                                        config.get("maxOutputTokens"), extra)
+            parts = [{"text": text}]
+        output += used
+        candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"},
+                                     "finishReason": "MAX_TOKENS" if finish == "length" else "STOP", "index": index}
+        if config.get("responseLogprobs"):
+            tokens = token_logprobs(text, seed, top)
+            candidate["logprobsResult"] = {
+                "topCandidates": [{"candidates": [{"token": a, "logProbability": alp} for a, alp in alts]}
+                                  for _, _, alts in tokens],
+                "chosenCandidates": [{"token": t, "logProbability": lp} for t, lp, _ in tokens]}
+            candidate["avgLogprobs"] = sum(lp for _, lp, _ in tokens) / len(tokens) if tokens else 0.0
+        candidates.append(candidate)
     prompt = prompt_tokens(messages)
     thinking = _camel(config.get("thinkingConfig") or {})
     budget = thinking.get("thinkingBudget")
@@ -236,8 +316,7 @@ def build_response(body: dict[str, Any], model: str, identity: str, cache: Promp
     if cached:  # a part of promptTokenCount, as Google reports it
         usage["cachedContentTokenCount"] = cached
     return {
-        "candidates": [{"content": {"parts": [{"text": text}], "role": "model"},
-                        "finishReason": "MAX_TOKENS" if finish == "length" else "STOP", "index": 0}],
+        "candidates": candidates,
         "usageMetadata": usage, "modelVersion": model, "responseId": identity[:22],
     }
 

@@ -19,6 +19,8 @@ from ._images import MOCK_IMAGE_TOKENS, check_openai_part, describe
 
 VALID_ROLES = frozenset({"system", "user", "assistant", "developer", "tool"})
 MAX_COUNT = 1000  # "Count to N" answers are capped so a silly prompt cannot produce megabytes
+MAX_N = 128  # choices per request, as OpenAI's limit
+MAX_TOP_LOGPROBS = 20
 
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 _COUNT_RE = re.compile(r"\bcount(?:\s+from\s+1)?\s+(?:up\s+)?to\s+(\d+)", re.IGNORECASE)
@@ -119,9 +121,28 @@ def validate_request(body: Any) -> None:
             for j, part in enumerate(content):
                 if isinstance(part, dict) and part.get("type") == "image_url":
                     check_openai_part(part, role, f"messages[{i}].content[{j}]")
+    tool_ids: set[str] = set()
+    for i, msg in enumerate(messages):
+        for call in msg.get("tool_calls") or ():
+            if isinstance(call, dict):
+                tool_ids.add(str(call.get("id")))
+        if msg.get("role") == "tool" and msg.get("tool_call_id") not in tool_ids:
+            raise RequestError("Invalid parameter: messages with role 'tool' must be a response to a preceeding "
+                               "message with 'tool_calls'.", f"messages.[{i}].role")
     n = body.get("n")
-    if n is not None and n != 1:
-        raise RequestError("The mock server only supports n=1.", "n")
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_N):
+        raise RequestError(f"Invalid 'n': integer below minimum value or above maximum {MAX_N}.", "n")
+    check_logprobs(body.get("logprobs"), body.get("top_logprobs"))
+    seed = body.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise RequestError("Invalid type for 'seed': expected an integer.", "seed")
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list) or not all(
+                isinstance(t, dict) and t.get("type") == "function" and isinstance(t.get("function"), dict)
+                and isinstance(t["function"].get("name"), str) for t in tools):
+            raise RequestError("Invalid 'tools': each tool is {'type': 'function', 'function': {'name', ...}}.",
+                               "tools")
     if body.get("stream"):
         raise RequestError("The mock server does not support stream=true.", "stream")
     for key in ("max_tokens", "max_completion_tokens"):
@@ -130,11 +151,74 @@ def validate_request(body: Any) -> None:
             raise RequestError(f"Invalid '{key}': must be a positive integer.", key)
 
 
+def check_logprobs(logprobs: Any, top: Any) -> None:
+    """OpenAI's rules for ``logprobs`` / ``top_logprobs`` (the mock refuses what the real API refuses)."""
+    if logprobs is not None and not isinstance(logprobs, bool):
+        raise RequestError("Invalid type for 'logprobs': expected a boolean.", "logprobs")
+    if top is not None:
+        if not isinstance(top, int) or isinstance(top, bool) or not 0 <= top <= MAX_TOP_LOGPROBS:
+            raise RequestError(f"Invalid 'top_logprobs': must be an integer from 0 to {MAX_TOP_LOGPROBS}.",
+                               "top_logprobs")
+        if not logprobs:
+            raise RequestError("Invalid value for 'top_logprobs': 'logprobs' must be set to true.", "top_logprobs")
+
+
 def _last_user_content(messages: list[dict[str, Any]]) -> Any:
+    # A tool's result is what the model answers after calling it: the last user or tool message is the prompt.
     for msg in reversed(messages):
-        if msg.get("role") == "user":
+        if msg.get("role") in ("user", "tool"):
             return msg.get("content")
     return messages[-1].get("content")
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    return content_text(_last_user_content(messages))
+
+
+def salt(seed: Any, index: int) -> str:
+    """What makes choice ``index`` of a request with ``seed`` differ from the plain answer (empty for the
+    first choice without a seed: an answer is the same as before the mock knew seeds)."""
+    return (f"\x1fseed={seed}" if seed is not None else "") + (f"\x1fchoice={index}" if index else "")
+
+
+def tool_target(tools: list[tuple[str, Any]], mode: str, forced: str | None,
+                answered: bool) -> tuple[str, Any] | None:
+    """The tool the mock model calls: ``(name, JSON schema of its arguments)``, or None to answer in text.
+
+    ``mode`` is OpenAI's ``auto`` / ``none`` / ``required`` / ``function`` (then ``forced`` names it).
+    With ``auto`` the model calls the first tool unless the conversation already ends with a tool's
+    result (``answered``): then it answers in words, which is what makes a round trip end."""
+    if not tools or mode == "none":
+        return None
+    if mode == "function":
+        return next((t for t in tools if t[0] == forced), None)
+    if mode == "auto" and answered:
+        return None
+    return tools[0]
+
+
+def tool_arguments(schema: Any, seed: str) -> dict[str, Any]:
+    """Deterministic arguments for a tool call, derived from the conversation (valid for the schema)."""
+    schema = schema if isinstance(schema, dict) and schema else {"type": "object", "properties": {}}
+    value = schema_value(schema, schema, seed)
+    return value if isinstance(value, dict) else {"value": value}
+
+
+_PIECE_RE = re.compile(r"\s*(?:\w+|[^\w\s])")
+
+
+def token_logprobs(content: str, seed: str, top: int) -> list[tuple[str, float, list[tuple[str, float]]]]:
+    """Deterministic ``(token, logprob, alternatives)`` for each token of ``content`` (tokens keep their
+    leading space, so they join back into the content; alternatives are less likely, most likely first)."""
+    out = []
+    for i, piece in enumerate(_PIECE_RE.findall(content)):
+        logprob = -round(unit_hash(seed, i) * 1.5, 4)
+        alternatives = [(piece, logprob)] if top else []
+        for k in range(1, top):
+            word = _VOCAB[_hash_int(seed, i, k) % len(_VOCAB)]
+            alternatives.append((" " + word, round(logprob - k - unit_hash(seed, i, k), 4)))
+        out.append((piece, logprob, alternatives))
+    return out
 
 
 def _words(seed: str, lo: int, hi: int) -> list[str]:
@@ -298,13 +382,13 @@ def schema_value(
     return None
 
 
-def _render(messages: list[dict[str, Any]], response_format: Any) -> str:
+def _render(messages: list[dict[str, Any]], response_format: Any, salt: str = "") -> str:
     """Full (untruncated) content for the messages, honouring ``response_format``."""
-    return _render_counted(messages, response_format)[0]
+    return _render_counted(messages, response_format, salt)[0]
 
 
-def _render_counted(messages: list[dict[str, Any]], response_format: Any) -> tuple[str, int | None]:
-    seed = canonical_json(messages)
+def _render_counted(messages: list[dict[str, Any]], response_format: Any, salt: str = "") -> tuple[str, int | None]:
+    seed = canonical_json(messages) + salt
     text, tokens = _answer_text(messages, seed)
     kind = response_format.get("type") if isinstance(response_format, dict) else None
     if kind == "json_schema":
@@ -319,9 +403,10 @@ def _render_counted(messages: list[dict[str, Any]], response_format: Any) -> tup
 
 
 def answer(messages: list[dict[str, Any]], response_format: Any, stop: Any,
-           max_tokens: int | None) -> tuple[str, str, int]:
-    """(content, finish_reason, completion tokens) of the mock model for a conversation."""
-    full, tokens = _render_counted(messages, response_format)
+           max_tokens: int | None, salt: str = "") -> tuple[str, str, int]:
+    """(content, finish_reason, completion tokens) of the mock model for a conversation (``salt``: see
+    :func:`salt`; a seed or a later choice gives another answer, the same each time)."""
+    full, tokens = _render_counted(messages, response_format, salt)
     if tokens is not None and not stop and (max_tokens is None or tokens <= max_tokens):
         return full, "stop", max(tokens, 1)
     content, finish = _truncate(full, stop, max_tokens)
@@ -365,7 +450,34 @@ def build_completion(body: dict[str, Any], identity: str, created: int) -> dict[
     """:func:`mock_completion` for an already validated body whose identity the caller has computed."""
     messages = body["messages"]
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-    content, finish, completion = answer(messages, body.get("response_format"), body.get("stop"), max_tokens)
+    tools = [(t["function"]["name"], t["function"].get("parameters")) for t in body.get("tools") or ()]
+    choice = body.get("tool_choice")
+    forced = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
+    mode = "function" if forced else choice if isinstance(choice, str) else "auto"
+    target = tool_target(tools, mode, forced, messages[-1].get("role") == "tool")
+    top = body.get("top_logprobs") or 0
+    choices = []
+    completion = 0
+    for index in range(body.get("n") or 1):
+        extra = salt(body.get("seed"), index)
+        message: dict[str, Any]
+        if target is not None:
+            arguments = json.dumps(tool_arguments(target[1], canonical_json(messages) + extra), ensure_ascii=False)
+            message = {"role": "assistant", "content": None, "refusal": None, "annotations": [], "tool_calls": [
+                {"id": "call_" + request_identity([identity, index])[:24], "type": "function",
+                 "function": {"name": target[0], "arguments": arguments}}]}
+            finish, used, content = "tool_calls", count_tokens(arguments), ""
+        else:
+            content, finish, used = answer(messages, body.get("response_format"), body.get("stop"), max_tokens, extra)
+            message = {"role": "assistant", "content": content, "refusal": None, "annotations": []}
+        completion += used
+        logprobs = None
+        if body.get("logprobs"):
+            logprobs = {"content": [
+                {"token": t, "logprob": lp, "bytes": list(t.encode()),
+                 "top_logprobs": [{"token": a, "logprob": alp, "bytes": list(a.encode())} for a, alp in alts]}
+                for t, lp, alts in token_logprobs(content, canonical_json(messages) + extra, top)], "refusal": None}
+        choices.append({"index": index, "message": message, "logprobs": logprobs, "finish_reason": finish})
     prompt = prompt_tokens(messages)
     usage: dict[str, Any] = {
         "prompt_tokens": prompt,
@@ -388,14 +500,7 @@ def build_completion(body: dict[str, Any], identity: str, created: int) -> dict[
         "object": "chat.completion",
         "created": created,
         "model": body["model"],
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": content, "refusal": None, "annotations": []},
-                "logprobs": None,
-                "finish_reason": finish,
-            }
-        ],
+        "choices": choices,
         "usage": usage,
         "service_tier": "default",
         "system_fingerprint": "fp_seeds_mock",

@@ -34,11 +34,13 @@ from seeds_nb.core.exceptions import (
 from seeds_nb.core.images import ImagePart
 from seeds_nb.core.retry import retry_after_from_headers
 from seeds_nb.core.secrets import Secret, SecretHeaders
-from seeds_nb.core.types import Message, Response, Usage
+from seeds_nb.core.tooling import function_specs, tool_choice
+from seeds_nb.core.types import Choice, Message, Response, ToolCall, Usage
 
 from ._anthropic_batch import ERROR_STATUS, AnthropicBatchAPI
 
-__all__ = ["ANTHROPIC_BASE_URL", "ANTHROPIC_VERSION", "ERROR_STATUS", "AnthropicClient", "AnthropicCodec"]
+__all__ = ["ANTHROPIC_BASE_URL", "ANTHROPIC_VERSION", "ERROR_STATUS", "AnthropicClient", "AnthropicCodec",
+           "anthropic_tool_choice", "anthropic_tools"]
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
@@ -57,8 +59,16 @@ class AnthropicCodec(Codec):
     key_env = "ANTHROPIC_API_KEY"
     known_params = frozenset({
         "temperature", "max_tokens", "top_p", "top_k", "stop", "stop_sequences", "metadata", "response_format",
-        "tools", "tool_choice", "thinking", "service_tier", "extra_body",
+        "tools", "tool_choice", "parallel_tool_calls", "thinking", "service_tier", "extra_body",
     })
+    unsupported = {
+        "n": "the Messages API returns one answer per request; send the prompt n times (a list of n copies "
+             "to batch_generate with use_cache=False), or use OpenAIClient/GoogleClient for n > 1",
+        "logprobs": "the Messages API returns no token log probabilities; use OpenAIClient or GoogleClient",
+        "top_logprobs": "the Messages API returns no token log probabilities; use OpenAIClient or GoogleClient",
+        "seed": "the Messages API has no seed (answers cannot be pinned by one); drop seed=, or set "
+                "temperature=0 for the most repeatable answers",
+    }
 
     def __init__(self, *, model: str, base_url: str, max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
         super().__init__(model=model, base_url=base_url)
@@ -75,9 +85,20 @@ class AnthropicCodec(Codec):
         for message in messages:
             if message.role in _SYSTEM_ROLES:
                 system.append(message.content)
-            elif message.role == "tool":
-                raise PromptError("AnthropicClient does not take role 'tool'; send tool results as a user "
-                                  "message with content parts of type 'tool_result'")
+            elif message.role == "tool":  # OpenAI's tool result -> a tool_result block in a user turn
+                block = {"type": "tool_result", "tool_use_id": message.tool_call_id,
+                         "content": _content(message.content)}
+                if turns and turns[-1]["role"] == "user" and _has_tool_results(turns[-1]):
+                    turns[-1]["content"].append(block)  # results of parallel calls go in one turn
+                else:
+                    turns.append({"role": "user", "content": [block]})
+            elif message.role == "user" and turns and _has_tool_results(turns[-1]):
+                content = _content(message.content)  # text after tool results joins their turn
+                turns[-1]["content"] += [{"type": "text", "text": content}] if isinstance(content, str) else content
+            elif message.tool_calls:
+                text = _content(message.content)
+                blocks = ([{"type": "text", "text": text}] if text else []) if isinstance(text, str) else list(text)
+                turns.append({"role": "assistant", "content": blocks + [_tool_use(c) for c in message.tool_calls]})
             else:
                 turns.append({"role": message.role, "content": _content(message.content)})
         if not turns:
@@ -86,6 +107,9 @@ class AnthropicCodec(Codec):
         if system:
             body["system"] = _system(system)
         body["messages"] = turns
+        if params.get("response_format") is not None and params.get("tools") is not None:
+            raise ConfigurationError("AnthropicClient sends response_format as a forced tool call, so it cannot be "
+                                     "combined with tools=; ask for one or the other")
         for name, value in params.items():
             if value is None:
                 continue
@@ -93,6 +117,13 @@ class AnthropicCodec(Codec):
                 body.update(value or {})
             elif name == "response_format":
                 body.update(response_format_tool(value))
+            elif name == "tools":
+                body["tools"] = anthropic_tools(value)
+            elif name == "tool_choice":
+                body["tool_choice"] = {**body.get("tool_choice", {}), **anthropic_tool_choice(value)}
+            elif name == "parallel_tool_calls":  # Anthropic says it the other way round, inside tool_choice
+                body["tool_choice"] = {"type": "auto", **body.get("tool_choice", {}),
+                                       "disable_parallel_tool_use": not value}
             elif name == "stop":
                 body["stop_sequences"] = [value] if isinstance(value, str) else list(value)
             else:
@@ -124,12 +155,14 @@ class AnthropicCodec(Codec):
             )
         stop = data.get("stop_reason")
         content = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
-        response = Response(
-            content=content, model=intern(data.get("model") or self.model), usage=usage,
-            finish_reason=_FINISH.get(stop, stop), provider=self.provider,
-            request_id=headers.get("request-id") or data.get("id"), _raw=body,
-        )
         schema = params.get("response_format")
+        calls = () if schema is not None else tuple(  # a structured answer's forced call is the answer, not a call
+            ToolCall.from_value(str(b.get("id")), str(b.get("name")), b.get("input"))
+            for b in blocks if b.get("type") == "tool_use")
+        response = Response.from_choices(
+            [Choice(0, content, _FINISH.get(stop, stop), calls)], model=intern(data.get("model") or self.model),
+            usage=usage, provider=self.provider, request_id=headers.get("request-id") or data.get("id"), _raw=body,
+        )
         if schema is not None:  # the forced tool call's input is the answer; the pipeline validates it
             name = response_format_tool(schema)["tool_choice"]["name"]
             call = next((b for b in blocks if b.get("type") == "tool_use" and b.get("name") == name), None)
@@ -217,6 +250,44 @@ def _content(content: str | list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     if isinstance(content, str):
         return content
     return [_block(part) for part in content]
+
+
+def _has_tool_results(turn: dict[str, Any]) -> bool:
+    content = turn["content"]
+    return isinstance(content, list) and any(b.get("type") == "tool_result" for b in content)
+
+
+def _tool_use(call: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI-form tool call (from ``Message.tool_calls``) -> Anthropic's ``tool_use`` block."""
+    function = call["function"]
+    try:
+        arguments = json.loads(function.get("arguments") or "{}")
+    except ValueError:
+        raise PromptError(f"tool call {call['id']!r} has arguments that are not JSON ({function.get('arguments')!r}); "
+                          "Anthropic takes a tool call's input as a JSON object") from None
+    return {"type": "tool_use", "id": call["id"], "name": function["name"], "input": arguments}
+
+
+def anthropic_tools(tools: Any) -> list[dict[str, Any]]:
+    """OpenAI-form tools -> Anthropic's ``{name, description, input_schema}``; Anthropic's own pass through."""
+    specs = function_specs(tools)
+    if specs is None:
+        return list(tools)
+    return [{"name": s.name, **({"description": s.description} if s.description else {}),
+             "input_schema": s.parameters} for s in specs]
+
+
+def anthropic_tool_choice(value: Any) -> dict[str, Any]:
+    """OpenAI's ``tool_choice`` -> Anthropic's: ``required`` is ``any``, a named function is ``tool``."""
+    choice = tool_choice(value)
+    if choice is None:
+        if not isinstance(value, dict):
+            raise ConfigurationError(f"tool_choice must be 'auto', 'none', 'required', a function choice or "
+                                     f"Anthropic's {{'type': ...}}; got {value!r}")
+        return dict(value)
+    if choice.mode == "function":
+        return {"type": "tool", "name": choice.name}
+    return {"type": {"auto": "auto", "none": "none", "required": "any"}[choice.mode]}
 
 
 def _block(part: dict[str, Any]) -> dict[str, Any]:

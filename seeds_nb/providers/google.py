@@ -35,15 +35,19 @@ from seeds_nb.core.exceptions import (
 from seeds_nb.core.images import ImagePart
 from seeds_nb.core.retry import parse_duration, retry_after_from_headers
 from seeds_nb.core.secrets import Secret, SecretHeaders
-from seeds_nb.core.types import Message, Response, Usage
+from seeds_nb.core.tooling import function_specs, tool_choice
+from seeds_nb.core.types import Choice, Message, Response, TokenLogprob, ToolCall, Usage
 
 from ._google_batch import BATCH_INPUTS, GoogleBatchAPI
 
-__all__ = ["GEMINI_BASE_URL", "GoogleClient", "GoogleCodec", "google_error", "response_format_config"]
+__all__ = ["CALL_ID_PREFIX", "GEMINI_BASE_URL", "GoogleClient", "GoogleCodec", "gemini_tool_config", "gemini_tools",
+           "google_error", "response_format_config"]
 
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 ECOLOGITS_PROVIDER = "google_genai"
 KEY_ENVS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
+CALL_ID_PREFIX = "gemini-call-"
+"""The id given to a ``functionCall`` Gemini sent without one (its position in the answer); never sent back."""
 """Where the key is looked for, in this order (as the google-genai SDK: ``GOOGLE_API_KEY`` wins)."""
 _FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter",
            "BLOCKLIST": "content_filter", "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
@@ -71,7 +75,9 @@ class GoogleCodec(Codec):
     provider = "google"
     key_env = "GEMINI_API_KEY"
     known_params = frozenset({*_CONFIG, *_TOP, "stop", "stop_sequences", "response_format", "system_instruction",
-                              "extra_body"})
+                              "n", "logprobs", "top_logprobs", "tool_choice", "extra_body"})
+    unsupported = {"parallel_tool_calls": "the Gemini API has no switch for parallel function calls; drop it (a "
+                                          "model that calls several functions returns them all in tool_calls)"}
 
     #: the google-genai SDK's (and the original library's) name for a structured answer's schema
     param_aliases = {"response_schema": "response_format"}
@@ -104,15 +110,28 @@ class GoogleCodec(Codec):
         if default:
             system += _parts(default)
         contents: list[dict[str, Any]] = []
+        names: dict[str, str] = {}  # tool call id -> function name (a functionResponse is matched by name)
         for message in messages:
             if message.role in _SYSTEM_ROLES:
                 system += _parts(message.content)
             elif message.role == "tool":
-                raise PromptError("GoogleClient does not take role 'tool'; send a tool's result as a user message "
-                                  "whose content parts include {'functionResponse': {...}}")
+                part = _function_response(message, names)
+                if contents and contents[-1].get("_results"):
+                    contents[-1]["parts"].append(part)  # results of parallel calls go in one turn
+                else:
+                    contents.append({"role": "user", "parts": [part], "_results": True})
+            elif message.tool_calls:
+                text = message.content
+                parts = (_parts(text) if text else [])
+                for call in message.tool_calls:
+                    names[call["id"]] = call["function"]["name"]
+                    parts.append(_function_call(call))
+                contents.append({"role": "model", "parts": parts})
             else:
                 contents.append({"role": "model" if message.role == "assistant" else "user",
                                  "parts": _parts(message.content)})
+        for content in contents:
+            content.pop("_results", None)
         if not contents:
             raise PromptError("a Gemini prompt needs at least one user message besides the system instruction")
         body: dict[str, Any] = {"contents": contents}
@@ -128,6 +147,9 @@ class GoogleCodec(Codec):
         for name, alias in (("max_output_tokens", "max_tokens"), ("stop_sequences", "stop")):
             if params.get(name) is not None and params.get(alias) is not None:
                 raise ConfigurationError(f"pass {name} or its alias {alias}, not both")
+        for name, alias in (("candidate_count", "n"), ("tool_config", "tool_choice")):
+            if params.get(name) is not None and params.get(alias) is not None:
+                raise ConfigurationError(f"pass {name} or OpenAI's {alias}, not both")
         stop = params.get("stop") if params.get("stop") is not None else params.get("stop_sequences")
         config: dict[str, Any] = {}
         top: dict[str, Any] = {}
@@ -136,6 +158,16 @@ class GoogleCodec(Codec):
                 continue
             if name in _CONFIG:
                 config[_CONFIG[name]] = value
+            elif name == "tools":
+                top["tools"] = gemini_tools(value)
+            elif name == "tool_choice":
+                top["toolConfig"] = gemini_tool_config(value)
+            elif name == "n":
+                config["candidateCount"] = value
+            elif name == "logprobs":
+                config["responseLogprobs"] = value
+            elif name == "top_logprobs":
+                config["logprobs"] = value
             elif name in _TOP:
                 top[_TOP[name]] = value
         if stop is not None:
@@ -163,10 +195,6 @@ class GoogleCodec(Codec):
     def parse_response(self, body: bytes, headers: Mapping[str, str], params: Mapping[str, Any]) -> Response:
         data = json.loads(body)
         candidates = data.get("candidates") or []
-        candidate = candidates[0] if candidates else {}
-        parts = (candidate.get("content") or {}).get("parts") or []
-        # thought summaries (``thought: true``) are not the answer
-        content = "".join(p.get("text", "") for p in parts if isinstance(p, dict) and not p.get("thought"))
         meta = data.get("usageMetadata")
         if meta is None:  # a server that reports no usage: unknown, never 0
             usage = Usage.unknown()
@@ -177,18 +205,11 @@ class GoogleCodec(Codec):
                 completion_tokens=int(meta.get("candidatesTokenCount") or 0) + thoughts,
                 cached_tokens=int(meta.get("cachedContentTokenCount") or 0), reasoning_tokens=thoughts,
             )
-        if candidates:
-            raw_finish = candidate.get("finishReason")
-            finish = (_FINISH.get(raw_finish, raw_finish.lower()) if isinstance(raw_finish, str) and raw_finish
-                      else None)
-            if any(isinstance(p, dict) and "functionCall" in p for p in parts):
-                finish = "tool_calls"
-        else:  # the prompt itself was blocked (promptFeedback.blockReason): no candidate at all
-            finish = "content_filter"
-        return Response(
-            content=content, model=intern(_model_name(data.get("modelVersion")) or self.model), usage=usage,
-            finish_reason=intern(finish) if finish else finish, provider=self.provider,
-            request_id=data.get("responseId"), _raw=body,
+        # no candidate at all: the prompt itself was blocked (promptFeedback.blockReason)
+        choices = [_choice(c, i) for i, c in enumerate(candidates)] or [Choice(0, "", "content_filter")]
+        return Response.from_choices(
+            choices, model=intern(_model_name(data.get("modelVersion")) or self.model), usage=usage,
+            provider=self.provider, request_id=data.get("responseId"), _raw=body,
         )
 
     def error_for_status(self, status: int, body: bytes, headers: Mapping[str, str], url: str) -> APIStatusError:
@@ -231,6 +252,89 @@ def google_error(status: int, body: bytes, headers: Mapping[str, str], url: str,
                             key_env=key_env, body=text, headers=dict(headers), code=code, retry_after=retry_after,
                             quota_exhausted=daily,
                             quota_hint="daily quota exhausted: wait for it to reset or raise it in Google AI Studio")
+
+
+def _choice(candidate: Mapping[str, Any], position: int) -> Choice:
+    """One of Gemini's ``candidates``: its text (thought summaries are not the answer), its function calls,
+    its ``logprobsResult``."""
+    parts = [p for p in (candidate.get("content") or {}).get("parts") or [] if isinstance(p, dict)]
+    content = "".join(p.get("text", "") for p in parts if not p.get("thought"))
+    raw_finish = candidate.get("finishReason")
+    finish = _FINISH.get(raw_finish, raw_finish.lower()) if isinstance(raw_finish, str) and raw_finish else None
+    calls = tuple(ToolCall.from_value(str(p["functionCall"].get("id") or f"{CALL_ID_PREFIX}{k}"),
+                                      str(p["functionCall"].get("name")), p["functionCall"].get("args") or {})
+                  for k, p in enumerate(q for q in parts if isinstance(q.get("functionCall"), dict)))
+    if calls:
+        finish = "tool_calls"
+    logprobs = None
+    result = candidate.get("logprobsResult")
+    if isinstance(result, dict):
+        chosen = result.get("chosenCandidates") or []
+        tops = result.get("topCandidates") or []
+        logprobs = tuple(
+            TokenLogprob(str(c.get("token", "")), float(c.get("logProbability") or 0.0),
+                         tuple((str(a.get("token", "")), float(a.get("logProbability") or 0.0))
+                               for a in (tops[i].get("candidates") or [] if i < len(tops) else [])))
+            for i, c in enumerate(chosen))
+    index = candidate.get("index")
+    return Choice(index if isinstance(index, int) else position, content, intern(finish) if finish else finish,
+                  calls, logprobs)
+
+
+def _function_call(call: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI-form tool call (``Message.tool_calls``) -> a Gemini ``functionCall`` part (an id Gemini sent
+    goes back; one we made up for a call without does not)."""
+    function = call["function"]
+    try:
+        args = json.loads(function.get("arguments") or "{}")
+    except ValueError:
+        raise PromptError(f"tool call {call['id']!r} has arguments that are not JSON ({function.get('arguments')!r}); "
+                          "Gemini takes a function call's args as a JSON object") from None
+    out: dict[str, Any] = {"name": function["name"], "args": args}
+    if not call["id"].startswith(CALL_ID_PREFIX):
+        out["id"] = call["id"]
+    return {"functionCall": out}
+
+
+def _function_response(message: Message, names: Mapping[str, str]) -> dict[str, Any]:
+    """A ``tool`` message -> a ``functionResponse`` part, named by the call it answers (Gemini matches by name)."""
+    call_id = message.tool_call_id or ""
+    name = names.get(call_id)
+    if name is None:
+        raise PromptError(f"the tool result for call {call_id!r} follows no assistant message with that call; "
+                          "put the answer's message (response.to_message()) before its tool results")
+    text = message.text()
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = text
+    out: dict[str, Any] = {"name": name, "response": value if isinstance(value, dict) else {"result": value}}
+    if not call_id.startswith(CALL_ID_PREFIX):
+        out["id"] = call_id
+    return {"functionResponse": out}
+
+
+def gemini_tools(tools: Any) -> list[dict[str, Any]]:
+    """OpenAI-form tools -> one ``functionDeclarations`` tool (schemas as ``parametersJsonSchema``: JSON Schema
+    as it is, as ``responseJsonSchema`` takes it); Gemini's own tools pass through."""
+    specs = function_specs(tools)
+    if specs is None:
+        return list(tools)
+    return [{"functionDeclarations": [{"name": s.name, **({"description": s.description} if s.description else {}),
+                                       "parametersJsonSchema": s.parameters} for s in specs]}]
+
+
+def gemini_tool_config(value: Any) -> dict[str, Any]:
+    """OpenAI's ``tool_choice`` -> ``toolConfig.functionCallingConfig`` (``required`` is ``ANY``; a named
+    function is ``ANY`` allowed only that one)."""
+    choice = tool_choice(value)
+    if choice is None:
+        raise ConfigurationError(f"tool_choice must be 'auto', 'none', 'required' or {{'type': 'function', "
+                                 f"'function': {{'name': ...}}}} (Gemini's own form goes in tool_config=); "
+                                 f"got {value!r}")
+    if choice.mode == "function":
+        return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [choice.name]}}
+    return {"functionCallingConfig": {"mode": {"auto": "AUTO", "none": "NONE", "required": "ANY"}[choice.mode]}}
 
 
 def _model_name(name: Any) -> str | None:

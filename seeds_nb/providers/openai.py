@@ -21,11 +21,12 @@ from seeds_nb.core.exceptions import APIStatusError, ConfigurationError, error_f
 from seeds_nb.core.images import ImagePart
 from seeds_nb.core.retry import parse_duration, retry_after_from_headers
 from seeds_nb.core.secrets import Secret, SecretHeaders
-from seeds_nb.core.types import Message, Response, Usage
+from seeds_nb.core.tooling import function_specs, tool_choice
+from seeds_nb.core.types import Choice, Message, Response, TokenLogprob, ToolCall, Usage
 
 from ._openai_batch import OpenAIBatchAPI
 
-__all__ = ["OpenAICodec", "OpenAIClient", "openai_message", "response_format_json"]
+__all__ = ["OpenAICodec", "OpenAIClient", "openai_message", "parse_choice", "response_format_json"]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -38,7 +39,7 @@ class OpenAICodec(Codec):
     known_params = frozenset({
         "temperature", "max_tokens", "max_completion_tokens", "top_p", "seed", "stop", "response_format",
         "frequency_penalty", "presence_penalty", "logit_bias", "user", "reasoning_effort", "service_tier",
-        "extra_body",
+        "n", "logprobs", "top_logprobs", "tools", "tool_choice", "parallel_tool_calls", "extra_body",
     })
 
     def auth_headers(self, secret: Secret) -> SecretHeaders:
@@ -54,6 +55,12 @@ class OpenAICodec(Codec):
                 body.update(value or {})
             elif name == "response_format":
                 body[name] = response_format_json(value)
+            elif name == "tools":
+                function_specs(value)  # checked: a malformed tool fails here, not as a server's 400
+                body[name] = value
+            elif name == "tool_choice":
+                tool_choice(value)
+                body[name] = value
             elif value is not None:
                 body[name] = value
         return "/chat/completions", body
@@ -67,15 +74,13 @@ class OpenAICodec(Codec):
     # -- response ------------------------------------------------------------------------------
     def parse_response(self, body: bytes, headers: Mapping[str, str], params: Mapping[str, Any]) -> Response:
         data = json.loads(body)
-        choice = data["choices"][0]
-        message = choice.get("message") or {}
-        content = message.get("content") or ""
-        usage = self.usage_of(data)
-        finish = choice.get("finish_reason")
-        return Response(  # model and finish_reason interned: a batch of 100k shares a few strings
-            content=content, model=intern(data.get("model") or self.model), usage=usage,
-            finish_reason=intern(finish) if finish else finish, provider=self.provider,
-            request_id=headers.get("x-request-id") or data.get("id"), _raw=body,
+        choices = data["choices"]
+        if not choices:
+            raise ValueError("no choices")
+        usage = self.usage_of(data)  # the request's, once, however many choices
+        return Response.from_choices(  # model interned: a batch of 100k shares a few strings
+            [parse_choice(c, i) for i, c in enumerate(choices)], model=intern(data.get("model") or self.model),
+            usage=usage, provider=self.provider, request_id=headers.get("x-request-id") or data.get("id"), _raw=body,
         )
 
     def usage_of(self, data: Mapping[str, Any]) -> Usage:
@@ -127,7 +132,7 @@ def openai_message(message: Message) -> dict[str, Any]:
     its URL), with its ``detail`` if one was given; every other part as it is."""
     if isinstance(message.content, str):
         return message.to_dict()
-    return {"role": message.role, "content": [_wire_part(part) for part in message.content]}
+    return {**message.to_dict(), "content": [_wire_part(part) for part in message.content]}
 
 
 def _wire_part(part: dict[str, Any]) -> dict[str, Any]:
@@ -141,6 +146,23 @@ def _wire_part(part: dict[str, Any]) -> dict[str, Any]:
     if "cache_control" in part:  # as on text parts: OpenRouter passes it on to the providers that cache
         wire["cache_control"] = part["cache_control"]
     return wire
+def parse_choice(choice: Mapping[str, Any], position: int) -> Choice:
+    """One of Chat Completions' ``choices``: the text, the tool calls (arguments kept as sent and parsed),
+    the tokens' log probabilities when asked for."""
+    message = choice.get("message") or {}
+    finish = choice.get("finish_reason")
+    calls = tuple(ToolCall.from_raw(str(c.get("id") or f"call_{k}"), (c.get("function") or {}).get("name") or "",
+                                    (c.get("function") or {}).get("arguments") or "")
+                  for k, c in enumerate(message.get("tool_calls") or ()) if isinstance(c, dict))
+    logprobs = None
+    lp = choice.get("logprobs")
+    if isinstance(lp, dict) and lp.get("content") is not None:
+        logprobs = tuple(TokenLogprob(t["token"], float(t["logprob"]),
+                                      tuple((a["token"], float(a["logprob"])) for a in t.get("top_logprobs") or ()))
+                         for t in lp["content"])
+    index = choice.get("index")
+    return Choice(index if isinstance(index, int) else position, message.get("content") or "",
+                  intern(finish) if finish else finish, calls, logprobs)
 
 
 def _int(text: str) -> int | None:
