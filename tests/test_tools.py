@@ -68,7 +68,8 @@ async def test_tool_call_round_trip(provider: str, connect: Callable[..., BaseCl
     assert first.finish_reason == "tool_calls" and len(first.tool_calls) == 1
     call = first.tool_calls[0]
     assert isinstance(call, ToolCall) and call.name == "get_weather" and call.id
-    assert isinstance(call.arguments["city"], str) and 1 <= call.arguments["days"] <= 7  # valid for its schema
+    assert call.arguments["city"] == "What is the weather in Lyon?"  # the mock's arguments come from the prompt
+    assert 1 <= call.arguments["days"] <= 7  # and are valid for the tool's schema
     assert json.loads(call.raw_arguments) == call.arguments
     # the result goes back as OpenAI's tool message; the model answers in words, from the result
     result = json.dumps({"forecast": "sunny spells", "high_c": 21})

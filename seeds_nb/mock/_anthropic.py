@@ -26,6 +26,7 @@ from ._model import (
     canonical_json,
     content_text,
     count_tokens,
+    last_user_text,
     prompt_tokens,
     tool_arguments,
     tool_target,
@@ -226,7 +227,8 @@ def build_message(body: dict[str, Any], identity: str, cache: PromptCache | None
     tool = _called_tool(body, chat)
     stop_sequence = None
     if tool is not None:
-        value = tool_arguments(tool.get("input_schema"), seed)
+        forced = (body.get("tool_choice") or {}).get("type") == "tool"  # response_format: a value, not a call
+        value = tool_arguments(tool.get("input_schema"), seed, "" if forced else last_user_text(chat["messages"]))
         content: list[dict[str, Any]] = [{"type": "tool_use", "id": "toolu_" + identity[:24], "name": tool["name"],
                                           "input": value}]
         output, stop_reason = count_tokens(json.dumps(value)), "tool_use"

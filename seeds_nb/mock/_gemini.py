@@ -23,6 +23,7 @@ from ._model import (
     answer,
     canonical_json,
     count_tokens,
+    last_user_text,
     prompt_tokens,
     salt,
     token_logprobs,
@@ -285,7 +286,7 @@ def build_response(body: dict[str, Any], model: str, identity: str, cache: Promp
         extra = salt(config.get("seed"), index)
         seed = canonical_json(messages) + extra
         if function is not None:
-            args = tool_arguments(function[1], seed)
+            args = tool_arguments(function[1], seed, last_user_text(messages))
             parts: list[dict[str, Any]] = [{"functionCall": {"name": function[0], "args": args}}]
             text, finish, used = "", "stop", count_tokens(json.dumps(args))
         else:

@@ -171,7 +171,7 @@ def _last_user_content(messages: list[dict[str, Any]]) -> Any:
     return messages[-1].get("content")
 
 
-def _last_user_text(messages: list[dict[str, Any]]) -> str:
+def last_user_text(messages: list[dict[str, Any]]) -> str:
     return content_text(_last_user_content(messages))
 
 
@@ -197,11 +197,22 @@ def tool_target(tools: list[tuple[str, Any]], mode: str, forced: str | None,
     return tools[0]
 
 
-def tool_arguments(schema: Any, seed: str) -> dict[str, Any]:
-    """Deterministic arguments for a tool call, derived from the conversation (valid for the schema)."""
+def tool_arguments(schema: Any, seed: str, prompt: str = "") -> dict[str, Any]:
+    """Deterministic arguments for a tool call, valid for the schema and derived from the conversation: the
+    first plain string property holds the prompt's text (so a test can see where it came from)."""
     schema = schema if isinstance(schema, dict) and schema else {"type": "object", "properties": {}}
     value = schema_value(schema, schema, seed)
-    return value if isinstance(value, dict) else {"value": value}
+    if not isinstance(value, dict):
+        return {"value": value}
+    text = " ".join(prompt.split())
+    for name, spec in (schema.get("properties") or {}).items():
+        if text and isinstance(spec, dict) and spec.get("type") == "string" and not {"format", "enum", "const",
+                                                                                     "pattern"} & set(spec):
+            cut = text[: spec.get("maxLength", _SNIPPET_CHARS)]
+            if len(cut) >= spec.get("minLength", 0):
+                value[name] = cut
+            break
+    return value
 
 
 _PIECE_RE = re.compile(r"\s*(?:\w+|[^\w\s])")
@@ -462,7 +473,8 @@ def build_completion(body: dict[str, Any], identity: str, created: int) -> dict[
         extra = salt(body.get("seed"), index)
         message: dict[str, Any]
         if target is not None:
-            arguments = json.dumps(tool_arguments(target[1], canonical_json(messages) + extra), ensure_ascii=False)
+            arguments = json.dumps(tool_arguments(target[1], canonical_json(messages) + extra,
+                                                  last_user_text(messages)), ensure_ascii=False)
             message = {"role": "assistant", "content": None, "refusal": None, "annotations": [], "tool_calls": [
                 {"id": "call_" + request_identity([identity, index])[:24], "type": "function",
                  "function": {"name": target[0], "arguments": arguments}}]}
