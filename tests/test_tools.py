@@ -253,3 +253,33 @@ async def test_map_adds_logprobs_and_tool_call_columns_when_asked(connect: Calla
     sink = await client.map(data, "About {city}", logprobs=True, sink=tmp_path / "rows.parquet")
     back = pd.read_parquet(sink)
     assert list(back["logprobs"].map(len)) == list(out["logprobs"].map(len))
+
+
+def test_official_sdks_read_the_mocks_tool_calls_choices_and_logprobs(server: MockServer) -> None:
+    """The mock's answers are the real protocols': the vendors' SDKs parse them into their own types."""
+    openai = pytest.importorskip("openai")
+    anthropic = pytest.importorskip("anthropic")
+    with openai.OpenAI(base_url=server.url, api_key="sk-test", max_retries=0,
+                       http_client=openai.DefaultHttpxClient(trust_env=False)) as sdk:
+        answer = sdk.chat.completions.create(model="gpt-4.1-mini", messages=[{"role": "user", "content": "Lyon?"}],
+                                             tools=[WEATHER], n=2, logprobs=True, top_logprobs=2, seed=4)
+        assert [c.index for c in answer.choices] == [0, 1] and answer.choices[0].finish_reason == "tool_calls"
+        call = answer.choices[0].message.tool_calls[0]
+        assert call.function.name == "get_weather" and json.loads(call.function.arguments)["city"] == "Lyon?"
+        words = sdk.chat.completions.create(model="gpt-4.1-mini", messages=[{"role": "user", "content": "Hi"}],
+                                            logprobs=True, top_logprobs=2)
+        tokens = words.choices[0].logprobs.content
+        assert "".join(t.token for t in tokens) == words.choices[0].message.content
+        assert all(len(t.top_logprobs) == 2 for t in tokens)
+        with pytest.raises(openai.BadRequestError, match="must be a response to a preceeding message"):
+            sdk.chat.completions.create(model="gpt-4.1-mini", messages=[
+                {"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "nope", "content": "1"}])
+    with anthropic.Anthropic(base_url=server.anthropic_url, api_key="sk-ant-test", max_retries=0) as claude:
+        message = claude.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=[
+            {"role": "user", "content": "Oslo?"}], tools=[{"name": "get_weather", "input_schema": {
+                "type": "object", "properties": {"city": {"type": "string"}}}}])
+        assert message.stop_reason == "tool_use" and message.content[0].type == "tool_use"
+        assert message.content[0].input == {"city": "Oslo?"}
+        with pytest.raises(anthropic.BadRequestError, match="seed: Extra inputs are not permitted"):
+            claude.messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=[
+                {"role": "user", "content": "x"}], extra_body={"seed": 1})
