@@ -330,6 +330,7 @@ class ResultsGrid(VBox):
                 facts_table = f'<div><b>Parsed</b></div><table class="seeds-grid-parsed">{parsed}</table>'
             else:
                 facts_table = ""
+            facts_table += _tool_calls_and_choices(item)
         else:
             answer_title = "Error" if status != "retrying" else "Retrying after"
             answer = f"{type(item).__name__}: {item}" if item is not None else ""
@@ -364,6 +365,19 @@ class ResultsGrid(VBox):
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))
+
+
+def _tool_calls_and_choices(item: Response) -> str:
+    """The detail's tool calls (name, id, arguments as sent) and, for ``n > 1``, every other answer."""
+    out = ""
+    if item.tool_calls:
+        rows = "".join(f"<tr><td><b>{esc(c.name)}</b></td><td>{esc(c.id)}</td><td>{esc(_cap(c.raw_arguments))}</td>"
+                       "</tr>" for c in item.tool_calls)
+        out += f'<div><b>Tool calls</b></div><table class="seeds-grid-tool-calls">{rows}</table>'
+    if len(item.choices) > 1:
+        rows = "".join(f"<tr><td><b>{c.index}</b></td><td>{esc(_cap(c.content))}</td></tr>" for c in item.choices)
+        out += f'<div><b>Choices</b></div><table class="seeds-grid-choices">{rows}</table>'
+    return out
 
 
 def _cap(text: str) -> str:
