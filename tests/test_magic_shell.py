@@ -304,6 +304,24 @@ def test_provider_google_and_openrouter(ip: InteractiveShell, server: MockServer
     assert "1 prompt to gemini-2.5-flash (google at" in out and "unknown for this model" not in out
 
 
+def test_provider_selfhosted_reads_the_servers_measured_carbon(ip: InteractiveShell, server: MockServer,
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    ip.run_line_magic("config", "SeedsBatch.model = None")
+    monkeypatch.delenv("SELFHOSTED_BASE_URL", raising=False)
+    monkeypatch.delenv("MODEL_GARDEN_BASE_URL", raising=False)
+    with pytest.raises(UsageError, match="--provider selfhosted: SelfHostedClient needs the server's URL"):
+        ip.run_cell_magic("seeds_batch", "--provider selfhosted", "hi")
+    assert ip.run_cell(f"%%seeds_batch --provider selfhosted --base-url {server.selfhosted_url} --no-cache "
+                       "--out r_gpu\nhi\nthere\n").success
+    result = ip.user_ns["r_gpu"]
+    assert (result.provider, result.model, result.successful_count) == ("selfhosted", "default", 2)
+    assert result.impacts_method == "measured" and result.total_gwp_kgco2eq > 0
+    assert "gCO2eq measured" in capsys.readouterr().out  # the panel says so
+    assert ip.run_cell("%%seeds_batch --dry-run --provider selfhosted\nfirst\n").success
+    assert "the server measures them per answer" in capsys.readouterr().out
+
+
 def test_dry_run_of_a_submit_prices_at_the_batch_rate(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
     ip.run_line_magic("config", "SeedsBatch.model = None")
     assert ip.run_cell("%%seeds_batch --dry-run --submit --provider anthropic --max-tokens 50\nfirst\n").success

@@ -49,17 +49,19 @@ from ._submit import SubmitMixin
 
 __all__ = ["BatchInterrupted", "SeedsBatch"]
 
-PROVIDERS = ("openai", "anthropic", "google", "openrouter", "mock")
+PROVIDERS = ("openai", "anthropic", "google", "openrouter", "selfhosted", "mock")
 DEFAULT_MODELS = {"openai": "gpt-4.1-mini", "mock": "gpt-4.1-mini", "anthropic": "claude-haiku-4-5",
-                  "google": "gemini-2.5-flash", "openrouter": "openai/gpt-4.1-mini"}
+                  "google": "gemini-2.5-flash", "openrouter": "openai/gpt-4.1-mini",
+                  "selfhosted": "default"}  # a self-hosted server's "default": the model it has loaded
 """The model when neither --model nor %config SeedsBatch.model gives one."""
 #: each provider's environment variables: (its base URL's, its keys' in the order its client reads them)
 _ENV = {"openai": ("OPENAI_BASE_URL", ("OPENAI_API_KEY",)), "anthropic": ("ANTHROPIC_BASE_URL", ("ANTHROPIC_API_KEY",)),
         "google": ("GOOGLE_GEMINI_BASE_URL", ("GOOGLE_API_KEY", "GEMINI_API_KEY")),
-        "openrouter": ("OPENROUTER_BASE_URL", ("OPENROUTER_API_KEY",))}
+        "openrouter": ("OPENROUTER_BASE_URL", ("OPENROUTER_API_KEY",)),
+        "selfhosted": ("SELFHOSTED_BASE_URL", ("SELFHOSTED_API_KEY",))}
 #: the host a provider's client talks to without a base URL (what --dry-run says it would reach)
 _HOSTS = {"openai": "api.openai.com", "anthropic": "api.anthropic.com", "google": "generativelanguage.googleapis.com",
-          "openrouter": "openrouter.ai"}
+          "openrouter": "openrouter.ai", "selfhosted": "(no server: pass --base-url)"}
 MOCK_POLL_S, PROVIDER_POLL_S = 0.25, 10.0
 """--submit's default --poll-interval: the offline mock ends a job in seconds, a provider in minutes to hours."""
 
@@ -84,6 +86,8 @@ defaults:
   ANTHROPIC_API_KEY, server from ANTHROPIC_BASE_URL or --base-url), gemini-2.5-flash with
   --provider google (GEMINI_API_KEY or GOOGLE_API_KEY; GOOGLE_GEMINI_BASE_URL), or
   openai/gpt-4.1-mini with --provider openrouter (OPENROUTER_API_KEY; OPENROUTER_BASE_URL).
+  --provider selfhosted is your own OpenAI-compatible server that measures its carbon (--base-url
+  or SELFHOSTED_BASE_URL; the model defaults to "default", whatever the server has loaded).
 
 result:
   The BatchResult is bound to seeds_result (--out NAME); nothing is echoed, the live panel
@@ -157,13 +161,14 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
                                  "'openai/gpt-4.1-mini' with openrouter).")
     @ma.argument("--provider", choices=PROVIDERS,
                  help="openai (any OpenAI-compatible server), anthropic (key: ANTHROPIC_API_KEY), google "
-                      "(Gemini; GEMINI_API_KEY or GOOGLE_API_KEY), openrouter (OPENROUTER_API_KEY), or mock "
+                      "(Gemini; GEMINI_API_KEY or GOOGLE_API_KEY), openrouter (OPENROUTER_API_KEY), selfhosted "
+                      "(your server reporting measured carbon: --base-url or SELFHOSTED_BASE_URL), or mock "
                       "(the embedded offline server, OpenAI protocol). Default: openai if OPENAI_API_KEY or "
                       "OPENAI_BASE_URL is set, else mock.")
     @ma.argument("--base-url", metavar="URL",
                  help="Server URL: an OpenAI-compatible server (vLLM, Ollama, ...; implies --provider openai), "
-                      "or with --provider anthropic / google / openrouter one of theirs (default: "
-                      "ANTHROPIC_BASE_URL / GOOGLE_GEMINI_BASE_URL / OPENROUTER_BASE_URL).")
+                      "or with --provider anthropic / google / openrouter / selfhosted one of theirs (default: "
+                      "ANTHROPIC_BASE_URL / GOOGLE_GEMINI_BASE_URL / OPENROUTER_BASE_URL / SELFHOSTED_BASE_URL).")
     @ma.argument("--max-concurrent", type=int, metavar="N",
                  help="Requests in flight at once (default: %%config SeedsBatch.max_concurrent, 5).")
     @ma.argument("--system", metavar="TEXT", help="System message for every prompt ({names} filled too).")
@@ -328,10 +333,10 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
     def client_for(self, args: Namespace) -> BaseClient:
         """A client per (provider, model, base_url, cache_dir, key), reused from cell to cell."""
         global _notice_shown
-        from seeds_nb.providers import AnthropicClient, GoogleClient, OpenAIClient, OpenRouterClient
+        from seeds_nb.providers import AnthropicClient, GoogleClient, OpenAIClient, OpenRouterClient, SelfHostedClient
 
         classes: dict[str, Any] = {"anthropic": AnthropicClient, "google": GoogleClient,
-                                   "openrouter": OpenRouterClient}
+                                   "openrouter": OpenRouterClient, "selfhosted": SelfHostedClient}
 
         provider = self.choose_provider(args)
         cache_dir = self.cache_dir_for(args)

@@ -28,6 +28,8 @@ def estimate_plan(prompts: Sequence[Prompt], *, model: str, provider: str, max_c
 
         codec = OpenRouterCodec(model=model, base_url=OPENROUTER_BASE_URL)
         tracker = Tracker("openrouter", route=codec.tracking_targets)
+    elif provider == "selfhosted":  # its carbon is measured per answer; no price table knows its model
+        tracker = Tracker("selfhosted", measured=True)
     else:
         tracker = Tracker("anthropic" if provider == "anthropic" else "openai")
     return estimate_prompts([p.to_request() for p in prompts], model=model, provider=provider, tracker=tracker,
