@@ -12,7 +12,6 @@ import textwrap
 import threading
 import time
 import weakref
-from collections import Counter
 from typing import Any
 
 import pytest
@@ -23,7 +22,7 @@ from seeds_nb.core.ledger import Ledger
 from seeds_nb.core.result import BatchResult
 from seeds_nb.core.types import Response, Tracking, Usage
 from seeds_nb.mock import Fault
-from seeds_nb.widgets import FILTERS, BatchProgress, ResultsGrid, Throttle, run_batch
+from seeds_nb.widgets import BatchProgress, ResultsGrid, Throttle, run_batch
 
 from _support import CommLog, FakeClock, click_cancel, leftover_tasks, record_comms
 
@@ -233,7 +232,7 @@ def test_ticks_redraw_between_events_within_the_throttle() -> None:
     assert progress.tick(stats) and "elapsed 1:05" in progress.stats
     assert not grid.tick()  # nothing new to draw
     grid.add(0, response(0), "p")
-    assert grid.tick() and grid.table_html.value.count("<tr data-index") == 1
+    assert grid.tick() and [row[0] for row in grid.window["rows"]] == [0]
     assert not grid.tick()
 
 
@@ -267,146 +266,13 @@ def test_title_is_escaped() -> None:
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
-# -- ResultsGrid ------------------------------------------------------------------------------------
-def filled_grid(n: int = 10_000, page_size: int = 20) -> ResultsGrid:
-    grid = ResultsGrid(page_size=page_size)
+# -- ResultsGrid (its model: tests/test_widgets_grid.py) ------------------------------------------------
+def filled_grid(n: int) -> ResultsGrid:
+    grid = ResultsGrid()
     for i in range(n):
-        if i % 100 == 7:
-            grid.add(i, server_error(f"HTTP 500 for {i}"), f"prompt {i}")
-        else:
-            grid.add(i, response(i, cached=i % 10 == 0), f"prompt {i}")
+        grid.add(i, response(i), f"prompt {i}")
     grid.refresh(force=True)
     return grid
-
-
-def test_grid_renders_a_bounded_window_of_10k_rows() -> None:
-    """10,000 rows render as page_size rows: the HTML stays small."""
-    grid = filled_grid()
-    assert grid.row_count == 10_000
-    rows = grid.visible_rows()
-    assert [r[0] for r in rows] == list(range(9_980, 10_000))
-    assert grid.table_html.value.count("<tr data-index") == 20
-    assert len(grid.table_html.value) < 20_000
-    small = filled_grid(100)
-    assert abs(len(small.table_html.value) - len(grid.table_html.value)) < 2_000
-
-
-def test_grid_add_is_cheap_per_row() -> None:
-    """Adding a row does not render anything (rows are data)."""
-    grid = ResultsGrid()
-    before = grid.table_html.value
-    started = time.perf_counter()
-    for i in range(10_000):
-        grid.add(i, response(i), "p")
-    assert time.perf_counter() - started < 1.0
-    assert grid.table_html.value == before
-
-
-def test_grid_filters_and_paging() -> None:
-    """Filters show only their rows; paging moves through them; 'latest' follows the tail again."""
-    grid = filled_grid()
-    grid.set_filter("failed")
-    rows = grid.visible_rows()
-    assert len(rows) == 20 and {r[1] for r in rows} == {"failed"}
-    assert rows[-1][0] == 9_907
-    grid.set_filter("cached")
-    assert {r[1] for r in grid.visible_rows()} == {"cached"}
-    assert grid.filter_dropdown.value == "cached"
-    grid.set_filter("all")
-    grid.page(-1)
-    assert grid.visible_rows()[0][0] == 9_960
-    grid.page(-10_000)
-    assert grid.visible_rows()[0][0] == 0
-    grid.page(+1)
-    assert grid.visible_rows()[0][0] == 20
-    grid.follow()
-    assert grid.visible_rows()[-1][0] == 9_999
-    grid.add(10_000, response(10_000), "new")
-    grid.refresh(force=True)
-    assert grid.visible_rows()[-1][0] == 10_000
-    assert set(FILTERS) >= {"all", "failed", "cached"}
-    with pytest.raises(ValueError, match="unknown filter"):
-        grid.set_filter("nope")
-
-
-def test_grid_dropdown_drives_the_filter() -> None:
-    """Choosing a filter in the dropdown redraws the table with those rows."""
-    grid = filled_grid(300)
-    grid.filter_dropdown.value = "failed"
-    assert grid.current_filter == "failed"
-    assert grid.table_html.value.count(">failed<") == 3
-
-
-def test_grid_escapes_html_everywhere() -> None:
-    """A prompt, a response and an error holding markup render as text, in the table and the detail."""
-    grid = ResultsGrid([XSS, "fine"])
-    grid.add(0, response(0, content=f"<img src=x onerror=alert(1)> {XSS}"), XSS)
-    grid.add(1, server_error(f"bad <b>{XSS}</b>"), "fine")
-    grid.refresh(force=True)
-    for html in (grid.table_html.value,):
-        assert "<script>" not in html and "<img" not in html and "<b>bad" not in html
-        assert "&lt;script&gt;" in html
-    grid.select(0)
-    assert "<script>" not in grid.detail_html.value and "&lt;script&gt;alert(&#x27;x&#x27;)" in grid.detail_html.value
-    grid.select(1)
-    assert "<script>" not in grid.detail_html.value
-
-
-def test_grid_row_selection_shows_full_prompt_and_response() -> None:
-    """Selecting a row shows the full prompt (from the prompt list) and the full response."""
-    long_prompt = "word " * 500
-    long_answer = "answer " * 400
-    grid = ResultsGrid(["short", long_prompt])
-    grid.add(1, response(1, content=long_answer), long_prompt[:200])
-    grid.index_input.value = 1
-    detail = grid.detail_html.value
-    assert long_prompt.strip() in detail and long_answer.strip() in detail
-    assert "#1" in detail and "ok" in detail
-    grid.select(0)
-    assert "no row yet" in grid.detail_html.value
-
-
-def test_grid_detail_shows_images_as_labels_never_their_bytes() -> None:
-    """An image prompt shows ``[image/png ...]``; one that could not be sent (its image refused) shows a
-    bounded text, not megabytes of the bytes' repr."""
-    from seeds_nb.core.exceptions import PromptError
-
-    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 3_000_000
-    good = [{"role": "user", "content": [{"type": "text", "text": "Describe"}, {"type": "image", "source": png}]}]
-    bad = [{"role": "user", "content": [{"type": "text", "text": "Describe"},
-                                        {"type": "image", "source": b"BM" + b"\x00" * 3_000_000}]}]
-    grid = ResultsGrid([good, bad])
-    grid.add(0, response(0), "Describe [image/png 2.9 MB]")
-    grid.add(1, PromptError("the image bytes: not a recognised file type"), "")
-    grid.select(0)
-    assert "Describe [image/png 2.9 MB]" in grid.detail_html.value and len(grid.detail_html.value) < 5_000
-    grid.select(1)
-    assert "Describe" in grid.detail_html.value and len(grid.detail_html.value) < 5_000
-
-
-def test_grid_retrying_row_completes_in_place() -> None:
-    """A retrying row turns into its final status at the same position."""
-    grid = ResultsGrid()
-    grid.mark_retrying(5, "p5", server_error("HTTP 503"))
-    grid.add(6, response(6), "p6")
-    assert grid.counts == {"retrying": 1, "ok": 1}
-    grid.add(5, response(5), "p5")
-    assert grid.counts["ok"] == 2 and grid.counts.get("retrying", 0) == 0
-    assert [r[0] for r in grid.visible_rows()] == [5, 6]
-
-
-def test_grid_load_adds_rows_a_cancel_never_ran() -> None:
-    """Indices accounted for only at the end (cancelled) still get rows; existing rows stay."""
-    grid = ResultsGrid()
-    grid.add(0, response(0), "prompt 0")
-    result = make_result(5, cancelled={2, 3, 4}, stop_reason="cancelled")
-    grid.load(result)
-    assert grid.row_count == 5
-    assert Counter(r[1] for r in grid.visible_rows()) == {"ok": 2, "cancelled": 3}
-    grid.set_filter("cancelled")
-    assert len(grid.visible_rows()) == 3
-    assert repr(ResultsGrid.from_result(result)) == "ResultsGrid: 5 rows (2 ok, 3 cancelled)"
-
 
 def test_close_frees_every_model_and_the_rows() -> None:
     """``close()`` closes every model of a panel or grid, so nothing keeps their rows alive."""

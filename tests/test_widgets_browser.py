@@ -1,9 +1,13 @@
-"""The widgets in a real JupyterLab + Debian chromium: a 10,000-prompt run must end showing exactly
-10000/10000 (no update lost to the server's iopub rate limit), the grid shows rows and reacts to its
-controls, and a real click on Cancel stops a slower run early (its panel also shows the client's lifetime line).
+"""The widgets in a real JupyterLab + Debian chromium, one server and one browser for the module.
 
-Screenshots go to ``test-artifacts/`` (gitignored). ``SEEDS_UPDATE_DOCS_IMG=1`` also copies the panel
-screenshot to ``docs/img/widgets-panel.png``.
+Run All on tests/browser/widgets_demo.ipynb, then, as a user would: a 10,000-prompt run must end
+showing exactly 10000/10000 (no update lost to the server's iopub rate limit); a real click on Cancel
+stops a slower run early (its panel also shows the client's lifetime line); in the fast run's grid, scroll to the end, click row 9,999 and read its full
+response, sort by cost, search a word, filter the failed rows, and "re-run failed" turns them ok (the
+panel's counts follow).
+
+Screenshots go to ``test-artifacts/`` (gitignored). ``SEEDS_UPDATE_DOCS_IMG=1`` also copies them to
+``docs/img/`` (widgets-panel.png, widgets-grid.png).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +28,7 @@ pytestmark = pytest.mark.slow
 HERE = Path(__file__).parent
 REPO = HERE.parent
 ARTIFACTS = REPO / "test-artifacts"
-DOCS_IMG = REPO / "docs" / "img" / "widgets-panel.png"
+DOCS_IMG = REPO / "docs" / "img"
 NOTEBOOK = HERE / "browser" / "widgets_demo.ipynb"
 
 _spec = importlib.util.spec_from_file_location("seeds_browser_harness", HERE / "browser" / "harness.py")
@@ -40,68 +45,149 @@ PANEL_PROGRESS = """([index, total, least]) => {
 NOTEBOOK_SETTINGS = '{"windowingMode": "none"}'  # keep every cell in the DOM, so locators see all panels
 
 
-def show_detail(grid: Any, index: str | None, heading: str) -> None:
-    """Type a prompt index into the grid's input, as a user would, and wait for its detail."""
-    number = grid.locator("input[type='number']")
-    number.fill(str(index))
-    number.press("Enter")
-    detail = grid.locator(".seeds-grid-detail", has_text=f"#{index}")
-    detail.wait_for(timeout=30_000)
-    assert heading in detail.inner_text() and "Prompt" in detail.inner_text()
-
-
-def test_widgets_in_jupyterlab(tmp_path: Path) -> None:
-    """Run All in JupyterLab: exact final count for 10k prompts, grid rows, filter + detail, real Cancel."""
-    harness.require_chromium()
+def _screenshot(locator: Any, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    work = tmp_path / "lab"
+    locator.screenshot(path=str(ARTIFACTS / name))
+    if os.environ.get("SEEDS_UPDATE_DOCS_IMG") == "1":
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ARTIFACTS / name, DOCS_IMG / name)
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """JupyterLab with the demo notebook run to its end: one server and one browser for every test here."""
+    harness.require_chromium()
+    tmp = tmp_path_factory.mktemp("browser")
+    work = tmp / "lab"
     settings = work / "config" / "lab" / "user-settings" / "@jupyterlab" / "notebook-extension"
     settings.mkdir(parents=True)
     (settings / "tracker.jupyterlab-settings").write_text(NOTEBOOK_SETTINGS)
-    with harness.jupyterlab(work) as server, harness.chromium_page(tmp_path / "profile") as page:
+    with harness.jupyterlab(work) as server, harness.chromium_page(tmp / "profile") as browser_page:
         shutil.copy(NOTEBOOK, server.root / NOTEBOOK.name)
-        harness.open_notebook(page, server, NOTEBOOK.name)
-        harness.run_all_cells(page)
+        harness.open_notebook(browser_page, server, NOTEBOOK.name)
+        harness.run_all_cells(browser_page)
         try:
-            fast_line = harness.wait_for_output(page, "FAST-DONE", 240_000)
-            ok, failed = (int(n) for n in re.findall(r"FAST-DONE (\d+) (\d+)", fast_line)[0])
-            panels = page.locator(".seeds-batch-progress")
-            fast_panel = panels.nth(0)
-            fast_text = fast_panel.inner_text()
-            assert "10000/10000 done" in fast_text
-            assert f"{ok:,} ok" in fast_text and f"{failed:,} failed" in fast_text
-            assert fast_panel.locator(".seeds-bar-warning" if failed else ".seeds-bar-success").count() == 1
-
-            # The second, slower run: click Cancel for real once it is under way.
-            page.wait_for_function(PANEL_PROGRESS, arg=[1, 400, 20], timeout=120_000)
-            slow_panel = panels.nth(1)
-            slow_panel.get_by_role("button", name="Cancel").click()
-            slow_line = harness.wait_for_output(page, "SLOW-DONE", 60_000)
-            assert "SLOW-DONE cancelled" in slow_line
-            slow_text = slow_panel.inner_text()
-            done = int(re.findall(r"(\d+)/400 done", slow_text)[0])
-            assert 20 <= done < 400 and "cancelled" in slow_text
-            answered = int(slow_line.split()[2])  # SLOW-DONE <stop reason> <successful> <cancelled>
-            assert f"client so far: {answered:,} answers ({answered:,} API, 0% from cache)" in slow_text  # lifetime
-            assert slow_panel.locator(".seeds-bar-danger").count() == 1
-
-            # The grid of the fast run: rows drawn, a row's detail, the failed filter.
-            grid = page.locator(".seeds-results-grid").nth(0)
-            assert grid.locator("tr[data-index]").count() == 10
-            assert "rows 9,991–10,000 of 10,000" in grid.inner_text()
-            show_detail(grid, grid.locator("tr[data-index]").last.get_attribute("data-index"), "Response")
-            cell = page.locator(".jp-CodeCell", has=grid).first
-            cell.screenshot(path=str(ARTIFACTS / "widgets-panel.png"))
-            if os.environ.get("SEEDS_UPDATE_DOCS_IMG") == "1":
-                DOCS_IMG.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(ARTIFACTS / "widgets-panel.png", DOCS_IMG)
-            if failed:
-                grid.locator("select").select_option("failed")
-                first_row = max(failed - 10, 0) + 1  # the window follows the newest rows
-                grid.get_by_text(f"rows {first_row}–{failed} of {failed} (failed; newest)").wait_for(timeout=30_000)
-                statuses = grid.locator("tr[data-index] td:nth-child(2)").all_inner_texts()
-                assert statuses == ["failed"] * min(failed, 10)
-                show_detail(grid, grid.locator("tr[data-index]").first.get_attribute("data-index"), "Error")
-                cell.screenshot(path=str(ARTIFACTS / "widgets-grid-failed.png"))
+            yield browser_page
         finally:
-            page.screenshot(path=str(ARTIFACTS / "widgets-page.png"), full_page=True)
+            ARTIFACTS.mkdir(exist_ok=True)
+            browser_page.screenshot(path=str(ARTIFACTS / "widgets-page.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def fast_counts(page: Any) -> tuple[int, int]:
+    """(ok, failed) of the 10,000-prompt run, as the kernel printed them."""
+    line = harness.wait_for_output(page, "FAST-DONE", 240_000)
+    ok, failed = (int(n) for n in re.findall(r"FAST-DONE (\d+) (\d+)", line)[0])
+    return ok, failed
+
+
+def _grid(page: Any) -> Any:
+    return page.locator(".seeds-results-grid").nth(0)
+
+
+def test_a_10k_run_ends_at_10000_of_10000(page: Any, fast_counts: tuple[int, int]) -> None:
+    ok, failed = fast_counts
+    fast_panel = page.locator(".seeds-batch-progress").nth(0)
+    fast_text = fast_panel.inner_text()
+    assert "10000/10000 done" in fast_text
+    assert f"{ok:,} ok" in fast_text and f"{failed:,} failed" in fast_text
+    assert fast_panel.locator(".seeds-bar-warning" if failed else ".seeds-bar-success").count() == 1
+    grid = _grid(page)
+    grid.get_by_text(re.compile(r"^10,000 rows")).wait_for(timeout=30_000)
+    assert grid.locator(".sg-row").count() <= 20  # the DOM holds the visible rows only (10 + a margin)
+
+
+def test_cancel_stops_a_run_in_the_browser(page: Any, fast_counts: tuple[int, int]) -> None:
+    page.wait_for_function(PANEL_PROGRESS, arg=[1, 400, 20], timeout=120_000)
+    slow_panel = page.locator(".seeds-batch-progress").nth(1)
+    slow_panel.get_by_role("button", name="Cancel").click()
+    slow_line = harness.wait_for_output(page, "SLOW-DONE", 60_000)
+    assert "SLOW-DONE cancelled" in slow_line
+    slow_text = slow_panel.inner_text()
+    done = int(re.findall(r"(\d+)/400 done", slow_text)[0])
+    assert 20 <= done < 400 and "cancelled" in slow_text
+    answered = int(slow_line.split()[2])  # SLOW-DONE <stop reason> <successful> <cancelled>
+    assert f"client so far: {answered:,} answers ({answered:,} API, 0% from cache)" in slow_text  # lifetime
+    assert slow_panel.locator(".seeds-bar-danger").count() == 1
+
+
+def test_scroll_to_the_end_and_click_row_9999(page: Any, fast_counts: tuple[int, int]) -> None:
+    grid = _grid(page)
+    scroller = grid.locator(".sg-scroll")
+    scroller.evaluate("el => { el.scrollTop = el.scrollHeight; }")
+    last = grid.locator('.sg-row[data-index="9999"]')
+    last.wait_for(timeout=30_000)
+    assert grid.locator(".sg-row").count() <= 20
+    excerpt = last.locator(".sg-cell").nth(3).inner_text()
+    last.click()
+    detail = grid.locator(".sg-detail")
+    detail.get_by_text("#9999", exact=True).wait_for(timeout=30_000)
+    answer = detail.locator(".sg-answer").inner_text()
+    assert answer and answer.startswith(excerpt.rstrip("…"))
+    assert "Summarise abstract #9999 in one sentence." in detail.locator(".sg-prompt").inner_text()
+    assert "model gpt-4.1-mini" in detail.inner_text() and "attempts" in detail.inner_text()
+    # keyboard: up moves the selection to the row above
+    scroller.press("ArrowUp")
+    detail.get_by_text("#9998", exact=True).wait_for(timeout=30_000)
+    assert grid.locator(".sg-row.sg-selected").get_attribute("data-index") == "9998"
+    _screenshot(page.locator(".jp-CodeCell", has=grid).first, "widgets-grid.png")
+
+
+def _costs(grid: Any) -> list[float]:
+    return [float(text.lstrip("$")) for text in grid.locator(".sg-row .sg-cell:nth-child(7)").all_inner_texts()
+            if text.startswith("$")]
+
+
+def test_sort_by_cost_and_search_a_word(page: Any, fast_counts: tuple[int, int]) -> None:
+    grid = _grid(page)
+    cost = grid.locator('.sg-hcell[data-key="cost"]')
+    cost.click()
+    grid.get_by_text("cost ▲").wait_for(timeout=30_000)
+    cost.click()
+    grid.get_by_text("cost ▼").wait_for(timeout=30_000)
+    page.wait_for_function("""() => {
+        const grid = document.querySelectorAll('.seeds-results-grid')[0];
+        const rows = grid.querySelectorAll('.sg-row[data-index]');
+        return rows.length > 0 && rows[0].dataset.pos === '0';
+    }""", timeout=30_000)
+    costs = _costs(grid)
+    assert len(costs) >= 5 and costs == sorted(costs, reverse=True)
+
+    search = grid.locator(".sg-search")
+    search.fill("#4242 ")
+    grid.get_by_text(re.compile(r"showing 1 \(")).wait_for(timeout=30_000)
+    rows = grid.locator(".sg-row[data-index]")
+    assert rows.count() == 1 and rows.first.get_attribute("data-index") == "4242"
+    search.fill("")
+    grid.locator('.sg-row[data-pos="0"]').wait_for(timeout=30_000)
+    grid.get_by_text(re.compile(r"showing")).wait_for(state="detached", timeout=30_000)
+
+
+def test_filter_failed_then_rerun_failed_turns_them_ok(page: Any, fast_counts: tuple[int, int]) -> None:
+    ok, failed = fast_counts
+    assert failed > 0, "the demo's fault makes a few requests fail for good"
+    grid = _grid(page)
+    grid.locator(".sg-filter").select_option("failed")
+    grid.get_by_text(f"showing {failed:,} (failed)").wait_for(timeout=30_000)
+    statuses = grid.locator(".sg-row .sg-cell:nth-child(2)").all_inner_texts()
+    assert statuses and set(statuses) == {"failed"} and len(statuses) == min(failed, grid.locator(".sg-row").count())
+    first = grid.locator(".sg-row[data-index]").first
+    first.click()
+    grid.locator(".sg-detail").get_by_text(re.compile(r"^Error: ")).wait_for(timeout=30_000)
+    _screenshot(page.locator(".jp-CodeCell", has=grid).first, "widgets-grid-failed.png")
+
+    rerun = grid.get_by_role("button", name=re.compile(r"re-run failed"))
+    assert rerun.inner_text() == f"re-run failed ({failed})"
+    grid.locator(".sg-filter").select_option("all")
+    rerun.click()
+    grid.get_by_text(f"re-ran {failed:,} failed rows: {failed:,} ok").wait_for(timeout=60_000)
+    grid.locator(".sg-filter").select_option("failed")
+    grid.get_by_text("showing 0 (failed)").wait_for(timeout=30_000)
+    assert grid.locator(".sg-row[data-index]").count() == 0
+    assert grid.get_by_role("button", name=re.compile(r"re-run failed")).is_disabled()
+    panel = page.locator(".seeds-batch-progress").nth(0)
+    panel.get_by_text("✘ 0 failed").wait_for(timeout=30_000)
+    assert f"{ok + failed:,} ok" in panel.inner_text() and "10000/10000 done" in panel.inner_text()
+    grid.locator(".sg-filter").select_option("all")
+    _screenshot(page.locator(".jp-CodeCell", has=page.locator(".seeds-batch-progress").nth(0)).first,
+                "widgets-panel.png")

@@ -263,11 +263,17 @@ def test_nbclient_saves_final_widget_state(tmp_path: Path) -> None:
     assert bars["30/30 done"]["bar_value"] == 30 and bars["30/30 done"]["bar_style"] == "success"
     panel = bars["200/200 done"]["stats"]
     assert "partial" in panel and "✘ 1 failed" in panel
-    htmls = [m["state"]["value"] for m in models if m["model_name"] == "HTMLModel"]
-    table = next(h for h in htmls if "seeds-grid-table" in h)
-    assert "rows 181–200 of 200" in table
+    htmls = [m["state"]["value"] for m in models if m["model_name"] == "HTMLModel"] + [panel]
     assert not any("<script>alert" in h for h in htmls)
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in table
+    grid = next(m["state"] for m in models if m["state"].get("_anywidget_id") == "seeds_nb.widgets._grid.ResultsGrid")
+    assert grid["view_size"] == 200 and grid["status_counts"] == {"ok": 199, "failed": 1}
+    assert [row[0] for row in grid["window"]["rows"]] == list(range(60))  # the window the page shows first
+    assert grid["_esm"].startswith("// seeds_nb ResultsGrid")  # the module travels with the state: offline
+    # the static snapshot saved next to the widget view: what GitHub and nbconvert show
+    snapshot = next(o["data"]["text/html"] for o in nb.cells[1].outputs
+                    if o["output_type"] == "display_data" and o["data"]["text/plain"].startswith("ResultsGrid"))
+    assert "200 rows: 199 ok, 1 failed" in snapshot and ">199<" in snapshot
+    assert "<script" not in snapshot and "&lt;script&gt;alert(1)&lt;/script&gt;" in snapshot
 
 
 def test_docs_page_runs_as_notebook_cells(tmp_path: Path) -> None:

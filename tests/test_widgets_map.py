@@ -59,13 +59,13 @@ async def test_run_batch_over_a_frame_returns_what_map_returns_and_the_grid_show
     assert (out[timed[1:]] > 0).all().all() and (mapped[timed[1:]] > 0).all().all()
     grid = pending.grid
     assert grid is not None and grid.fields == ["label", "score"] and grid.row_count == 8
-    table = grid.table_html.value
-    assert "<th>label</th><th>score</th>" in table
+    assert [spec[1] for spec in grid.columns][4:6] == ["label", "score"]
+    by_index = {row[0]: row for row in grid.window["rows"]}
     first = out.iloc[7]
-    assert f">{first['label']}</td>" in table and f">{first['score']}</td>" in table
+    assert by_index[7][4:6] == [str(first["label"]), str(first["score"])]
     grid.select(3)
-    detail = grid.detail_html.value
-    assert "<b>Parsed</b>" in detail and f"<b>label</b></td><td>{out.iloc[3]['label']}" in detail
+    assert grid.detail["fields"] == [["label", str(out.iloc[3]["label"])], ["score", str(out.iloc[3]["score"])]]
+    assert not grid.can_rerun  # a map's prompts come from its table: no re-run from the grid
     assert client.last_run is not None and client.last_run.result.successful_count == 8
     assert pending.progress.state == "success"
 
@@ -73,7 +73,7 @@ async def test_run_batch_over_a_frame_returns_what_map_returns_and_the_grid_show
 async def test_the_grid_of_a_finished_result_takes_its_fields(client: OpenAIClient) -> None:
     result = await client.batch_generate(["a", "b"], response_format=Verdict)
     grid = ResultsGrid.from_result(result)
-    assert grid.fields == ["label", "score"] and "<th>score</th>" in grid.table_html.value
+    assert grid.fields == ["label", "score"] and [spec[1] for spec in grid.columns][4:6] == ["label", "score"]
     assert ResultsGrid.from_result(await client.batch_generate(["c"])).fields == []
 
 

@@ -6,16 +6,18 @@ a Batch API job monitor (``watch_job``); answers of several models side by side 
     result = await watch_job(await client.submit_batch(prompts))     # a server-side Batch API job
     results = await compare_batch(prompts, clients={"a": a, "b": b}) # one BatchResult per client
 
-Needs the notebook extra (ipywidgets); ``seeds_nb.core`` never imports this package.
+Needs the notebook extra (ipywidgets, and anywidget for the grid); ``seeds_nb.core`` never imports this package.
 """
 
 from __future__ import annotations
 
 try:
+    import anywidget  # noqa: F401
     import ipywidgets  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise ImportError(
-        'seeds_nb.widgets needs ipywidgets; install the notebook extra: pip install "seeds_nb[notebook]"'
+        f'seeds_nb.widgets needs ipywidgets and anywidget ({exc.name or "one"} is missing); install the notebook '
+        'extra: pip install "seeds_nb[notebook]"'
     ) from exc
 
 from ._compare import CompareGrid, compare_batch

@@ -24,8 +24,7 @@ from seeds_nb.core.ledger import Ledger
 from seeds_nb.core.result import cost_text, status_of
 from seeds_nb.core.types import Response, normalize_prompt, prompt_text
 
-from ._format import esc, excerpt, fmt_gco2
-from ._grid import _CSS, _STATUS_COLOR
+from ._format import STATUS_COLOR, TABLE_CSS, esc, excerpt, fmt_gco2
 from ._progress import _STATE_COLOR
 from ._throttle import Throttle
 from ._tree import close_tree, display_live, refresh_fallback
@@ -122,7 +121,7 @@ class CompareGrid(VBox):
                                    style={"description_width": "initial"})
         self.index_input.observe(lambda change: self.show_from(change["new"]), names="value")
         self.table_html = HTML(self._render_table(), layout=Layout(width="100%"))
-        self.style_html = HTML(_CSS + _EXTRA_CSS, layout=Layout(height="0px", overflow="hidden"))
+        self.style_html = HTML(TABLE_CSS + _EXTRA_CSS, layout=Layout(height="0px", overflow="hidden"))
         controls = HBox([self.prev_button, self.next_button, self.index_input], layout=Layout(align_items="center"))
         kwargs.setdefault("layout", Layout(width="100%", max_width="1400px"))
         super().__init__([self.style_html, self.progress_html, controls, self.table_html], **kwargs)
@@ -289,7 +288,7 @@ def _render_cell(item: Response | BaseException | None, *, waiting: bool) -> str
         text, style = item.content, ""
         prefix = f'<span style="{_MUTED}">(cached)</span> ' if item.cached else ""
     else:
-        text, style, prefix = f"{type(item).__name__}: {item}", f' style="color:{_STATUS_COLOR[status]}"', ""
+        text, style, prefix = f"{type(item).__name__}: {item}", f' style="color:{STATUS_COLOR[status]}"', ""
     return (f'<td class="w"{style} title="{esc(excerpt(text, _TITLE_CHARS))}">{prefix}'
             f"{esc(excerpt(text, _CELL_CHARS))}</td>")
 

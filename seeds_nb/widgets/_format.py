@@ -9,7 +9,22 @@ from __future__ import annotations
 import html
 import math
 
-__all__ = ["esc", "excerpt", "fmt_duration", "fmt_gco2", "fmt_kwh", "fmt_num", "fmt_usd"]
+__all__ = ["STATUS_COLOR", "TABLE_CSS", "esc", "excerpt", "fmt_duration", "fmt_gco2", "fmt_kwh", "fmt_num", "fmt_usd"]
+
+STATUS_COLOR = {"ok": "#2e7d32", "cached": "#1565c0", "failed": "#c62828", "retrying": "#b26a00",
+                "cancelled": "#757575", "budget": "#757575"}
+"""The colour of each row status, the same in the results grid, the compare grid and the snapshots."""
+
+TABLE_CSS = """<style>
+.seeds-grid-table {border-collapse:collapse;font-size:12px;width:100%;table-layout:fixed}
+.seeds-grid-table th, .seeds-grid-table td {padding:2px 6px;vertical-align:top;text-align:left;
+  border-bottom:1px solid var(--jp-border-color2, #e0e0e0)}
+.seeds-grid-table td.n {text-align:right;white-space:nowrap}
+.seeds-grid-table td.t {overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.seeds-grid-table td.s {font-weight:600}
+.seeds-grid-head {font-size:12px;margin:2px 0}
+</style>"""
+"""The compare grid's table style (an HTML widget's ``<style>``)."""
 
 
 def esc(text: object) -> str:

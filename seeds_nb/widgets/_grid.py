@@ -1,114 +1,151 @@
-"""``ResultsGrid``: a streaming results table that stays fast at 10,000+ rows.
+"""``ResultsGrid``: one anywidget that shows a batch's rows, 100,000 of them as smoothly as ten.
 
-Why rows are kept as data and only a window is rendered: re-rendering every row on each update
-would make a 10,000-row batch cost O(n^2) HTML and megabytes per message. Each row is a small
-list holding references the ``BatchResult`` keeps anyway (the prompt excerpt, the Response or the
-exception); per-filter position lists make filtering O(1) per row; a redraw renders at most
-``page_size`` rows into one ``HTML`` widget (one message), throttled like the panel.
+Why this shape (see docs/widgets.md):
+
+* Rows live in the kernel, as small lists holding references the ``BatchResult`` keeps anyway. The
+  browser holds one *window* of formatted rows and draws only the ones in view (a fixed row height
+  makes the scroll position a row number), so the DOM and each message stay small at any size.
+* The kernel *pushes* the window and the counts, throttled like the panel: messages from the browser
+  wait while a cell runs (ipywidgets #3468), so a grid that asked for its rows would freeze during a
+  foreground run. Scrolling, sorting, filtering and searching set synced traits (``viewport``,
+  ``sort_by``, ``status_filter``, ``query``), answered with a new window when the kernel is free.
+* Sorting, filtering and searching run in Python over the rows: the matching rows are kept in
+  arrival order and extended incrementally (a new row is tested once), and sorted when a window is
+  drawn (timsort on nearly sorted keys), so appending 100,000 rows and drawing a window stays well
+  under a second of CPU.
+* The module is plain ES + CSS shipped in the package (``static/``): no build step, no CDN.
 """
 
 from __future__ import annotations
 
-import json
+import keyword
+import os
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ipywidgets import HTML, Button, Dropdown, HBox, IntText, Layout, VBox
+import anywidget
+import traitlets
 
-from seeds_nb.core.result import status_of
+from seeds_nb.core.exceptions import BudgetExceeded, Cancelled, ConfigurationError
+from seeds_nb.core.result import BatchResult, status_of
+from seeds_nb.core.runner import Running, start_thread
 from seeds_nb.core.structured import field_value, parsed_fields
 from seeds_nb.core.types import Response, normalize_prompt
 
-from ._format import esc, excerpt, fmt_gco2, fmt_num, fmt_usd
+from ._format import STATUS_COLOR, excerpt, fmt_gco2, fmt_kwh, fmt_usd
+from ._snapshot import html_table, snapshot_html
 from ._throttle import Throttle
 from ._tree import close_tree
 
 if TYPE_CHECKING:
-    from seeds_nb.core.result import BatchResult
+    import pandas as pd
 
-__all__ = ["FILTERS", "ResultsGrid"]
+    from seeds_nb.core.client import BaseClient
+
+__all__ = ["EXPORT_FORMATS", "FILTERS", "ResultsGrid"]
+
+_STATIC = Path(__file__).parent / "static"
 
 FILTERS: dict[str, tuple[str, ...]] = {
-    "all": (), "ok": ("ok",), "cached": ("cached",), "failed": ("failed",), "cancelled": ("cancelled", "budget"),
+    "all": (), "ok": ("ok",), "cached": ("cached",), "failed": ("failed",), "retrying": ("retrying",),
+    "cancelled": ("cancelled", "budget"),
 }
-"""Filter name -> the final row statuses it shows (``all`` shows every row, retrying ones too)."""
-_FILTERS_OF = {status: [name for name, statuses in FILTERS.items() if status in statuses]
-               for status in ("ok", "cached", "failed", "cancelled", "budget", "retrying")}
-_STATUS_COLOR = {"ok": "#2e7d32", "cached": "#1565c0", "failed": "#c62828", "retrying": "#b26a00",
-                 "cancelled": "#757575", "budget": "#757575"}
+"""Filter name -> the row statuses it shows (``all`` shows every row)."""
+
+EXPORT_FORMATS: dict[str, str] = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
+                                  ".ndjson": "jsonl"}
+"""File suffix -> export format (``ResultsGrid.export``)."""
+
+_MAX_WINDOW = 400  # rows the browser may ask for at once (a screenful plus overscan is ~60)
 _DETAIL_LIMIT = 20_000
 _FALLBACK_CHARS = 2_000
-_CSS = """<style>
-.seeds-grid-table {border-collapse:collapse;font-size:12px;width:100%;table-layout:fixed}
-.seeds-grid-table th, .seeds-grid-table td {padding:2px 6px;vertical-align:top;text-align:left;
-  border-bottom:1px solid var(--jp-border-color2, #e0e0e0)}
-.seeds-grid-table td.n {text-align:right;white-space:nowrap}
-.seeds-grid-table td.t {overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
-.seeds-grid-table td.s {font-weight:600}
-.seeds-grid-head {font-size:12px;margin:2px 0}
-</style>"""
+_SNAPSHOT_ROWS = 5  # first and last rows in the static snapshot
 
-# a row: [prompt index, status, prompt excerpt, Response | Exception | None]
+# a row: [prompt index, status, prompt text, Response | Exception | None]
 Row = list[Any]
 
 
-class ResultsGrid(VBox):
-    """One row per prompt as it completes, browsed through a bounded window.
+def _missing_last(value: Any, desc: bool) -> tuple[int, Any]:
+    """A sort key that puts unknown values last in either direction."""
+    if value is None:
+        return (0 if desc else 1, 0)
+    return (1 if desc else 0, value)
+
+
+class ResultsGrid(anywidget.AnyWidget):
+    """One row per prompt as it completes: a virtualised, sortable, searchable list with a detail pane.
 
     Args:
-        prompts: the prompt sequence the batch was given, to show full prompts in the detail
-            view (without it, the detail shows the stored excerpt).
-        page_size: rows rendered at once.
-        throttle: the redraw limiter; default at most one redraw per 0.5 s.
-        fields: the parsed fields of a ``response_format`` to show as columns (``run_batch`` and
+        prompts: the prompts the batch was given: the detail pane shows them in full, and "re-run
+            failed" sends them again (without them, the detail shows the stored excerpt).
+        page_size: rows visible at once (the list's height).
+        throttle: the push limiter; default at most one window push per 0.5 s.
+        fields: parsed fields of a ``response_format`` to show as columns (``run_batch`` and
             ``from_result`` fill them in from the run's ``response_format``).
+        client / result / batch_params: what "re-run failed" needs: the client that ran the batch,
+            its ``BatchResult`` (updated in place), and the ``client.batch`` arguments
+            (``max_concurrent`` and generation parameters). ``run_batch`` passes all three.
     """
 
+    _esm = (_STATIC / "grid.js").read_text(encoding="utf-8")
+    _css = (_STATIC / "grid.css").read_text(encoding="utf-8")
+
+    columns: traitlets.List[list[str]] = traitlets.List(help="[key, label, kind, width] per column").tag(sync=True)
+    height_rows = traitlets.Int(20, help="rows visible at once").tag(sync=True)
+    viewport = traitlets.List([0, 60], help="[start, size] of the rows the browser wants (set by it)").tag(sync=True)
+    window = traitlets.Dict(help="{'start': view position, 'rows': formatted rows} (pushed)").tag(sync=True)
+    view_size = traitlets.Int(0, help="rows in the current view (filter and search applied)").tag(sync=True)
+    status_counts = traitlets.Dict(help="rows per status").tag(sync=True)
+    sort_by = traitlets.Unicode("index", help="column key the view is sorted by").tag(sync=True)
+    sort_desc = traitlets.Bool(False, help="sort descending").tag(sync=True)
+    status_filter = traitlets.Unicode("all", help="one of FILTERS").tag(sync=True)
+    query = traitlets.Unicode("", help="text searched in prompts, responses and errors").tag(sync=True)
+    selected = traitlets.Int(-1, help="prompt index of the selected row (-1: none)").tag(sync=True)
+    detail = traitlets.Dict(help="the selected row in full (pushed)").tag(sync=True)
+    message = traitlets.Unicode("", help="what the last action did").tag(sync=True)
+    busy = traitlets.Bool(False, help="a re-run is going on").tag(sync=True)
+    can_rerun = traitlets.Bool(False, help="the grid holds what a re-run needs").tag(sync=True)
+
     def __init__(self, prompts: Sequence[Any] | None = None, *, page_size: int = 20,
-                 throttle: Throttle | None = None, fields: Sequence[str] = (), **kwargs: Any) -> None:
+                 throttle: Throttle | None = None, fields: Sequence[str] = (), client: BaseClient | None = None,
+                 result: BatchResult | None = None, batch_params: Mapping[str, Any] | None = None,
+                 **kwargs: Any) -> None:
         if page_size < 1:
-            raise ValueError(f"page_size must be >= 1; got {page_size!r}")
-        self.page_size = page_size
+            raise ConfigurationError(f"page_size must be >= 1; got {page_size!r}")
         self.fields = list(fields)
         self.throttle = throttle if throttle is not None else Throttle(0.5)
+        self.client = client
+        self.result = result
+        self.batch_params = dict(batch_params or {})
         self._prompts = prompts
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # a background run pushes from its thread, the browser from the main one
         self._rows: list[Row] = []
         self._pos: dict[int, int] = {}
-        self._by_filter: dict[str, list[int]] = {name: [] for name in FILTERS if name != "all"}
-        self._dirty = False
         self._counts: Counter[str] = Counter()
-        self._filter = "all"
-        self._start: int | None = None  # window start in the filtered rows; None follows the newest
-        self.filter_dropdown = Dropdown(options=list(FILTERS), value="all", description="show",
-                                        layout=Layout(width="12em"), style={"description_width": "initial"})
-        self.filter_dropdown.observe(self._on_filter, names="value")
-        self.older_button = Button(description="◀ older", layout=Layout(width="auto"))
-        self.newer_button = Button(description="newer ▶", layout=Layout(width="auto"))
-        self.latest_button = Button(description="latest", layout=Layout(width="auto"))
-        self.older_button.on_click(lambda _: self.page(-1))
-        self.newer_button.on_click(lambda _: self.page(+1))
-        self.latest_button.on_click(lambda _: self.follow())
-        self.table_html = HTML(self._render_table(), layout=Layout(width="100%"))
-        self.index_input = IntText(value=0, description="prompt #", layout=Layout(width="12em"),
-                                   style={"description_width": "initial"})
-        self.show_button = Button(description="show", layout=Layout(width="auto"))
-        self.show_button.on_click(lambda _: self.select(self.index_input.value))
-        self.index_input.observe(lambda change: self.select(change["new"]), names="value")
-        self.detail_html = HTML("", layout=Layout(width="100%"))
-        self.style_html = HTML(_CSS, layout=Layout(height="0px", overflow="hidden"))  # sent once, not per redraw
-        controls = HBox([self.filter_dropdown, self.older_button, self.newer_button, self.latest_button,
-                         self.index_input, self.show_button], layout=Layout(align_items="center", flex_flow="row wrap"))
-        kwargs.setdefault("layout", Layout(width="100%", max_width="1100px"))
-        super().__init__([self.style_html, controls, self.table_html, self.detail_html], **kwargs)
-        self.add_class("seeds-results-grid")
+        self._members: list[int] | None = []  # positions matching filter + search, arrival order; None: rescan
+        self._scanned = 0  # rows already tested for membership
+        self._view: list[int] | None = []  # members in sort order; None: sort again
+        self._dirty = False
+        self._detail_item: Any = None
+        self._rerun_callbacks: list[Callable[[], object]] = []
+        self._rerunning = False
+        self.rerun_task: Running[int] | None = None
+        """The thread of the last "re-run failed" click (``rerun_task.result()`` waits for it)."""
+        kwargs.setdefault("height_rows", page_size)
+        super().__init__(columns=self._column_specs(), can_rerun=self._rerun_ready(), **kwargs)
+        self.observe(self._on_viewport, names="viewport")
+        self.observe(self._on_criteria, names=["sort_by", "sort_desc", "status_filter", "query"])
+        self.observe(self._on_selected, names="selected")
+        self.on_msg(self._on_action)
 
     @classmethod
     def from_result(cls, result: BatchResult, prompts: Sequence[Any] | None = None, **kwargs: Any) -> ResultsGrid:
-        """A grid over a finished ``BatchResult`` (rows in prompt order)."""
+        """A grid over a finished ``BatchResult`` (rows in prompt order); pass ``client=`` to allow re-runs."""
         kwargs.setdefault("fields", parsed_fields(result.response_format))
+        kwargs.setdefault("result", result)
         grid = cls(prompts, **kwargs)
         grid.load(result)
         grid.refresh(force=True)
@@ -122,27 +159,39 @@ class ResultsGrid(VBox):
     @property
     def counts(self) -> dict[str, int]:
         """Rows per status."""
-        return dict(self._counts)
+        return {status: n for status, n in self._counts.items() if n}
+
+    @property
+    def page_size(self) -> int:
+        return int(self.height_rows)
 
     def add(self, index: int, item: Response | BaseException, prompt: str = "") -> None:
-        """Record the outcome of prompt ``index`` (no redraw: call ``refresh``). A row shown as
-        'retrying' is completed in place; a finished row is never replaced."""
+        """Record the outcome of prompt ``index`` (no push: call ``refresh``). A row shown as
+        'retrying' is completed in place; a finished row is never replaced (see ``replace``)."""
         status = status_of(item)
         with self._lock:
             pos = self._pos.get(index)
             if pos is None:
-                pos = self._pos[index] = len(self._rows)
+                self._pos[index] = len(self._rows)
                 self._rows.append([index, status, prompt, item])
+                self._counts[status] += 1
+                self._view = None
             else:
                 row = self._rows[pos]
                 if row[1] != "retrying":
                     return
-                self._counts["retrying"] -= 1
-                row[1], row[3] = status, item
+                self._set(row, status, item)
                 row[2] = row[2] or prompt
-            for name in _FILTERS_OF[status]:
-                self._by_filter[name].append(pos)
-            self._counts[status] += 1
+            self._dirty = True
+
+    def replace(self, index: int, item: Response | BaseException) -> None:
+        """Set prompt ``index``'s row to a new outcome in place (a re-run's answer)."""
+        with self._lock:
+            pos = self._pos.get(index)
+            if pos is None:
+                self.add(index, item)
+                return
+            self._set(self._rows[pos], status_of(item), item)
             self._dirty = True
 
     def mark_retrying(self, index: int, prompt: str = "", error: BaseException | None = None) -> None:
@@ -153,12 +202,23 @@ class ResultsGrid(VBox):
             self._pos[index] = len(self._rows)
             self._rows.append([index, "retrying", prompt, error])
             self._counts["retrying"] += 1
+            self._view = None
             self._dirty = True
+
+    def _set(self, row: Row, status: str, item: Any) -> None:
+        """Change a row in place: counts, membership and order may all change."""
+        self._counts[row[1]] -= 1
+        self._counts[status] += 1
+        row[1], row[3] = status, item
+        if self.status_filter != "all" or self.query:
+            self._members = None
+        self._view = None
 
     def load(self, result: BatchResult) -> None:
         """Add a row for every index of ``result`` not shown yet (e.g. the ones a cancel never ran)."""
         for index in range(len(result)):
-            if index in self._pos and self._rows[self._pos[index]][1] != "retrying":
+            pos = self._pos.get(index)
+            if pos is not None and self._rows[pos][1] != "retrying":
                 continue
             response = result.responses[index]
             item: Response | BaseException | None = response if response is not None else result.errors.get(index)
@@ -166,138 +226,192 @@ class ResultsGrid(VBox):
                 continue
             self.add(index, item, result.prompts[index] if index < len(result.prompts) else "")
 
-    # -- window ----------------------------------------------------------------------------------------
+    # -- the view: filter, search, sort ----------------------------------------------------------
     @property
     def current_filter(self) -> str:
-        return self._filter
+        return str(self.status_filter)
 
     def set_filter(self, name: str) -> None:
-        """Show only rows of one kind (see ``FILTERS``); jumps back to the newest rows."""
+        """Show only rows of one kind (see ``FILTERS``)."""
+        self.status_filter = name
+
+    def sort(self, column: str, *, descending: bool = False) -> None:
+        """Order the rows by a column key (see ``columns``: index, status, prompt, response, a parsed
+        field's ``field:<name>``, tokens, latency, cost, gco2, error)."""
+        with self.hold_trait_notifications():
+            self.sort_by = column
+            self.sort_desc = descending
+
+    def search(self, text: str) -> None:
+        """Show only rows whose prompt, response or error contains ``text`` (case-insensitive)."""
+        self.query = text
+
+    @traitlets.validate("status_filter")
+    def _valid_filter(self, proposal: dict[str, Any]) -> str:
+        name = proposal["value"]
         if name not in FILTERS:
-            raise ValueError(f"unknown filter {name!r}; choose one of {', '.join(FILTERS)}")
-        with self._lock:
-            self._filter = name
-            self._start = None
-        if self.filter_dropdown.value != name:
-            self.filter_dropdown.value = name  # its observer redraws
-        else:
-            self.refresh(force=True)
+            raise ConfigurationError(f"unknown filter {name!r}; choose one of {', '.join(FILTERS)}")
+        return str(name)
 
-    def page(self, step: int) -> None:
-        """Move the window ``step`` pages (negative: older rows)."""
-        with self._lock:
-            size = self._filtered_size()
-            start = self._window_start(size) + step * self.page_size
-            start = max(0, min(start, max(size - self.page_size, 0)))
-            self._start = None if start + self.page_size >= size else start
-        self.refresh(force=True)
+    @traitlets.validate("sort_by")
+    def _valid_sort(self, proposal: dict[str, Any]) -> str:
+        key = proposal["value"]
+        keys = [spec[0] for spec in self.columns]
+        if key not in keys:
+            raise ConfigurationError(f"cannot sort by {key!r}; choose one of {', '.join(keys)}")
+        return str(key)
 
-    def follow(self) -> None:
-        """Keep the window on the newest rows."""
+    def view_indices(self) -> list[int]:
+        """The prompt indices of the current view, in its order."""
         with self._lock:
-            self._start = None
-        self.refresh(force=True)
+            rows = self._rows
+            return [rows[p][0] for p in self._ensure_view()]
 
     def visible_rows(self) -> list[Row]:
-        """The rows in the window, oldest first (what the table renders)."""
+        """The rows of the window last pushed to the browser, in view order (copies)."""
         with self._lock:
-            size = self._filtered_size()
-            start = self._window_start(size)
-            stop = min(start + self.page_size, size)
-            if self._filter == "all":
-                return [list(row) for row in self._rows[start:stop]]
-            positions = self._by_filter[self._filter]
-            return [list(self._rows[p]) for p in positions[start:stop]]
+            view = self._ensure_view()
+            start, stop = self._window_bounds(len(view))
+            return [list(self._rows[p]) for p in view[start:stop]]
 
-    def _filtered_size(self) -> int:
-        return len(self._rows) if self._filter == "all" else len(self._by_filter[self._filter])
+    def _matches(self, row: Row, statuses: tuple[str, ...], needle: str) -> bool:
+        if statuses and row[1] not in statuses:
+            return False
+        if not needle:
+            return True
+        item = row[3]
+        if needle in row[2].lower():
+            return True
+        if isinstance(item, Response):
+            return needle in item.content.lower()
+        return item is not None and needle in f"{type(item).__name__}: {item}".lower()
 
-    def _window_start(self, size: int) -> int:
-        if self._start is None:
-            return max(size - self.page_size, 0)
-        return min(self._start, max(size - self.page_size, 0))
+    def _ensure_view(self) -> list[int]:
+        """The positions of the view, in order (called under the lock)."""
+        statuses, needle = FILTERS[self.status_filter], self.query.strip().lower()
+        rows = self._rows
+        if self._members is None:
+            self._members = [p for p, row in enumerate(rows) if self._matches(row, statuses, needle)]
+            self._scanned = len(rows)
+            self._view = None
+        elif self._scanned < len(rows):
+            self._members.extend(p for p in range(self._scanned, len(rows)) if self._matches(rows[p], statuses, needle))
+            self._scanned = len(rows)
+            self._view = None
+        if self._view is None:
+            key, desc = self._sort_key(), bool(self.sort_desc)
+            self._view = sorted(self._members, key=key, reverse=desc)
+        return self._view
 
-    # -- drawing ---------------------------------------------------------------------------------------
+    def _sort_key(self) -> Callable[[int], Any]:
+        rows, column, desc = self._rows, str(self.sort_by), bool(self.sort_desc)
+        if column == "index":
+            return lambda p: rows[p][0]
+        value = _SORT_VALUES.get(column)
+        if value is None and column.startswith("field:"):
+            name = column[len("field:"):]
+
+            def value(row: Row) -> Any:
+                item = row[3]
+                return _cell(item.parsed, name) or None if isinstance(item, Response) else None
+        if value is None:
+            return lambda p: rows[p][0]
+        getter = value
+        return lambda p: (*_missing_last(getter(rows[p]), desc), rows[p][0])
+
+    def _window_bounds(self, size: int) -> tuple[int, int]:
+        start, want = (list(self.viewport) + [0, 60])[:2]
+        want = max(1, min(int(want), _MAX_WINDOW))
+        start = max(0, min(int(start), max(size - want, 0)))
+        return start, min(start + want, size)
+
+    # -- pushing -------------------------------------------------------------------------------------
     def refresh(self, *, force: bool = False) -> bool:
-        """Redraw the table if rows changed and the throttle allows (or ``force``)."""
+        """Push the window and counts if rows changed and the throttle allows (or ``force``)."""
         if force:
             self.throttle.mark()
         elif not self._dirty or not self.throttle.ready():
             return False
-        self._redraw()
+        self._push()
         return True
 
     def tick(self) -> bool:
-        """Periodic redraw of rows still waiting for one (the time gate alone)."""
+        """Periodic push of rows still waiting for one (the time gate alone)."""
         if not self._dirty or not self.throttle.due():
             return False
-        self._redraw()
+        self._push()
         return True
 
-    def _redraw(self) -> None:
-        with self._lock:  # a background run redraws from its thread, the controls from the main one
-            self._dirty = False
-            self.table_html.value = self._render_table()
-
-    def _render_table(self) -> str:
-        rows = self.visible_rows()
+    def _push(self) -> None:
+        """One message: the window for the browser's viewport, the view size, the counts, and the
+        selected row's detail when its outcome changed."""
         with self._lock:
-            size = self._filtered_size()
-            start = self._window_start(size)
-            counts = " · ".join(f"{self._counts[s]:,} {s}" for s in _STATUS_COLOR if self._counts[s])
-            total = len(self._rows)
-        where = "newest" if self._start is None else "paused"
-        first, last = (start + 1, start + len(rows)) if rows else (0, 0)
-        head = (f'<div class="seeds-grid-head">rows {first:,}–{last:,} of {size:,} '
-                f"({esc(self._filter)}; {where}) · {total:,} rows{' · ' + counts if counts else ''}</div>")
-        fields = self.fields
-        header = "".join(f"<th>{esc(name)}</th>" for name in
-                         ("#", "status", "prompt", "response / error", *fields, "tokens", "latency", "cost", "gCO2eq"))
-        body = "".join(self._render_row(row, fields) for row in rows)
-        if not rows:
-            body = f'<tr><td colspan="{8 + len(fields)}" style="color:#757575">no rows yet</td></tr>'
-        # parsed fields share the text columns' width: a row stays one line however many there are
-        prompt_w, text_w = (30, 40) if not fields else (20, 25)
-        field_cols = "".join(f'<col style="width:{max(4, 25 // len(fields))}%">' for _ in fields)
-        cols = (f'<colgroup><col style="width:5em"><col style="width:6em"><col style="width:{prompt_w}%">'
-                f'<col style="width:{text_w}%">{field_cols}<col style="width:5em"><col style="width:5em">'
-                '<col style="width:6em"><col style="width:5em"></colgroup>')
-        return (f'{head}<table class="seeds-grid-table">{cols}<thead><tr>{header}</tr></thead>'
-                f"<tbody>{body}</tbody></table>")
+            self._dirty = False
+            view = self._ensure_view()
+            start, stop = self._window_bounds(len(view))
+            rows, fields = self._rows, self.fields
+            window = {"start": start, "rows": [_cells(rows[p], fields) for p in view[start:stop]]}
+            detail = None
+            pos = self._pos.get(int(self.selected))
+            if pos is not None and rows[pos][3] is not self._detail_item:
+                detail = self._detail(rows[pos])
+            with self.hold_sync():
+                self.window = window
+                self.view_size = len(view)
+                self.status_counts = self.counts
+                if detail is not None:
+                    self.detail = detail
 
-    @staticmethod
-    def _render_row(row: Row, fields: Sequence[str] = ()) -> str:
-        index, status, prompt, item = row
-        color = _STATUS_COLOR.get(status, "inherit")
-        parsed = item.parsed if isinstance(item, Response) else None
-        cells = [_cell(parsed, f) for f in fields]
-        values = "".join(f'<td class="t" title="{esc(excerpt(c, 300))}">{esc(excerpt(c, 40))}</td>' for c in cells)
-        if isinstance(item, Response):
-            text, text_style = item.content, ""
-            tokens = f"{item.usage.total_tokens:,}"
-            latency = f"{item.latency_s:.3f}s" if not item.cached else "–"
-            cost, gco2 = fmt_usd(item.tracking.cost_usd, small=True), fmt_gco2(item.tracking.gwp_kgco2eq).split(" ")[0]
-        else:
-            text = f"{type(item).__name__}: {item}" if item is not None else ""
-            text_style = f' style="color:{color}"'
-            tokens = latency = cost = gco2 = ""
-        return (f'<tr data-index="{index}"><td class="n">{index}</td>'
-                f'<td class="s" style="color:{color}">{esc(status)}</td>'
-                f'<td class="t" title="{esc(excerpt(prompt, 300))}">{esc(excerpt(prompt, 80))}</td>'
-                f'<td class="t"{text_style} title="{esc(excerpt(text, 300))}">{esc(excerpt(text, 100))}</td>'
-                f'{values}<td class="n">{tokens}</td><td class="n">{latency}</td>'
-                f'<td class="n">{cost}</td><td class="n">{gco2}</td></tr>')
+    def _on_viewport(self, change: dict[str, Any]) -> None:
+        self.throttle.mark()
+        self._push()
 
-    # -- detail ----------------------------------------------------------------------------------------
+    def _on_criteria(self, change: dict[str, Any]) -> None:
+        with self._lock:
+            if change["name"] in ("status_filter", "query"):
+                self._members = None
+            self._view = None
+        self.throttle.mark()
+        self._push()
+
+    # -- detail --------------------------------------------------------------------------------------
     def select(self, index: int) -> None:
-        """Show the full prompt and response (or error) of prompt ``index`` below the table."""
+        """Select prompt ``index``'s row: the detail pane shows it in full."""
+        if self.selected == index:
+            self._on_selected({"new": index})
+        self.selected = index
+
+    def _on_selected(self, change: dict[str, Any]) -> None:
+        index = int(change["new"])
         with self._lock:
             pos = self._pos.get(index)
-            row = list(self._rows[pos]) if pos is not None else None
-        if row is None:
-            self.detail_html.value = f'<div style="color:#757575">prompt #{esc(index)}: no row yet</div>'
-            return
-        self.detail_html.value = self._render_detail(row)
+            row = self._rows[pos] if pos is not None else None
+            self.detail = self._detail(row) if row is not None else (
+                {} if index < 0 else {"index": index, "missing": True})
+
+    def _detail(self, row: Row) -> dict[str, Any]:
+        index, status, prompt, item = row
+        self._detail_item = item
+        detail: dict[str, Any] = {"index": index, "status": status, "prompt": _cap(self._full_prompt(index, prompt))}
+        if isinstance(item, Response):
+            tracking = item.tracking
+            facts = [["model", item.model], ["attempts", str(item.attempts)],
+                     ["tokens", f"{item.usage.total_tokens:,}" if item.usage.total_tokens is not None else "?"],
+                     ["latency", f"{item.latency_s:.3f}s" if not item.cached else "– (cached)"],
+                     ["cost", fmt_usd(tracking.cost_usd, small=True)],
+                     ["carbon", fmt_gco2(tracking.gwp_kgco2eq) + (" measured" if tracking.method == "measured" else "")]]
+            if tracking.energy_kwh is not None:
+                facts.append(["energy", fmt_kwh(tracking.energy_kwh)])
+            detail.update(title="Response", text=_cap(item.content), facts=facts,
+                          fields=[[f, _cap(_cell(item.parsed, f))] for f in self.fields] if item.parsed is not None
+                          else [],
+                          tool_calls=[[c.name, c.id, _cap(c.raw_arguments)] for c in item.tool_calls],
+                          choices=[[c.index, _cap(c.content)] for c in item.choices] if len(item.choices) > 1 else [])
+        else:
+            detail.update(title="Error" if status != "retrying" else "Retrying after",
+                          error_type=type(item).__name__ if item is not None else "",
+                          text=_cap(str(item)) if item is not None else "", facts=[], fields=[])
+        return detail
 
     def _full_prompt(self, index: int, fallback: str) -> str:
         if self._prompts is None or not 0 <= index < len(self._prompts):
@@ -312,72 +426,266 @@ class ResultsGrid(VBox):
             return messages[0].text()
         return "\n\n".join(f"[{m.role}] {m.text()}" for m in messages)
 
-    def _render_detail(self, row: Row) -> str:
-        index, status, prompt, item = row
-        color = _STATUS_COLOR.get(status, "inherit")
-        facts = [f'<b>#{index}</b>', f'<b style="color:{color}">{esc(status)}</b>']
-        if isinstance(item, Response):
-            facts += [f"{item.usage.total_tokens:,} tokens", f"latency {item.latency_s:.3f}s",
-                      fmt_usd(item.tracking.cost_usd, small=True),
-                      fmt_gco2(item.tracking.gwp_kgco2eq) + (" measured" if item.tracking.method == "measured" else ""),
-                      f"{item.attempts} attempt{'s' if item.attempts != 1 else ''}", esc(item.model)]
-            if item.tracking.energy_kwh is not None:
-                facts.insert(5, f"{fmt_num(item.tracking.energy_kwh)} kWh")
-            answer_title, answer, answer_color = "Response", item.content, "inherit"
-            if self.fields and item.parsed is not None:
-                parsed = "".join(f"<tr><td><b>{esc(f)}</b></td><td>{esc(_cap(_cell(item.parsed, f)))}</td></tr>"
-                                 for f in self.fields)
-                facts_table = f'<div><b>Parsed</b></div><table class="seeds-grid-parsed">{parsed}</table>'
+    # -- actions -------------------------------------------------------------------------------------
+    def _rerun_ready(self) -> bool:
+        return self.client is not None and self._prompts is not None
+
+    def on_rerun(self, callback: Callable[[], object]) -> None:
+        """Call ``callback()`` whenever a re-run changed rows (throttled) and when it ends (``run_batch``
+        redraws the panel from the updated ``BatchResult`` with it)."""
+        self._rerun_callbacks.append(callback)
+
+    def failed_indices(self) -> list[int]:
+        """Prompt indices whose row failed (not the cancelled or budget-stopped ones: they were never sent)."""
+        with self._lock:
+            return sorted(row[0] for row in self._rows if row[1] == "failed")
+
+    async def rerun_failed(self) -> int:
+        """Send the failed rows' prompts again through the same client and update them in place, in the
+        grid and in ``result`` (its ledger, hence the panel's counts and totals, follows). An answer
+        replaces the failure; a new failure replaces the old one; a prompt the re-run did not send (it
+        was cancelled) keeps its old error. Returns how many rows were sent."""
+        if not self._rerun_ready():
+            raise ConfigurationError("re-running failed rows needs the client and the prompts: use run_batch(...), "
+                                     "or ResultsGrid.from_result(result, prompts, client=client)")
+        assert self.client is not None and self._prompts is not None
+        with self._lock:
+            if self._rerunning:
+                raise ConfigurationError("a re-run of the failed rows is already going on")
+            indices = self.failed_indices()
+            if not indices:
+                self.message = "no failed rows to re-run"
+                return 0
+            self._rerunning = True
+            old = {i: self._rows[self._pos[i]][3] for i in indices}
+            for i in indices:
+                self._set(self._rows[self._pos[i]], "retrying", old[i])
+            self._dirty = True
+        params = dict(self.batch_params)
+        max_concurrent = int(params.pop("max_concurrent", 5))
+        outcome: Counter[str] = Counter()
+        try:
+            self.busy = True
+            self.message = f"re-running {len(indices):,} failed rows…"
+            self.refresh(force=True)
+            run = self.client.batch([self._prompts[i] for i in indices], max_concurrent, **params)
+            async for j, item in run.stream():
+                index = indices[j]
+                kept = isinstance(item, Cancelled | BudgetExceeded)  # not sent: the old failure stands
+                new = old[index] if kept else item
+                if self.result is not None and not kept:
+                    self.result.record(index, item)
+                self.replace(index, new)
+                outcome["kept" if kept else status_of(item)] += 1
+                if self.refresh():
+                    self._notify_rerun()
+        finally:
+            with self._lock:
+                for i in indices:  # an interrupted re-run: rows it never answered show their old failure
+                    row = self._rows[self._pos[i]]
+                    if row[1] == "retrying":
+                        self._set(row, "failed", old[i])
+                self._rerunning = False
+            done = ", ".join(f"{n:,} {s}" for s, n in outcome.items())
+            with self.hold_sync():
+                self.busy = False
+                self.message = f"re-ran {len(indices):,} failed rows: {done or 'interrupted'}"
+            self.refresh(force=True)
+            self._notify_rerun()
+        return len(indices)
+
+    def rerun_failed_in_background(self) -> Running[int]:
+        """What the "re-run failed" button does: ``rerun_failed`` on a thread of its own (the click
+        handler must return at once); ``rerun_task.result()`` waits for it."""
+        if not self._rerun_ready():
+            raise ConfigurationError("re-running failed rows needs the client and the prompts: use run_batch(...), "
+                                     "or ResultsGrid.from_result(result, prompts, client=client)")
+        if self._rerunning or (self.rerun_task is not None and not self.rerun_task.done()):
+            raise ConfigurationError("a re-run of the failed rows is already going on")
+        self.rerun_task = start_thread(self.rerun_failed, name="seeds_nb-rerun")
+        return self.rerun_task
+
+    def _notify_rerun(self) -> None:
+        for callback in list(self._rerun_callbacks):
+            callback()
+
+    def to_dataframe(self, *, view: bool = True) -> pd.DataFrame:
+        """The rows as a DataFrame (``BatchResult.to_pandas`` columns, index = prompt index): the current
+        view (filter, search and order applied) or, with ``view=False``, every row in prompt order."""
+        with self._lock:
+            order = self.view_indices() if view else sorted(self._pos)
+            retrying = [row[0] for row in self._rows if row[1] == "retrying"]
+            result = self.result if self.result is not None else self._as_result()
+            frame = result.to_pandas()
+        frame = frame.reindex(order)
+        frame.index.name = "index"
+        if retrying:
+            frame.loc[frame.index.intersection(retrying), "status"] = "retrying"
+        return frame
+
+    def _as_result(self) -> BatchResult:
+        """The grid's rows as a ``BatchResult`` (for a grid fed by hand, without a run's result)."""
+        result = BatchResult()
+        for index, _status, prompt, item in sorted(self._rows, key=lambda row: row[0]):
+            if isinstance(item, Response | Exception):
+                result.record(index, item)
+                result.prompts.extend([""] * (index + 1 - len(result.prompts)))
+                result.prompts[index] = prompt
+        return result
+
+    def bind_dataframe(self, name: str = "grid_df") -> pd.DataFrame:
+        """Bind the current view as a DataFrame to ``name`` in the notebook's namespace (what the "copy
+        as DataFrame" button does) and return it."""
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise ConfigurationError(f"{name!r} is not a Python variable name; use letters, digits and _")
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is None:
+            raise ConfigurationError("no IPython shell to bind a variable in: use df = grid.to_dataframe()")
+        frame = self.to_dataframe(view=True)
+        shell.user_ns[name] = frame
+        self.message = f"{name} = DataFrame of {len(frame):,} rows × {len(frame.columns)} columns"
+        return frame
+
+    def export(self, path: str | os.PathLike[str], format: str | None = None, *, view: bool = True) -> Path:
+        """Write the current view (or every row, ``view=False``) as CSV, Parquet or JSON Lines; the format
+        comes from the suffix unless given. Written atomically (a temporary file renamed into place)."""
+        target = Path(path).expanduser()
+        fmt = format if format is not None else EXPORT_FORMATS.get(target.suffix.lower())
+        if fmt not in set(EXPORT_FORMATS.values()):
+            raise ConfigurationError(f"cannot export to {target.name!r} as {fmt or 'an unknown format'}: end the "
+                                     "path in .csv, .parquet or .jsonl, or pass format='csv'|'parquet'|'jsonl'")
+        if not target.parent.is_dir():
+            raise ConfigurationError(f"cannot export to {str(target)!r}: the folder {str(target.parent)!r} "
+                                     "does not exist")
+        frame = self.to_dataframe(view=view)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            if fmt == "csv":
+                frame.to_csv(tmp)
+            elif fmt == "parquet":
+                frame.to_parquet(tmp)
             else:
-                facts_table = ""
-            facts_table += _tool_calls_and_choices(item)
-        else:
-            answer_title = "Error" if status != "retrying" else "Retrying after"
-            answer = f"{type(item).__name__}: {item}" if item is not None else ""
-            answer_color = color
-            facts_table = ""
-        pre = ("white-space:pre-wrap;word-break:break-word;max-height:20em;overflow:auto;margin:2px 0 6px;"
-               "padding:4px;background:var(--jp-layout-color2, #f5f5f5)")
-        return (f'<div class="seeds-grid-detail" style="font-size:12px">{" · ".join(facts)}'
-                f'<div><b>Prompt</b></div><pre style="{pre}">{esc(_cap(self._full_prompt(index, prompt)))}</pre>'
-                f'<div><b>{answer_title}</b></div><pre style="{pre};color:{answer_color}">{esc(_cap(answer))}</pre>'
-                f"{facts_table}</div>")
+                frame.reset_index().to_json(tmp, orient="records", lines=True, force_ascii=False, date_format="iso")
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        self.message = f"exported {len(frame):,} rows to {target}"
+        return target
+
+    def _on_action(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        """A button in the browser: run the action, report the outcome (or the error) in ``message``."""
+        if not isinstance(content, dict):
+            return
+        action = content.get("action")
+        try:
+            if action == "rerun":
+                self.rerun_failed_in_background()
+            elif action == "dataframe":
+                self.bind_dataframe(str(content.get("name") or "grid_df"))
+            elif action == "export":
+                self.export(str(content.get("path") or ""), content.get("format") or None)
+        except Exception as exc:  # shown where it was asked for; the kernel's comm handler must not raise
+            self.message = f"{action} failed: {type(exc).__name__}: {exc}"
+
+    # -- columns and text ----------------------------------------------------------------------------
+    def _column_specs(self) -> list[list[str]]:
+        specs = [["index", "#", "n", "4.5em"], ["status", "status", "s", "5.5em"],
+                 ["prompt", "prompt", "t", "minmax(6em,2fr)"], ["response", "response", "t", "minmax(8em,3fr)"]]
+        specs += [[f"field:{f}", f, "t", "minmax(4em,1fr)"] for f in self.fields]
+        specs += [["tokens", "tokens", "n", "5em"], ["latency", "latency", "n", "5.5em"],
+                  ["cost", "cost", "n", "6.5em"], ["gco2", "gCO2eq", "n", "6em"],
+                  ["error", "error", "t", "minmax(5em,1.5fr)"]]
+        return specs
+
+    def snapshot_html(self) -> str:
+        """A static HTML view (counts, the first and last rows in prompt order; no JavaScript)."""
+        with self._lock:
+            ordered = sorted(self._rows, key=lambda row: row[0])
+            shown = ordered if len(ordered) <= 2 * _SNAPSHOT_ROWS else (
+                ordered[:_SNAPSHOT_ROWS] + ordered[-_SNAPSHOT_ROWS:])
+            counts = ", ".join(f"{self._counts[s]:,} {s}" for s in STATUS_COLOR if self._counts[s])
+            total = len(ordered)
+        cells = []
+        for row in shown:
+            index, status, prompt, item = row
+            if isinstance(item, Response):
+                text = item.content
+                tokens = f"{item.usage.total_tokens:,}" if item.usage.total_tokens is not None else "?"
+                cost = fmt_usd(item.tracking.cost_usd, small=True)
+            else:
+                text = f"{type(item).__name__}: {item}" if item is not None else ""
+                tokens = cost = ""
+            cells.append([str(index), status, excerpt(prompt, 100), excerpt(text, 160), tokens, cost])
+        lines = [f"{total:,} rows" + (f": {counts}" if counts else "")]
+        if len(ordered) > len(shown):
+            lines.append(f"first and last {_SNAPSHOT_ROWS} rows shown; run the notebook to browse them all")
+        table = html_table(["#", "status", "prompt", "response / error", "tokens", "cost"], cells,
+                           colors=[STATUS_COLOR.get(row[1]) for row in shown]) if shown else ""
+        return snapshot_html("seeds-results-grid-snapshot", "Results", lines, table)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        data, metadata = bundle
+        data["text/html"] = self.snapshot_html()
+        return data, metadata
 
     def close(self) -> None:
-        """Close the grid and all its parts (their callbacks refer back to it), and drop its rows."""
+        """Close the grid (and its layout model), and drop its rows."""
         with self._lock:
-            self._rows, self._pos = [], {}
-            self._by_filter = {name: [] for name in self._by_filter}
+            self._rows, self._pos, self._members, self._view = [], {}, [], []
             self._counts.clear()
+            self._rerun_callbacks.clear()
+            self.result = self.client = None
         close_tree(self, super().close)
-
-    # -- events and text -------------------------------------------------------------------------------
-    def _on_filter(self, change: dict[str, Any]) -> None:
-        with self._lock:
-            self._filter = change["new"]
-            self._start = None
-        self.refresh(force=True)
 
     def __repr__(self) -> str:
         """Deterministic one-liner (no address) for consoles and nbval."""
-        counts = ", ".join(f"{self._counts[s]} {s}" for s in _STATUS_COLOR if self._counts[s])
+        counts = ", ".join(f"{self._counts[s]} {s}" for s in STATUS_COLOR if self._counts[s])
         return f"ResultsGrid: {len(self._rows)} rows" + (f" ({counts})" if counts else "")
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))
 
 
-def _tool_calls_and_choices(item: Response) -> str:
-    """The detail's tool calls (name, id, arguments as sent) and, for ``n > 1``, every other answer."""
-    out = ""
-    if item.tool_calls:
-        rows = "".join(f"<tr><td><b>{esc(c.name)}</b></td><td>{esc(c.id)}</td><td>{esc(_cap(c.raw_arguments))}</td>"
-                       "</tr>" for c in item.tool_calls)
-        out += f'<div><b>Tool calls</b></div><table class="seeds-grid-tool-calls">{rows}</table>'
-    if len(item.choices) > 1:
-        rows = "".join(f"<tr><td><b>{c.index}</b></td><td>{esc(_cap(c.content))}</td></tr>" for c in item.choices)
-        out += f'<div><b>Choices</b></div><table class="seeds-grid-choices">{rows}</table>'
-    return out
+def _response_or_none(getter: Callable[[Response], Any]) -> Callable[[Row], Any]:
+    return lambda row: getter(row[3]) if isinstance(row[3], Response) else None
+
+
+def _error_text(row: Row) -> str | None:
+    item = row[3]
+    return f"{type(item).__name__}: {item}" if isinstance(item, BaseException) else None
+
+
+_SORT_VALUES: dict[str, Callable[[Row], Any]] = {
+    "status": lambda row: row[1],
+    "prompt": lambda row: row[2].lower(),
+    "response": _response_or_none(lambda r: r.content.lower()),
+    "tokens": _response_or_none(lambda r: r.usage.total_tokens),
+    "latency": _response_or_none(lambda r: None if r.cached else r.latency_s),
+    "cost": _response_or_none(lambda r: r.tracking.cost_usd),
+    "gco2": _response_or_none(lambda r: r.tracking.gwp_kgco2eq),
+    "error": _error_text,
+}
+
+
+def _cells(row: Row, fields: Sequence[str]) -> list[Any]:
+    """One row as the browser shows it: [index, status, prompt, response, *fields, tokens, latency,
+    cost, gCO2eq, error] (text; the browser escapes nothing because it only sets ``textContent``)."""
+    index, status, prompt, item = row
+    if isinstance(item, Response):
+        tokens = item.usage.total_tokens
+        gco2 = item.tracking.gwp_kgco2eq
+        return [index, status, excerpt(prompt, 80), excerpt(item.content, 120),
+                *(excerpt(_cell(item.parsed, f), 60) for f in fields),
+                f"{tokens:,}" if tokens is not None else "?",
+                "–" if item.cached else f"{item.latency_s:.3f}s", fmt_usd(item.tracking.cost_usd, small=True),
+                fmt_gco2(gco2).split(" ")[0] if gco2 is not None else "?", ""]
+    error = excerpt(f"{type(item).__name__}: {item}", 100) if item is not None else ""
+    return [index, status, excerpt(prompt, 80), "", *("" for _ in fields), "", "", "", "", error]
 
 
 def _cap(text: str) -> str:
@@ -388,6 +696,8 @@ def _cap(text: str) -> str:
 
 def _cell(parsed: Any, field: str) -> str:
     """One parsed field as cell text: scalars as they are, lists and nested models as compact JSON."""
+    import json
+
     if parsed is None:
         return ""
     value = field_value(parsed, field)

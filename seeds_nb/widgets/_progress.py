@@ -127,6 +127,15 @@ class BatchProgress(Panel):
                 self._draw(self._from_result(result, error))
                 self._end_button("Cancelled" if self._snapshot.state == "cancelled" else "Done")
 
+    def redraw(self, result: BatchResult) -> None:
+        """Draw a finished panel again from its (changed) result: a re-run of the failed rows replaced
+        answers in ``result``, so its counts and totals move; the button keeps saying how it ended."""
+        with self._lock:
+            if not self._final:
+                return
+            self.throttle.mark()
+            self._draw(self._from_result(result, None))
+
     # -- snapshots (both from the one ledger the run keeps) -----------------------------------------
     def _from_ledger(self, ledger: Ledger, *, state: str | None = None, elapsed_s: float | None = None,
                      total: int | None = None, message: str = "") -> _Snapshot:

@@ -55,19 +55,24 @@ class _LiveView:
 
     def __init__(self, run: BatchRun, prompts: Iterable[Any], *, grid: bool, title: str, page_size: int,
                  refresh_s: float, grid_refresh_s: float, job: MapJob | None = None,
-                 confirm: ConfirmRun | None = None, lifetime: LifetimeTracking | None = None) -> None:
+                 confirm: ConfirmRun | None = None, lifetime: LifetimeTracking | None = None,
+                 client: BaseClient | None = None, batch_params: dict[str, Any] | None = None) -> None:
         self.run = run
         self.job = job
         self.confirm = confirm
         self.progress = BatchProgress(run.ledger.total, title=title, throttle=Throttle(refresh_s), lifetime=lifetime)
         self.progress.on_cancel(run.cancel)
+        # "re-run failed" sends the same prompts through the same client with the same parameters, and
+        # updates run.result in place; a map's prompts are rendered from its table, so it has no re-run.
         self.grid = ResultsGrid(prompts if isinstance(prompts, Sequence) else None, page_size=page_size,
-                                throttle=Throttle(grid_refresh_s),
-                                fields=parsed_fields(run.result.response_format)) if grid else None
+                                throttle=Throttle(grid_refresh_s), fields=parsed_fields(run.result.response_format),
+                                client=client if job is None else None, result=run.result,
+                                batch_params=batch_params) if grid else None
         self._displayed: list[tuple[Any, Any]] = []  # (display handle, widget) once shown
         if self.grid is not None:
             grid_view = self.grid
             run.on_retry = lambda index, error, wait: grid_view.mark_retrying(index, run.result.prompts[index], error)
+            grid_view.on_rerun(self._after_rerun)
 
     def show(self) -> None:
         self._displayed = [(display_live(w), w) for w in (self.confirm, self.progress, self.grid) if w is not None]
@@ -125,6 +130,14 @@ class _LiveView:
         self.progress.finish(result, error=error)
         for handle, widget in self._displayed:
             refresh_fallback(handle, widget)
+
+    def _after_rerun(self) -> None:
+        """A re-run changed ``run.result``: the panel shows its new counts and totals, and when it ends the
+        saved ``text/plain``/``text/html`` of the widgets follow."""
+        self.progress.redraw(self.run.result)
+        if self.grid is not None and not self.grid.busy:  # once, at the end: an update re-renders the outputs
+            for handle, widget in self._displayed:
+                refresh_fallback(handle, widget)
 
     def resend(self) -> None:
         """Send every model's full state again, from the cell that waits on a background run."""
@@ -259,9 +272,9 @@ def run_batch(client: BaseClient, prompts: Any, prompt: str | Callable[[dict[str
         grid: also show a ``ResultsGrid`` of the rows (default: yes, unless the rows go to a ``sink``,
             which keeps none of them in memory).
         title: the panel's label (default: the model name).
-        page_size: rows the grid renders at once.
-        refresh_s / grid_refresh_s: least time between two redraws of the panel (1 message) and of
-            the grid (1 message): the defaults keep a run under 12 widget messages/s.
+        page_size: rows the grid shows at once (its height; it scrolls through all of them).
+        refresh_s / grid_refresh_s: least time between two redraws of the panel (1 message) and two
+            window pushes of the grid (1 message): the defaults keep a run under 12 widget messages/s.
         show: display the widgets (False: drive them without displaying, e.g. to embed them).
         response_format / system / prefix / sink: as in ``client.map`` (``response_format`` works
             without a template too).
@@ -296,9 +309,11 @@ def run_batch(client: BaseClient, prompts: Any, prompt: str | Callable[[dict[str
         run, prompts = job.run, None
     if grid is None:
         grid = sink is None
+    rerun_params = {k: v for k, v in params.items() if k != "on_progress"}
     view = _LiveView(run, prompts, grid=grid, title=client.model if title is None else title,
                      page_size=page_size, refresh_s=refresh_s, grid_refresh_s=grid_refresh_s, job=job, confirm=gate,
-                     lifetime=client.tracking if lifetime else None)
+                     lifetime=client.tracking if lifetime else None, client=client,
+                     batch_params={"max_concurrent": max_concurrent, **rerun_params})
     if not background:
         return PendingBatch(view, show)
     if show:
