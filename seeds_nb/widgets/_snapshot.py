@@ -17,24 +17,21 @@ __all__ = ["SNAPSHOT_LIMIT", "html_table", "snapshot_html"]
 SNAPSHOT_LIMIT = 50_000
 """Most characters a snapshot may take (a saved notebook holds one per displayed widget)."""
 
-_CELL = "padding:1px 6px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top"
-
-
 def html_table(headers: Sequence[str], rows: Iterable[Sequence[object]], *,
                colors: Sequence[str | None] | None = None) -> str:
     """A small table; every header and cell is escaped (``colors``: an optional colour per row for its
-    second cell, the status)."""
-    head = "".join(f'<th style="{_CELL}">{esc(h)}</th>' for h in headers)
+    second cell, the status). Styles are inline and few: static viewers drop ``<style>`` blocks, and
+    a saved notebook holds one snapshot per displayed widget."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = []
     for n, row in enumerate(rows):
         color = colors[n] if colors is not None else None
-        cells = []
-        for i, cell in enumerate(row):
-            style = _CELL + (f";color:{color};font-weight:600" if i == 1 and color else "")
-            cells.append(f'<td style="{style}">{esc(cell)}</td>')
+        cells = [f"<td>{esc(cell)}</td>" for cell in row]
+        if color and len(cells) > 1:
+            cells[1] = f'<td style="color:{esc(color)};font-weight:600">{esc(row[1])}</td>'
         body.append(f"<tr>{''.join(cells)}</tr>")
-    return (f'<table style="border-collapse:collapse;font-size:12px"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table>")
+    return (f'<table style="border-collapse:collapse;font-size:12px;text-align:left"><thead><tr>{head}</tr>'
+            f"</thead><tbody>{''.join(body)}</tbody></table>")
 
 
 def snapshot_html(css_class: str, title: str, lines: Sequence[str], table: str = "") -> str:
