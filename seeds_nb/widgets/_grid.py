@@ -399,7 +399,8 @@ class ResultsGrid(anywidget.AnyWidget):
                      ["tokens", f"{item.usage.total_tokens:,}" if item.usage.total_tokens is not None else "?"],
                      ["latency", f"{item.latency_s:.3f}s" if not item.cached else "– (cached)"],
                      ["cost", fmt_usd(tracking.cost_usd, small=True)],
-                     ["carbon", fmt_gco2(tracking.gwp_kgco2eq) + (" measured" if tracking.method == "measured" else "")]]
+                     ["carbon", fmt_gco2(tracking.gwp_kgco2eq) + (" measured" if tracking.method == "measured"
+                                                                  else "")]]
             if tracking.energy_kwh is not None:
                 facts.append(["energy", fmt_kwh(tracking.energy_kwh)])
             detail.update(title="Response", text=_cap(item.content), facts=facts,
