@@ -283,7 +283,7 @@ def test_close_frees_every_model_and_the_rows() -> None:
     progress = BatchProgress(10)
     progress.on_cancel(lambda: None)
     refs = [weakref.ref(grid), weakref.ref(progress)]
-    assert len(set(_instances) - before) > 10
+    assert len(set(_instances) - before) >= 4  # each an anywidget and its layout
     grid.close()
     progress.close()
     del grid, progress

@@ -2,7 +2,8 @@
 
 Run All on tests/browser/widgets_demo.ipynb, then, as a user would: a 10,000-prompt run must end
 showing exactly 10000/10000 (no update lost to the server's iopub rate limit); a real click on Cancel
-stops a slower run early (its panel also shows the client's lifetime line); in the fast run's grid, scroll to the end, click row 9,999 and read its full
+stops a slower run early (its panel also shows the client's lifetime line); in the fast run's grid,
+scroll to the end, click row 9,999 and read its full
 response, sort by cost, search a word, filter the failed rows, and "re-run failed" turns them ok (the
 panel's counts follow).
 
