@@ -205,12 +205,21 @@ async def test_bad_tool_and_sampling_arguments_are_clear(provider: str, connect:
         await client.agenerate("x", tools={"name": "f"})
     with pytest.raises(PromptError, match="follows no assistant message that made that call"):
         await client.agenerate([Message("user", "x"), Message("tool", "42", tool_call_id="call_nope")])
+    broken = Message("assistant", "", tool_calls=[{"id": "call_1", "type": "function",
+                                                   "function": {"name": "get_weather", "arguments": "{city: Nice"}}])
+    turns = [Message("user", "x"), broken, Message("tool", "sunny", tool_call_id="call_1")]
+    if provider == "openai":  # OpenAI takes the arguments as the string they are
+        assert (await client.agenerate(turns)).content
+    else:  # Anthropic's input and Gemini's args are JSON objects: refused before sending, naming the call
+        name = {"anthropic": "Anthropic", "google": "Gemini"}[provider]
+        with pytest.raises(PromptError, match=f"tool call 'call_1' has arguments that are not JSON.*{name}"):
+            await client.agenerate(turns)
     if provider != "anthropic":
         with pytest.raises(ConfigurationError, match="top_logprobs needs logprobs=True"):
             await client.agenerate("x", top_logprobs=2)
         with pytest.raises(ConfigurationError, match=r"n \(answers per prompt\) must be an integer >= 1"):
             await client.agenerate("x", n=0)
-    assert server.requests == []
+    assert len(server.requests) == (1 if provider == "openai" else 0)  # nothing else was sent
 
 
 async def test_openai_dict_messages_round_trip_and_unparsable_arguments_kept(

@@ -8,10 +8,11 @@ the checks and the reading of the OpenAI form live here so the three cannot disa
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from .exceptions import ConfigurationError
+from .exceptions import ConfigurationError, PromptError
 
 __all__ = ["EXTRA_COLUMNS", "FunctionSpec", "ToolChoice", "check_sampling", "extra_value", "function_specs",
            "present_columns", "requested_columns", "tool_choice"]
@@ -76,6 +77,17 @@ def tool_choice(value: Any) -> ToolChoice | None:
         raise ConfigurationError(f"tool_choice must be 'auto', 'none', 'required' or {{'type': 'function', "
                                  f"'function': {{'name': ...}}}}; got {value!r}")
     return None
+
+
+def call_arguments(call: Mapping[str, Any], provider: str) -> Any:
+    """An OpenAI-form tool call's ``arguments`` string as JSON, for providers that take it as an object
+    (Anthropic's ``input``, Gemini's ``args``): a call whose arguments are not JSON cannot be sent there."""
+    function = call["function"]
+    try:
+        return json.loads(function.get("arguments") or "{}")
+    except ValueError:
+        raise PromptError(f"tool call {call['id']!r} has arguments that are not JSON ({function.get('arguments')!r}); "
+                          f"{provider} takes a tool call's arguments as a JSON object") from None
 
 
 def check_sampling(params: Mapping[str, Any]) -> None:

@@ -34,7 +34,7 @@ from seeds_nb.core.exceptions import (
 from seeds_nb.core.images import ImagePart
 from seeds_nb.core.retry import retry_after_from_headers
 from seeds_nb.core.secrets import Secret, SecretHeaders
-from seeds_nb.core.tooling import function_specs, tool_choice
+from seeds_nb.core.tooling import call_arguments, function_specs, tool_choice
 from seeds_nb.core.types import Choice, Message, Response, ToolCall, Usage
 
 from ._anthropic_batch import ERROR_STATUS, AnthropicBatchAPI
@@ -259,13 +259,8 @@ def _has_tool_results(turn: dict[str, Any]) -> bool:
 
 def _tool_use(call: dict[str, Any]) -> dict[str, Any]:
     """An OpenAI-form tool call (from ``Message.tool_calls``) -> Anthropic's ``tool_use`` block."""
-    function = call["function"]
-    try:
-        arguments = json.loads(function.get("arguments") or "{}")
-    except ValueError:
-        raise PromptError(f"tool call {call['id']!r} has arguments that are not JSON ({function.get('arguments')!r}); "
-                          "Anthropic takes a tool call's input as a JSON object") from None
-    return {"type": "tool_use", "id": call["id"], "name": function["name"], "input": arguments}
+    return {"type": "tool_use", "id": call["id"], "name": call["function"]["name"],
+            "input": call_arguments(call, "Anthropic")}
 
 
 def anthropic_tools(tools: Any) -> list[dict[str, Any]]:

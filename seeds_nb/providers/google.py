@@ -35,7 +35,7 @@ from seeds_nb.core.exceptions import (
 from seeds_nb.core.images import ImagePart
 from seeds_nb.core.retry import parse_duration, retry_after_from_headers
 from seeds_nb.core.secrets import Secret, SecretHeaders
-from seeds_nb.core.tooling import function_specs, tool_choice
+from seeds_nb.core.tooling import call_arguments, function_specs, tool_choice
 from seeds_nb.core.types import Choice, Message, Response, TokenLogprob, ToolCall, Usage
 
 from ._google_batch import BATCH_INPUTS, GoogleBatchAPI
@@ -284,13 +284,7 @@ def _choice(candidate: Mapping[str, Any], position: int) -> Choice:
 def _function_call(call: dict[str, Any]) -> dict[str, Any]:
     """An OpenAI-form tool call (``Message.tool_calls``) -> a Gemini ``functionCall`` part (an id Gemini sent
     goes back; one we made up for a call without does not)."""
-    function = call["function"]
-    try:
-        args = json.loads(function.get("arguments") or "{}")
-    except ValueError:
-        raise PromptError(f"tool call {call['id']!r} has arguments that are not JSON ({function.get('arguments')!r}); "
-                          "Gemini takes a function call's args as a JSON object") from None
-    out: dict[str, Any] = {"name": function["name"], "args": args}
+    out: dict[str, Any] = {"name": call["function"]["name"], "args": call_arguments(call, "Gemini")}
     if not call["id"].startswith(CALL_ID_PREFIX):
         out["id"] = call["id"]
     return {"functionCall": out}
