@@ -10,15 +10,15 @@ Screenshots go to ``test-artifacts/``; ``SEEDS_UPDATE_DOCS_IMG=1`` also copies t
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
+
+from browser import harness
 
 pytestmark = pytest.mark.slow
 
@@ -27,10 +27,6 @@ REPO = HERE.parent
 ARTIFACTS = REPO / "test-artifacts"
 NOTEBOOK = REPO / "notebooks" / "marimo_batch.py"
 
-_spec = importlib.util.spec_from_file_location("seeds_browser_harness", HERE / "browser" / "harness.py")
-assert _spec is not None and _spec.loader is not None
-harness = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(harness)
 
 MID_RUN = re.compile(r"(?<!\d)(?:[1-9]\d{0,2}|[12]\d{3})/3000 done")
 """The panel between 1/3000 and 2999/3000: drawn while the cell runs."""

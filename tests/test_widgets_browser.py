@@ -1,77 +1,63 @@
-"""The widgets in a real JupyterLab + Debian chromium, one server and one browser for the module.
+"""The widgets in a real browser, in both Jupyter frontends: JupyterLab 4 and Notebook 7 (``jupyter
+notebook``), each with Debian chromium. Every test runs once per frontend (``app``: "lab", "notebook"),
+with one server and one browser per frontend for the module.
 
 Run All on tests/browser/widgets_demo.ipynb, then, as a user would: a 10,000-prompt run must end
 showing exactly 10000/10000 (no update lost to the server's iopub rate limit); a real click on Cancel
 stops a slower run early (its panel also shows the client's lifetime line); in the fast run's grid,
-scroll to the end, click row 9,999 and read its full
-response, sort by cost, search a word, filter the failed rows, and "re-run failed" turns them ok (the
-panel's counts follow).
+scroll to the end, click row 9,999 and read its full response, move with the arrow keys, sort by
+cost, search a word, filter the failed rows, and "re-run failed" turns them ok (the panel's counts
+follow). The tests run in this order: the grid's tests come after the slow cell has ended, since a
+click asks the kernel for the row, which waits while a cell runs (ipywidgets #3468).
 
 Screenshots go to ``test-artifacts/`` (gitignored). ``SEEDS_UPDATE_DOCS_IMG=1`` also copies them to
-``docs/img/`` (widgets-panel.png, widgets-grid.png).
+``docs/img/`` (JupyterLab: widgets-panel.png, widgets-grid.png, widgets-grid-failed.png; Notebook 7:
+widgets-notebook7.png).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from browser import harness
+
 pytestmark = pytest.mark.slow
 
-HERE = Path(__file__).parent
-REPO = HERE.parent
-ARTIFACTS = REPO / "test-artifacts"
-DOCS_IMG = REPO / "docs" / "img"
-NOTEBOOK = HERE / "browser" / "widgets_demo.ipynb"
+NOTEBOOK = Path(__file__).parent / "browser" / "widgets_demo.ipynb"
 
-_spec = importlib.util.spec_from_file_location("seeds_browser_harness", HERE / "browser" / "harness.py")
-assert _spec is not None and _spec.loader is not None
-harness = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(harness)
-
-PANEL_PROGRESS = """([index, total, least]) => {
-    const panel = document.querySelectorAll('.seeds-batch-progress')[index];
-    const match = panel && panel.innerText.match(new RegExp('(\\\\d+)/' + total + ' done'));
-    return !!match && Number(match[1]) >= least;
-}"""
-
-NOTEBOOK_SETTINGS = '{"windowingMode": "none"}'  # keep every cell in the DOM, so locators see all panels
+SHOTS = {
+    "lab": {"grid": "widgets-grid.png", "failed": "widgets-grid-failed.png", "panel": "widgets-panel.png",
+            "page": "widgets-page.png"},
+    "notebook": {"grid": "widgets-notebook7.png", "page": "widgets-notebook7-page.png"},
+}
+"""The screenshots each frontend leaves (the docs show all but the whole pages, kept for failures)."""
 
 
-def _screenshot(locator: Any, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    locator.screenshot(path=str(ARTIFACTS / name))
-    if os.environ.get("SEEDS_UPDATE_DOCS_IMG") == "1":
-        DOCS_IMG.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ARTIFACTS / name, DOCS_IMG / name)
+@pytest.fixture(scope="module", params=sorted(harness.APPS))
+def app(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """JupyterLab with the demo notebook run to its end: one server and one browser for every test here."""
+def page(app: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The frontend with the demo notebook run to its end: one server and one browser for every test here."""
     harness.require_chromium()
-    tmp = tmp_path_factory.mktemp("browser")
-    work = tmp / "lab"
-    settings = work / "config" / "lab" / "user-settings" / "@jupyterlab" / "notebook-extension"
-    settings.mkdir(parents=True)
-    (settings / "tracker.jupyterlab-settings").write_text(NOTEBOOK_SETTINGS)
-    with harness.jupyterlab(work) as server, harness.chromium_page(tmp / "profile") as browser_page:
+    tmp = tmp_path_factory.mktemp(f"browser-{app}")
+    with harness.jupyterlab(tmp / app, app=harness.APPS[app]) as server, \
+            harness.chromium_page(tmp / "profile") as browser_page:
         shutil.copy(NOTEBOOK, server.root / NOTEBOOK.name)
         harness.open_notebook(browser_page, server, NOTEBOOK.name)
         harness.run_all_cells(browser_page)
         try:
             yield browser_page
         finally:
-            ARTIFACTS.mkdir(exist_ok=True)
-            browser_page.screenshot(path=str(ARTIFACTS / "widgets-page.png"), full_page=True)
+            harness.screenshot(browser_page, SHOTS[app]["page"], full_page=True, docs=False)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +65,13 @@ def fast_counts(page: Any) -> tuple[int, int]:
     """(ok, failed) of the 10,000-prompt run, as the kernel printed them."""
     line = harness.wait_for_output(page, "FAST-DONE", 240_000)
     ok, failed = (int(n) for n in re.findall(r"FAST-DONE (\d+) (\d+)", line)[0])
+    assert ok + failed == 10_000
     return ok, failed
+
+
+def _shot(app: str, what: str, target: Any) -> None:
+    if what in SHOTS[app]:
+        harness.screenshot(target, SHOTS[app][what])
 
 
 def _grid(page: Any) -> Any:
@@ -99,7 +91,7 @@ def test_a_10k_run_ends_at_10000_of_10000(page: Any, fast_counts: tuple[int, int
 
 
 def test_cancel_stops_a_run_in_the_browser(page: Any, fast_counts: tuple[int, int]) -> None:
-    page.wait_for_function(PANEL_PROGRESS, arg=[1, 400, 20], timeout=120_000)
+    harness.wait_for_panel(page, 1, 400, 20, timeout_ms=120_000)
     slow_panel = page.locator(".seeds-batch-progress").nth(1)
     slow_panel.get_by_role("button", name="Cancel").click()
     slow_line = harness.wait_for_output(page, "SLOW-DONE", 60_000)
@@ -112,7 +104,7 @@ def test_cancel_stops_a_run_in_the_browser(page: Any, fast_counts: tuple[int, in
     assert slow_panel.locator(".seeds-bar-danger").count() == 1
 
 
-def test_scroll_to_the_end_and_click_row_9999(page: Any, fast_counts: tuple[int, int]) -> None:
+def test_scroll_to_the_end_and_click_row_9999(app: str, page: Any, fast_counts: tuple[int, int]) -> None:
     grid = _grid(page)
     scroller = grid.locator(".sg-scroll")
     scroller.evaluate("el => { el.scrollTop = el.scrollHeight; }")
@@ -131,7 +123,7 @@ def test_scroll_to_the_end_and_click_row_9999(page: Any, fast_counts: tuple[int,
     scroller.press("ArrowUp")
     detail.get_by_text("#9998", exact=True).wait_for(timeout=30_000)
     assert grid.locator(".sg-row.sg-selected").get_attribute("data-index") == "9998"
-    _screenshot(page.locator(".jp-CodeCell", has=grid).first, "widgets-grid.png")
+    _shot(app, "grid", page.locator(".jp-CodeCell", has=grid).first)
 
 
 def _costs(grid: Any) -> list[float]:
@@ -164,7 +156,7 @@ def test_sort_by_cost_and_search_a_word(page: Any, fast_counts: tuple[int, int])
     grid.get_by_text(re.compile(r"showing")).wait_for(state="detached", timeout=30_000)
 
 
-def test_filter_failed_then_rerun_failed_turns_them_ok(page: Any, fast_counts: tuple[int, int]) -> None:
+def test_filter_failed_then_rerun_failed_turns_them_ok(app: str, page: Any, fast_counts: tuple[int, int]) -> None:
     ok, failed = fast_counts
     assert failed > 0, "the demo's fault makes a few requests fail for good"
     grid = _grid(page)
@@ -175,7 +167,7 @@ def test_filter_failed_then_rerun_failed_turns_them_ok(page: Any, fast_counts: t
     first = grid.locator(".sg-row[data-index]").first
     first.click()
     grid.locator(".sg-detail").get_by_text(re.compile(r"^Error: ")).wait_for(timeout=30_000)
-    _screenshot(page.locator(".jp-CodeCell", has=grid).first, "widgets-grid-failed.png")
+    _shot(app, "failed", page.locator(".jp-CodeCell", has=grid).first)
 
     rerun = grid.get_by_role("button", name=re.compile(r"re-run failed"))
     assert rerun.inner_text() == f"re-run failed ({failed})"
@@ -190,5 +182,4 @@ def test_filter_failed_then_rerun_failed_turns_them_ok(page: Any, fast_counts: t
     panel.get_by_text("✘ 0 failed").wait_for(timeout=30_000)
     assert f"{ok + failed:,} ok" in panel.inner_text() and "10000/10000 done" in panel.inner_text()
     grid.locator(".sg-filter").select_option("all")
-    _screenshot(page.locator(".jp-CodeCell", has=page.locator(".seeds-batch-progress").nth(0)).first,
-                "widgets-panel.png")
+    _shot(app, "panel", page.locator(".jp-CodeCell", has=page.locator(".seeds-batch-progress").nth(0)).first)

@@ -1,12 +1,11 @@
 """What the widgets do for frontends other than JupyterLab, without a browser: Colab (faked: a
 ``google.colab`` module in ``sys.modules``, as a Colab kernel has) and static renderers (the
 ``text/html`` snapshot every widget carries; a real kernel and real ``nbconvert --to html``).
-The browser checks are in tests/test_browser_*.py."""
+The browser checks are in tests/test_widgets_browser.py and tests/test_browser_marimo.py."""
 
 from __future__ import annotations
 
 import _thread
-import importlib.util
 import os
 import re
 import shutil
@@ -28,16 +27,13 @@ from seeds_nb.widgets import BatchProgress, run_batch
 from seeds_nb.widgets._frontend import COLAB_BACKGROUND_NOTICE
 
 from _support import FakeClock
+from browser import harness
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 HERE = Path(__file__).parent
 REPO = HERE.parent
 ARTIFACTS = REPO / "test-artifacts"
 
-_spec = importlib.util.spec_from_file_location("seeds_browser_harness", HERE / "browser" / "harness.py")
-assert _spec is not None and _spec.loader is not None
-harness = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(harness)
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ read-only extension manager, no update checks), and must still find the ipywidge
 extensions, which live in the venv's ``share/jupyter/labextensions`` (on ``jupyter_path`` whatever
 ``JUPYTER_DATA_DIR`` says). Chromium is Debian's; no browser is downloaded. Every request that is
 not loopback is aborted, so the test runs offline.
+
+Test modules import it as ``from browser import harness`` (pytest puts ``tests/`` on ``sys.path``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,20 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+APPS = {"lab": "jupyterlab", "notebook": "notebook"}
+"""The Jupyter frontends the widget tests run in: test id -> the server's module (``python -m ...``)."""
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+DOCS_IMG = REPO / "docs" / "img"
+NOTEBOOK_SETTINGS = '{"windowingMode": "none"}'
+"""JupyterLab's and Notebook 7's notebook settings for the tests: every cell stays in the DOM, so
+locators see every panel however far down the notebook it is."""
+
+PANEL_PROGRESS = """([index, total, least]) => {
+    const panel = document.querySelectorAll('.seeds-batch-progress')[index];
+    const match = panel && panel.innerText.match(new RegExp('(\\\\d+)/' + total + ' done'));
+    return !!match && Number(match[1]) >= least;
+}"""
 
 
 @dataclass
@@ -75,14 +91,24 @@ def jupyterlab(work: Path, timeout_s: float = 60, app: str = "jupyterlab") -> It
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_DATA_DIR": str(data),
            "JUPYTER_RUNTIME_DIR": str(runtime), "IPYTHONDIR": str(work / "ipython"),
            "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    notebook_settings = config / "lab" / "user-settings" / "@jupyterlab" / "notebook-extension"
+    notebook_settings.mkdir(parents=True, exist_ok=True)
+    (notebook_settings / "tracker.jupyterlab-settings").write_text(NOTEBOOK_SETTINGS)
     log = work / f"{app}.log"
-    with log.open("wb") as log_file:
-        proc = subprocess.Popen([sys.executable, "-m", app, "--no-browser"], cwd=root, env=env,
-                                stdout=log_file, stderr=subprocess.STDOUT)
+    with _serve([sys.executable, "-m", app, "--no-browser"], root, env, log) as proc:
         server = LabServer(f"http://127.0.0.1:{port}", token, root, log, app)
+        _wait_http(f"{server.url}/api/status?token={server.token}", proc, log, app, timeout_s)
+        yield server
+
+
+@contextmanager
+def _serve(command: Sequence[str], cwd: Path, env: dict[str, str],
+           log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server for the ``with`` block, its output in ``log``; stop it (terminate, then kill) after."""
+    with log.open("wb") as log_file:
+        proc = subprocess.Popen(list(command), cwd=cwd, env=env, stdout=log_file, stderr=subprocess.STDOUT)
         try:
-            _wait_ready(server, proc, timeout_s)
-            yield server
+            yield proc
         finally:
             proc.terminate()
             try:
@@ -109,21 +135,12 @@ def marimo_app(notebook: Path, work: Path, timeout_s: float = 60) -> Iterator[Ma
            "XDG_DATA_HOME": str(work / "data")}
     log = work / "marimo.log"
     marimo_cli = Path(sys.executable).with_name("marimo")
-    with log.open("wb") as log_file:
-        proc = subprocess.Popen([str(marimo_cli), "-q", "run", str(notebook), "--headless", "--host", "127.0.0.1",
-                                 "--port", str(port), "--no-token", "--no-sandbox", "--no-check"],
-                                cwd=notebook.parent, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    command = [str(marimo_cli), "-q", "run", str(notebook), "--headless", "--host", "127.0.0.1", "--port", str(port),
+               "--no-token", "--no-sandbox", "--no-check"]
+    with _serve(command, notebook.parent, env, log) as proc:
         server = MarimoServer(f"http://127.0.0.1:{port}", log)
-        try:
-            _wait_http(f"{server.url}/", proc, log, "marimo", timeout_s)
-            yield server
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        _wait_http(f"{server.url}/", proc, log, "marimo", timeout_s)
+        yield server
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, name: str, timeout_s: float) -> None:
@@ -139,10 +156,6 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, name: str, ti
             pass
         time.sleep(0.2)  # polling a server that is starting: nothing to wait on but time
     raise TimeoutError(f"{name} did not answer in {timeout_s} s:\n{log.read_text()[-3000:]}")
-
-
-def _wait_ready(server: LabServer, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
-    _wait_http(f"{server.url}/api/status?token={server.token}", proc, server.log, server.app, timeout_s)
 
 
 @contextmanager
@@ -192,6 +205,26 @@ def wait_for_output(page: Any, marker: str, timeout_ms: int) -> str:
     output = page.locator(".jp-OutputArea-output", has_text=marker).first
     output.wait_for(timeout=timeout_ms)
     return str(output.inner_text())
+
+
+def wait_for_panel(page: Any, index: int, total: int, least: int, timeout_ms: int) -> None:
+    """Wait until the ``index``-th panel on the page shows at least ``least`` of ``total`` done."""
+    page.wait_for_function(PANEL_PROGRESS, arg=[index, total, least], timeout=timeout_ms)
+
+
+def screenshot(target: Any, name: str, *, full_page: bool = False, docs: bool = True) -> Path:
+    """Save a screenshot of a locator (or a whole page) as ``test-artifacts/name``; with
+    ``SEEDS_UPDATE_DOCS_IMG=1`` and ``docs`` also as ``docs/img/name`` (the images the docs show)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    if full_page:
+        target.screenshot(path=str(path), full_page=True)
+    else:
+        target.screenshot(path=str(path))
+    if docs and os.environ.get("SEEDS_UPDATE_DOCS_IMG") == "1":
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, DOCS_IMG / name)
+    return path
 
 
 def require_chromium() -> None:

@@ -246,7 +246,11 @@ function render({ model, el }) {
     model.set("selected", Number(line.dataset.index));
     model.save_changes();
   });
-  scroller.addEventListener("keydown", (event) => {
+  // The list's keys are taken on the window, in the capture phase: Notebook 7 handles its shortcuts
+  // (arrows move between cells) in the document's capture phase, before the list would see them.
+  // composedPath() reaches into a shadow root (marimo draws widgets in one).
+  const onKey = (event) => {
+    if (event.composedPath()[0] !== scroller || event.ctrlKey || event.metaKey || event.altKey) return;
     const page = Math.max(1, visibleCount() - 2);
     const moves = { ArrowDown: 1, ArrowUp: -1, PageDown: page, PageUp: -page };
     const base = selPos >= 0 ? selPos : Math.floor(scroller.scrollTop / ROW_H) - 1;
@@ -255,7 +259,9 @@ function render({ model, el }) {
     else if (event.key === "End") select(model.get("view_size") - 1);
     else return;
     event.preventDefault();
-  });
+    event.stopPropagation();
+  };
+  window.addEventListener("keydown", onKey, true);
   filter.addEventListener("change", () => {
     model.set("status_filter", filter.value);
     resetScroll();
@@ -313,6 +319,7 @@ function render({ model, el }) {
   return () => {
     for (const [names, fn] of handlers) model.off(names, fn);
     scroller.removeEventListener("scroll", onScroll);
+    window.removeEventListener("keydown", onKey, true);
   };
 }
 
