@@ -211,6 +211,21 @@ def test_compare_grid_repr_summary_and_escaping() -> None:
     assert ">success</b>" in lines and ">partial</b>" in lines
 
 
+def test_compare_grid_snapshot_has_the_final_numbers_and_first_rows_escaped() -> None:
+    """What GitHub and nbconvert show of a comparison: each client's line and the first rows."""
+    grid = CompareGrid.from_results(compare_results(25))
+    data = grid._repr_mimebundle_()
+    data = data[0] if isinstance(data, tuple) else data
+    html = data["text/html"]
+    assert data["text/plain"] == repr(grid)
+    assert 'class="seeds-snapshot seeds-compare-snapshot"' in html and len(html) < 50_000
+    assert "gpt &lt;b&gt;: 25/25 · success · ✔ 25 ok (1 cached) · ✘ 0 failed" in html
+    assert "claude: 25/25 · partial · ✔ 22 ok · ✘ 3 failed" in html and "1.50 s mean" in html
+    assert "left 9 &lt;b&gt;bold&lt;/b&gt;" in html and "left 10 " not in html  # the first 10 prompts
+    assert "ServerError: HTTP 500 &lt;i&gt;3&lt;/i&gt;" in html and "first 10 of 25 prompts shown" in html
+    assert "<script" not in html and "<b>bold" not in html and "&lt;script&gt;" in html
+
+
 def test_compare_grid_pages_a_bounded_window() -> None:
     grid = CompareGrid.from_results(compare_results(95), page_size=10)
     assert grid.row_count == 95 and list(grid.visible_indices()) == list(range(10))

@@ -26,6 +26,7 @@ from seeds_nb.core.types import Response, normalize_prompt, prompt_text
 
 from ._format import STATUS_COLOR, TABLE_CSS, esc, excerpt, fmt_gco2
 from ._progress import _STATE_COLOR
+from ._snapshot import StaticSnapshot, html_table, snapshot_box, text_lines
 from ._throttle import Throttle
 from ._tree import close_tree, display_live, refresh_fallback
 
@@ -38,6 +39,7 @@ __all__ = ["CompareGrid", "compare_batch"]
 
 _CELL_CHARS = 280
 _TITLE_CHARS = 1000
+_SNAPSHOT_ROWS = 10  # first prompts in the static snapshot
 _EXTRA_CSS = """<style>
 .seeds-compare td.w {white-space:normal;word-break:break-word}
 .seeds-compare tr.sum td {background:var(--jp-layout-color2, #f5f5f5);font-size:11px}
@@ -55,11 +57,17 @@ class _Column:
 
     ledger: Ledger = field(default_factory=Ledger)
     state: str = "pending"
+    size: int | None = None
+    """The prompts of a finished result (its ledger's total is unset when it was built by hand)."""
+
+    @property
+    def total(self) -> int | None:
+        return self.size if self.size is not None else self.ledger.total
 
     @classmethod
     def of(cls, result: BatchResult) -> _Column:
         ledger = result.ledger
-        column = cls(ledger=ledger)
+        column = cls(ledger=ledger, size=len(result))
         if result.stop_reason == "cancelled":
             column.state = "cancelled"
         elif result.stop_reason is not None:
@@ -70,20 +78,30 @@ class _Column:
             column.state = "partial" if ledger.failed else "success"
         return column
 
-    def stats_html(self) -> str:
-        """The numbers of a progress line and of a summary cell."""
+    def stats_parts(self) -> list[str]:
+        """The numbers of a progress line and of a summary cell: ok, failed, cost, carbon, mean latency."""
         ledger = self.ledger
-        cost = cost_text(ledger.cost_usd, ledger.unknown_cost)
         mean = ledger.mean_latency_s
-        latency = f"{mean:.2f} s mean" if mean is not None else "– s mean"
-        failed = f'<span style="color:{"#c62828" if ledger.failed else "inherit"}">✘ {ledger.failed:,} failed</span>'
         cached = f" ({ledger.cached:,} cached)" if ledger.cached else ""
         method = ledger.impacts_method  # a server's measurement is said so; an estimate is the default
         carbon = fmt_gco2(ledger.gwp_kgco2eq) + {"measured": " measured", "mixed": " (part measured)"}.get(method, "")
-        return f"✔ {ledger.succeeded:,} ok{cached} · {failed} · {cost} · {carbon} · {latency}"
+        return [f"✔ {ledger.succeeded:,} ok{cached}", f"✘ {ledger.failed:,} failed",
+                cost_text(ledger.cost_usd, ledger.unknown_cost), carbon,
+                f"{mean:.2f} s mean" if mean is not None else "– s mean"]
+
+    def stats_html(self) -> str:
+        parts = [esc(part) for part in self.stats_parts()]
+        parts[1] = f'<span style="color:{"#c62828" if self.ledger.failed else "inherit"}">{parts[1]}</span>'
+        return " · ".join(parts)
+
+    def line(self, name: str) -> str:
+        """The progress line as text: name, done/total, state, the numbers."""
+        total, done = self.total, self.ledger.completed
+        return f"{name}: {done:,}/{'?' if total is None else f'{total:,}'} · {self.state} · " + " · ".join(
+            self.stats_parts())
 
 
-class CompareGrid(VBox):
+class CompareGrid(StaticSnapshot, VBox):
     """Answers of several clients to the same prompts: a column per client, a row per prompt.
 
     On top, one progress line per client (``record`` feeds it, as ``compare_models``' ``on_progress``);
@@ -223,7 +241,7 @@ class CompareGrid(VBox):
     def _render_progress(self) -> str:
         lines = []
         for name, column in self._columns.items():
-            total, done = column.ledger.total, column.ledger.completed
+            total, done = column.total, column.ledger.completed
             share = done / total if total else (1.0 if column.state not in ("pending", "running") else 0.0)
             color = _STATE_COLOR.get(column.state, "#1565c0")
             bar = (f'<span class="seeds-compare-bar"><span style="display:block;height:100%;'
@@ -263,6 +281,27 @@ class CompareGrid(VBox):
         return f'<tr data-index="{index}">{"".join(cells)}</tr>'
 
     # -- lifecycle and text ------------------------------------------------------------------------------
+    def snapshot_html(self) -> str:
+        """A static HTML view (each client's line, the first rows side by side; no JavaScript)."""
+        with self._lock:
+            names = list(self._columns)
+            lines = [column.line(name) for name, column in self._columns.items()]
+            if self._message:
+                lines.append(self._message)
+            size = self.row_count
+            rows = []
+            for index in range(min(size, _SNAPSHOT_ROWS)):
+                cells: list[object] = [index, excerpt(self._texts[index] if index < len(self._texts) else "", 100)]
+                for name in names:
+                    column = self._cells.get(name)
+                    item = column[index] if column is not None and index < len(column) else None
+                    cells.append(_cell_text(item))
+                rows.append(cells)
+        if size > len(rows):
+            lines.append(f"first {len(rows)} of {size:,} prompts shown; run the notebook to browse them all")
+        table = html_table(["#", "prompt", *names], rows) if rows else ""
+        return snapshot_box(text_lines("Comparison", lines), "seeds-compare-snapshot", table=table)
+
     def close(self) -> None:
         """Close the grid and all its parts, and drop the answers it holds."""
         with self._lock:
@@ -291,6 +330,15 @@ def _render_cell(item: Response | BaseException | None, *, waiting: bool) -> str
         text, style, prefix = f"{type(item).__name__}: {item}", f' style="color:{STATUS_COLOR[status]}"', ""
     return (f'<td class="w"{style} title="{esc(excerpt(text, _TITLE_CHARS))}">{prefix}'
             f"{esc(excerpt(text, _CELL_CHARS))}</td>")
+
+
+def _cell_text(item: Response | BaseException | None) -> object:
+    """A snapshot cell: the answer's excerpt, or the error in its status colour (a (text, colour) pair)."""
+    if item is None:
+        return ""
+    if isinstance(item, Response):
+        return excerpt(item.content, 160)
+    return (excerpt(f"{type(item).__name__}: {item}", 160), STATUS_COLOR[status_of(item)])
 
 
 def _prompt_excerpt(prompt: Any) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ipywidgets import HTML, Button, HBox, Layout, VBox
 
-from ._static import StaticSnapshot, snapshot_box
+from ._snapshot import StaticSnapshot, snapshot_box
 
 if TYPE_CHECKING:
     from seeds_nb.core.estimate import Estimate

@@ -36,7 +36,7 @@ from seeds_nb.core.structured import field_value, parsed_fields
 from seeds_nb.core.types import Response, normalize_prompt
 
 from ._format import STATUS_COLOR, excerpt, fmt_gco2, fmt_kwh, fmt_usd
-from ._snapshot import html_table, snapshot_html
+from ._snapshot import StaticSnapshot, html_table, snapshot_box, text_lines
 from ._throttle import Throttle
 from ._tree import close_tree
 
@@ -75,7 +75,7 @@ def _missing_last(value: Any, desc: bool) -> tuple[int, Any]:
     return (1 if desc else 0, value)
 
 
-class ResultsGrid(anywidget.AnyWidget):
+class ResultsGrid(StaticSnapshot, anywidget.AnyWidget):
     """One row per prompt as it completes: a virtualised, sortable, searchable list with a detail pane.
 
     Args:
@@ -624,15 +624,7 @@ class ResultsGrid(anywidget.AnyWidget):
             lines.append(f"first and last {_SNAPSHOT_ROWS} rows shown; run the notebook to browse them all")
         table = html_table(["#", "status", "prompt", "response / error", "tokens", "cost"], cells,
                            colors=[STATUS_COLOR.get(row[1]) for row in shown]) if shown else ""
-        return snapshot_html("seeds-results-grid-snapshot", "Results", lines, table)
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        bundle = super()._repr_mimebundle_(**kwargs)
-        if bundle is None:
-            return None
-        data, metadata = bundle
-        data["text/html"] = self.snapshot_html()
-        return data, metadata
+        return snapshot_box(text_lines("Results", lines), "seeds-results-grid-snapshot", table=table)
 
     def close(self) -> None:
         """Close the grid (and its layout model), and drop its rows."""

@@ -26,7 +26,7 @@ import anywidget
 import traitlets
 
 from ._format import esc
-from ._static import StaticSnapshot, snapshot_box
+from ._snapshot import StaticSnapshot, snapshot_box
 from ._throttle import Throttle
 from ._tree import close_tree
 
