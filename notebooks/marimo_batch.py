@@ -2,7 +2,7 @@
 # requires-python = ">=3.11"
 # dependencies = ["seeds_nb[notebook]", "marimo"]
 # ///
-"""A batch in marimo: the same panel as in Jupyter, through ``mo.ui.anywidget``.
+"""A batch in marimo: the same panel and results grid as in Jupyter, through ``mo.ui.anywidget``.
 
 Run it with ``marimo edit notebooks/marimo_batch.py`` (or ``marimo run``). Offline: every request goes to
 the embedded mock server. tests/test_browser_marimo.py runs it in Chromium.
@@ -30,9 +30,11 @@ def _(mo):
         """
         # seeds_nb in marimo
 
-        marimo renders anywidgets (not stock ipywidgets), and the seeds_nb panel is one: wrap it in
-        `mo.ui.anywidget`. `run_batch(..., show=False)` creates the widgets without displaying them;
-        a cell shows them, the next one awaits the batch while they update live.
+        marimo renders anywidgets (not stock ipywidgets), and the seeds_nb panel and results grid are
+        anywidgets: wrap each in `mo.ui.anywidget`. `run_batch(..., show=False)` creates the widgets
+        without displaying them; a cell shows them, the next one awaits the batch while they update
+        live. Once it ended, scroll the grid, click a row for its full prompt and answer, sort by a
+        column, filter by status or search the text.
         """
     )
     return
@@ -49,8 +51,8 @@ def _(Fault, MockServer, OpenAIClient):
 
 @app.cell
 def _(client, mo, prompts, run_batch):
-    batch = run_batch(client, prompts, max_concurrent=32, grid=False, show=False)
-    mo.ui.anywidget(batch.progress)
+    batch = run_batch(client, prompts, max_concurrent=32, show=False)
+    mo.vstack([mo.ui.anywidget(batch.progress), mo.ui.anywidget(batch.grid)])
     return (batch,)
 
 

@@ -99,6 +99,32 @@ def test_pushes_are_throttled_to_at_most_20_per_second_and_the_final_state_is_se
 
 
 # -- sort, filter, search ---------------------------------------------------------------------------
+def ask(grid: ResultsGrid, **changes: Any) -> None:
+    """Deliver what grid.js sends when the user scrolls, clicks a row, sorts, filters or searches."""
+    grid.comm.handle_msg({"content": {"data": {"method": "custom", "content": {"ask": changes}}}, "buffers": []})
+
+
+def test_the_browser_asks_with_a_custom_message_answered_in_one_push(comm_log: CommLog) -> None:
+    """The browser never writes a trait (an update would wait for an awaiting cell in Jupyter and re-run
+    cells in marimo: see _grid.py): it asks, the kernel sets the traits and answers in one message; a
+    bad request changes nothing and says why in the grid."""
+    grid = filled(2_000)
+    comm_log.clear()
+    ask(grid, status_filter="failed", sort_by="cost", sort_desc=True, viewport=[0, 50], selected=107)
+    assert comm_log.count("comm_msg") == 1
+    state = comm_log.updates(grid.model_id)[-1]
+    assert (state["status_filter"], state["sort_by"], state["sort_desc"], state["selected"]) == ("failed", "cost",
+                                                                                              True, 107)
+    assert state["view_size"] == 20 and [row[1] for row in state["window"]["rows"]] == ["failed"] * 20
+    assert state["detail"]["index"] == 107 and state["detail"]["error_type"] == "ServerError"
+    ask(grid, sort_by="nope", query="prompt 7")
+    assert grid.sort_by == "cost" and grid.query == "" and "cannot sort by 'nope'" in grid.message
+    ask(grid, selected="7", query="prompt 7")
+    assert grid.selected == 107 and grid.query == "" and "TraitError" in grid.message
+    ask(grid, query="PROMPT 107", viewport=[0, 60])  # among the failed rows
+    assert grid.query == "PROMPT 107" and grid.view_size == 1 and shown(grid) == [107]
+
+
 def test_sort_by_any_column_both_ways_with_unknown_values_last() -> None:
     grid = filled(300)
     grid.sort("cost", descending=True)

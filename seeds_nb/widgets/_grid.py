@@ -6,9 +6,21 @@ Why this shape (see docs/widgets.md):
   browser holds one *window* of formatted rows and draws only the ones in view (a fixed row height
   makes the scroll position a row number), so the DOM and each message stay small at any size.
 * The kernel *pushes* the window and the counts, throttled like the panel: messages from the browser
-  wait while a cell runs (ipywidgets #3468), so a grid that asked for its rows would freeze during a
-  foreground run. Scrolling, sorting, filtering and searching set synced traits (``viewport``,
-  ``sort_by``, ``status_filter``, ``query``), answered with a new window when the kernel is free.
+  wait while a cell runs (ipywidgets #3468; marimo handles them between cells), so a grid that asked
+  for its rows would freeze during a foreground run.
+* The browser *asks* with a custom message, ``{"ask": {...}}`` naming the traits it wants changed
+  (``viewport``, ``selected``, ``sort_by``, ``sort_desc``, ``status_filter``, ``query``); the kernel
+  sets them and answers with one push. Why not let the browser set the synced traits: Jupyter's widget
+  manager keeps at most one trait update per model in flight and sends the next only once the kernel
+  reported "idle" for the last; ipykernel 7.4 handles a comm message while a cell *awaits* but
+  reports no status for it, so after one update during an awaited run every later click or scroll
+  waited for the cell to end. A custom message has no such gate (Cancel is one, and is handled at
+  once). In marimo a trait update also becomes the ``mo.ui.anywidget`` element's value (applied a
+  second time, re-running the cells that read the element); a custom message reaches only the widget.
+  The traits stay synced, so Python reads ``grid.selected`` and may set any of them.
+* marimo's widget model takes one event name per ``model.on`` call (Backbone, in Jupyter, also takes
+  a space-separated list): grid.js registers each name on its own, or marimo's view would draw only
+  what the model held when it rendered.
 * Sorting, filtering and searching run in Python over the rows: the matching rows are kept in
   arrival order and extended incrementally (a new row is tested once), and sorted when a window is
   drawn (timsort on nearly sorted keys), so appending 100,000 rows and drawing a window stays well
@@ -59,6 +71,8 @@ EXPORT_FORMATS: dict[str, str] = {".csv": "csv", ".parquet": "parquet", ".pq": "
                                   ".ndjson": "jsonl"}
 """File suffix -> export format (``ResultsGrid.export``)."""
 
+_ASKABLE = ("sort_by", "sort_desc", "status_filter", "query", "viewport", "selected")
+"""The traits the browser may ask the kernel to set (``{"ask": {...}}`` custom messages)."""
 _MAX_WINDOW = 400  # rows the browser may ask for at once (a screenful plus overscan is ~60)
 _DETAIL_LIMIT = 20_000
 _FALLBACK_CHARS = 2_000
@@ -576,8 +590,12 @@ class ResultsGrid(StaticSnapshot, anywidget.AnyWidget):
         return target
 
     def _on_action(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        """A button in the browser: run the action, report the outcome (or the error) in ``message``."""
+        """A request from the browser: a view change (``ask``: applied here, see the module docstring) or
+        a button (run the action); the outcome or the error is reported in ``message``."""
         if not isinstance(content, dict):
+            return
+        if isinstance(content.get("ask"), dict):
+            self._on_ask(content["ask"])
             return
         action = content.get("action")
         try:
@@ -589,6 +607,21 @@ class ResultsGrid(StaticSnapshot, anywidget.AnyWidget):
                 self.export(str(content.get("path") or ""), content.get("format") or None)
         except Exception as exc:  # shown where it was asked for; the kernel's comm handler must not raise
             self.message = f"{action} failed: {type(exc).__name__}: {exc}"
+
+    def _on_ask(self, ask: Mapping[str, Any]) -> None:
+        """Set the traits the browser asked for, at once (validated together: a bad value changes none),
+        so their observers answer with one message."""
+        changes = {name: ask[name] for name in _ASKABLE if name in ask}
+        try:
+            # the cross-validators first: traitlets rolls a held change back on a TraitError only
+            for name, check in (("status_filter", self._valid_filter), ("sort_by", self._valid_sort)):
+                if name in changes:
+                    check({"value": changes[name]})
+            with self.hold_sync(), self.hold_trait_notifications():
+                for name, value in changes.items():
+                    setattr(self, name, value)
+        except Exception as exc:  # a stale or bad request: say so in the grid, never raise in the comm handler
+            self.message = f"cannot show that: {type(exc).__name__}: {exc}"
 
     # -- columns and text ----------------------------------------------------------------------------
     def _column_specs(self) -> list[list[str]]:

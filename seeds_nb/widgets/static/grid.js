@@ -4,6 +4,14 @@
 // browser asked for in `viewport` = [start, size]. The list has a fixed row height, so the scroll
 // position is a row number: only the rows in view are in the DOM. Every piece of text is set with
 // textContent (never as markup), so nothing a model or a user wrote can become markup.
+//
+// The browser never writes a trait: it *asks* with a custom message, {ask: {viewport, selected,
+// sort_by, sort_desc, status_filter, query}}, and the kernel sets its traits and answers with one
+// push. Why (see _grid.py): Jupyter's widget manager keeps one trait update per model in flight until
+// the kernel reports "idle" for it, which ipykernel 7.4 does not do for a comm message it handles
+// while a cell awaits, so every later click or scroll would wait for the cell to end; a custom
+// message has no such gate (Cancel is one too). In marimo a trait update also sets the element's
+// value (and re-runs cells that read it); a custom message only reaches the widget.
 
 const ROW_H = 24;
 const OVERSCAN = 40;
@@ -58,6 +66,10 @@ function render({ model, el }) {
   let selPos = -1; // view position of the selection, when known
   let pendingPos = -1; // a position the keyboard moved to before its row arrived
   let asked = null;
+  let typing = 0; // the debounce timer of a search being typed
+  let chosen = null; // a row clicked before the kernel confirmed it as `selected`
+
+  const ask = (changes) => model.send({ ask: changes });
 
   const columns = () => model.get("columns") || [];
   const template = () => columns().map((c) => c[3]).join(" ");
@@ -72,14 +84,8 @@ function render({ model, el }) {
       cell.dataset.key = key;
       cell.title = `Sort by ${label} (click again to reverse)`;
       cell.addEventListener("click", () => {
-        if (model.get("sort_by") === key) {
-          model.set("sort_desc", !model.get("sort_desc"));
-        } else {
-          model.set("sort_by", key);
-          model.set("sort_desc", false);
-        }
-        resetScroll();
-        model.save_changes();
+        const desc = model.get("sort_by") === key ? !model.get("sort_desc") : false;
+        ask({ sort_by: key, sort_desc: desc, viewport: resetScroll() });
       });
       head.appendChild(cell);
     }
@@ -97,15 +103,20 @@ function render({ model, el }) {
     const start = Math.max(0, first - OVERSCAN);
     if (asked && asked[0] === start && asked[1] === size) return;
     asked = [start, size];
-    model.set("viewport", asked);
-    model.save_changes();
+    ask({ viewport: asked });
   }
 
   function resetScroll() {
+    // the viewport to ask for with new criteria: the top of the new view
     scroller.scrollTop = 0;
     selPos = -1;
     asked = [0, visibleCount() + 2 * OVERSCAN];
-    model.set("viewport", asked);
+    return asked;
+  }
+
+  function choose(index) {
+    chosen = index; // drawn as selected at once; the kernel's `selected` confirms it
+    ask({ selected: index });
   }
 
   function renderRows() {
@@ -121,13 +132,9 @@ function render({ model, el }) {
       const row = wrows[pendingPos - ws];
       selPos = pendingPos;
       pendingPos = -1;
-      if (row[0] !== model.get("selected")) {
-        model.set("selected", row[0]); // its change handler draws the rows again
-        model.save_changes();
-        return;
-      }
+      if (row[0] !== model.get("selected")) choose(row[0]);
     }
-    const selected = model.get("selected");
+    const selected = chosen !== null ? chosen : model.get("selected");
     const gridCols = template();
     const kinds = columns().map((c) => c[2]);
     const frag = document.createDocumentFragment();
@@ -174,7 +181,10 @@ function render({ model, el }) {
 
   function renderControls() {
     if (filter.value !== model.get("status_filter")) filter.value = model.get("status_filter");
-    if (document.activeElement !== search && search.value !== model.get("query")) search.value = model.get("query");
+    // not while the user types: the box is theirs until the debounced ask went out (marimo puts the
+    // widget in a shadow root, where document.activeElement is the host, not the box)
+    const typingHere = typing || search.getRootNode().activeElement === search;
+    if (!typingHere && search.value !== model.get("query")) search.value = model.get("query");
     const failed = (model.get("status_counts") || {}).failed || 0;
     rerun.disabled = !model.get("can_rerun") || model.get("busy") || failed === 0;
     rerun.textContent = model.get("busy") ? "re-running…" : `re-run failed${failed ? ` (${failed})` : ""}`;
@@ -243,8 +253,8 @@ function render({ model, el }) {
     if (!line || line.dataset.index === undefined) return;
     selPos = Number(line.dataset.pos);
     scroller.focus();
-    model.set("selected", Number(line.dataset.index));
-    model.save_changes();
+    choose(Number(line.dataset.index));
+    renderRows();
   });
   // The list's keys are taken on the window, in the capture phase: Notebook 7 handles its shortcuts
   // (arrows move between cells) in the document's capture phase, before the list would see them.
@@ -262,18 +272,13 @@ function render({ model, el }) {
     event.stopPropagation();
   };
   window.addEventListener("keydown", onKey, true);
-  filter.addEventListener("change", () => {
-    model.set("status_filter", filter.value);
-    resetScroll();
-    model.save_changes();
-  });
-  let typing = 0;
+  filter.addEventListener("change", () => ask({ status_filter: filter.value, viewport: resetScroll() }));
   search.addEventListener("input", () => {
     clearTimeout(typing);
+    const text = search.value;
     typing = setTimeout(() => {
-      model.set("query", search.value);
-      resetScroll();
-      model.save_changes();
+      typing = 0;
+      ask({ query: text, viewport: resetScroll() });
     }, 250);
   });
   rerun.addEventListener("click", () => model.send({ action: "rerun" }));
@@ -298,6 +303,7 @@ function render({ model, el }) {
     renderRows();
   };
   const onSelected = () => {
+    chosen = null;
     renderRows();
   };
   const handlers = [
@@ -308,7 +314,11 @@ function render({ model, el }) {
     ["change:selected", onSelected],
     ["change:height_rows", onSize],
   ];
-  for (const [names, fn] of handlers) model.on(names, fn);
+  // One event name per call: Backbone (Jupyter) splits "a b" into two events, marimo's model does not.
+  const each = (verb) => {
+    for (const [names, fn] of handlers) for (const name of names.split(" ")) model[verb](name, fn);
+  };
+  each("on");
 
   onSize();
   renderHead();
@@ -317,7 +327,7 @@ function render({ model, el }) {
   renderDetail();
   requestAnimationFrame(() => renderRows());
   return () => {
-    for (const [names, fn] of handlers) model.off(names, fn);
+    each("off");
     scroller.removeEventListener("scroll", onScroll);
     window.removeEventListener("keydown", onKey, true);
   };
