@@ -126,6 +126,19 @@ def test_scroll_to_the_end_and_click_row_9999(app: str, page: Any, fast_counts: 
     _shot(app, "grid", page.locator(".jp-CodeCell", has=grid).first)
 
 
+def _scroll_and_select(grid: Any, index: int) -> int:
+    """Scroll the grid (in index order) so that row ``index`` is near the top, part of a row hidden
+    above, click that row, mark this view of the grid, and return the list's scrollTop."""
+    scroller = grid.locator(".sg-scroll")
+    row_height = int(grid.locator(".sg-row").first.evaluate("el => el.offsetHeight"))
+    scroller.evaluate("(el, top) => { el.scrollTop = top; }", (index - 2) * row_height + row_height // 3)
+    row = grid.locator(f'.sg-row[data-index="{index}"]')
+    row.click()
+    grid.locator(".sg-detail").get_by_text(f"#{index}", exact=True).wait_for(timeout=30_000)
+    return int(scroller.evaluate("el => { el.closest('.seeds-results-grid').dataset.drawnBefore = '1'; "
+                                 "return el.scrollTop; }"))
+
+
 def _costs(grid: Any) -> list[float]:
     return [float(text.lstrip("$")) for text in grid.locator(".sg-row .sg-cell:nth-child(7)").all_inner_texts()
             if text.startswith("$")]
@@ -172,8 +185,25 @@ def test_filter_failed_then_rerun_failed_turns_them_ok(app: str, page: Any, fast
     rerun = grid.get_by_role("button", name=re.compile(r"re-run failed"))
     assert rerun.inner_text() == f"re-run failed ({failed})"
     grid.locator(".sg-filter").select_option("all")
+    index_head = grid.locator('.sg-hcell[data-key="index"]')  # in index order a row keeps its place as it turns ok
+    if index_head.inner_text() != "# ▲":  # one click: from any other order to index ascending
+        index_head.click()
+    grid.get_by_text("# ▲").wait_for(timeout=30_000)
+    grid.get_by_text(re.compile(r"showing")).wait_for(state="detached", timeout=30_000)  # every row in the view
+    grid.locator('.sg-row[data-pos="0"][data-index="0"]').wait_for(timeout=30_000)
+    top = _scroll_and_select(grid, 5002)
     rerun.click()
     grid.get_by_text(f"re-ran {failed:,} failed rows: {failed:,} ok").wait_for(timeout=60_000)
+    # Its end updates the grid's output (the saved snapshot now says 0 failed), which the frontend draws
+    # again as a new view: that view opens where the user was, row 5,002 still selected.
+    page.wait_for_function("""() => {
+        const grid = document.querySelectorAll('.seeds-results-grid')[0];
+        return !!grid && !grid.dataset.drawnBefore && !!grid.querySelector('.sg-row[data-index="5002"]');
+    }""", timeout=60_000)
+    grid = _grid(page)
+    assert grid.locator(".sg-scroll").evaluate("el => el.scrollTop") == top
+    assert grid.locator(".sg-row.sg-selected").get_attribute("data-index") == "5002"
+    grid.locator(".sg-detail").get_by_text("#5002", exact=True).wait_for(timeout=30_000)
     grid.locator(".sg-filter").select_option("failed")
     grid.get_by_text("showing 0 (failed)").wait_for(timeout=30_000)
     assert grid.locator(".sg-row[data-index]").count() == 0

@@ -367,11 +367,14 @@ async def test_rerun_failed_updates_the_rows_the_batch_result_and_the_panel(serv
         assert result.failed_count == 2 and result.cached_count == 0  # temperature is part of the key
         assert "2 failed" in repr(progress) and grid.counts["failed"] == 2
         cost_before = result.total_cost_usd
+        run = client.last_run
+        assert run is pending.run and run.result is result
         server.clear_faults()
         server.reset()
         sent = await grid.rerun_failed()
     finally:
         await client.aclose()
+    assert client.last_run is run  # still the run the grid shows (its result took the answers), not the re-run
     assert sent == 2 and server.request_count == 2
     assert sorted(r["body"]["messages"][-1]["content"] for r in server.requests) == ["question 17 ", "question 3 "]
     assert all(r["body"].get("temperature") == 0.5 for r in server.requests)  # the run's parameters again

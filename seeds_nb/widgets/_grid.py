@@ -33,6 +33,7 @@ from __future__ import annotations
 import keyword
 import os
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -122,6 +123,8 @@ class ResultsGrid(StaticSnapshot, anywidget.AnyWidget):
     message = traitlets.Unicode("", help="what the last action did").tag(sync=True)
     busy = traitlets.Bool(False, help="a re-run is going on").tag(sync=True)
     can_rerun = traitlets.Bool(False, help="the grid holds what a re-run needs").tag(sync=True)
+    _view_key = traitlets.Unicode(help="this grid, for the browser: a view drawn again opens where the last one "
+                                  "was scrolled").tag(sync=True)
 
     def __init__(self, prompts: Sequence[Any] | None = None, *, page_size: int = 20,
                  throttle: Throttle | None = None, fields: Sequence[str] = (), client: BaseClient | None = None,
@@ -149,6 +152,7 @@ class ResultsGrid(StaticSnapshot, anywidget.AnyWidget):
         self.rerun_task: Running[int] | None = None
         """The thread of the last "re-run failed" click (``rerun_task.result()`` waits for it)."""
         kwargs.setdefault("height_rows", page_size)
+        kwargs.setdefault("_view_key", uuid.uuid4().hex)
         super().__init__(columns=self._column_specs(), can_rerun=self._rerun_ready(), **kwargs)
         self.observe(self._on_viewport, names="viewport")
         self.observe(self._on_criteria, names=["sort_by", "sort_desc", "status_filter", "query"])
@@ -459,7 +463,9 @@ class ResultsGrid(StaticSnapshot, anywidget.AnyWidget):
         """Send the failed rows' prompts again through the same client and update them in place, in the
         grid and in ``result`` (its ledger, hence the panel's counts and totals, follows). An answer
         replaces the failure; a new failure replaces the old one; a prompt the re-run did not send (it
-        was cancelled) keeps its old error. Returns how many rows were sent."""
+        was cancelled) keeps its old error. ``client.last_run`` stays what it was (the run this grid
+        shows, whose result takes the answers): a re-run is a repair, not a run of its own. Returns how
+        many rows were sent."""
         if not self._rerun_ready():
             raise ConfigurationError("re-running failed rows needs the client and the prompts: use run_batch(...), "
                                      "or ResultsGrid.from_result(result, prompts, client=client)")
@@ -483,7 +489,10 @@ class ResultsGrid(StaticSnapshot, anywidget.AnyWidget):
             self.busy = True
             self.message = f"re-running {len(indices):,} failed rows…"
             self.refresh(force=True)
+            previous = self.client.last_run
             run = self.client.batch([self._prompts[i] for i in indices], max_concurrent, **params)
+            if self.client.last_run is run:  # a repair of the run the grid shows, not a run of its own:
+                self.client.last_run = previous  # last_run stays that run, whose result takes the answers
             async for j, item in run.stream():
                 index = indices[j]
                 kept = isinstance(item, Cancelled | BudgetExceeded)  # not sent: the old failure stands

@@ -17,6 +17,10 @@ const ROW_H = 24;
 const OVERSCAN = 40;
 const FILTERS = ["all", "ok", "cached", "failed", "retrying", "cancelled"];
 const FORMATS = ["csv", "parquet", "jsonl"];
+// Where each grid's list is scrolled, by its `_view_key`, page-wide: when the kernel updates a grid's
+// output (its saved text/html snapshot, at the end of a run or a re-run), JupyterLab and Notebook 7
+// draw it again as a new view, which opens where the old one was instead of at the top.
+const SCROLLS = (globalThis[Symbol.for("seeds_nb.grid.scrolls")] ??= new Map());
 
 function h(tag, cls, text) {
   const node = document.createElement(tag);
@@ -241,6 +245,7 @@ function render({ model, el }) {
   // -- events --------------------------------------------------------------------------------------
   let frame = 0;
   const onScroll = () => {
+    if (model.get("_view_key")) SCROLLS.set(model.get("_view_key"), scroller.scrollTop);
     if (frame) return;
     frame = requestAnimationFrame(() => {
       frame = 0;
@@ -325,7 +330,18 @@ function render({ model, el }) {
   renderSummary();
   renderControls();
   renderDetail();
-  requestAnimationFrame(() => renderRows());
+  const reopen = (tries) => {
+    // back where this grid's last view was, once the list is on the page (it has a height then)
+    const top = SCROLLS.get(model.get("_view_key")) || 0;
+    if (top > 0 && (!scroller.isConnected || scroller.clientHeight === 0) && tries > 0) {
+      requestAnimationFrame(() => reopen(tries - 1));
+      return;
+    }
+    spacer.style.height = `${model.get("view_size") * ROW_H}px`;
+    scroller.scrollTop = top;
+    renderRows();
+  };
+  requestAnimationFrame(() => reopen(120));
   return () => {
     each("off");
     scroller.removeEventListener("scroll", onScroll);
