@@ -7,8 +7,9 @@ showing exactly 10000/10000 (no update lost to the server's iopub rate limit); a
 stops a slower run early (its panel also shows the client's lifetime line); in the fast run's grid,
 scroll to the end, click row 9,999 and read its full response, move with the arrow keys, sort by
 cost, search a word, filter the failed rows, and "re-run failed" turns them ok (the panel's counts
-follow). The tests run in this order: the grid's tests come after the slow cell has ended, since a
-click asks the kernel for the row, which waits while a cell runs (ipywidgets #3468).
+follow). The tests run in this order: the finished grid is scrolled and clicked first while the slow
+cell still awaits its run (the answers must come before that run ends), the other grid tests come
+after the slow cell was cancelled.
 
 Screenshots go to ``test-artifacts/`` (gitignored). ``SEEDS_UPDATE_DOCS_IMG=1`` also copies them to
 ``docs/img/`` (JupyterLab: widgets-panel.png, widgets-grid.png, widgets-grid-failed.png; Notebook 7:
@@ -88,6 +89,28 @@ def test_a_10k_run_ends_at_10000_of_10000(page: Any, fast_counts: tuple[int, int
     grid = _grid(page)
     grid.get_by_text(re.compile(r"^10,000 rows")).wait_for(timeout=30_000)
     assert grid.locator(".sg-row").count() <= 20  # the DOM holds the visible rows only (10 + a margin)
+
+
+def test_the_finished_grid_answers_while_a_later_cell_awaits(page: Any, fast_counts: tuple[int, int]) -> None:
+    """While the slow cell awaits its run: scroll the fast run's grid to its middle and click a row; the
+    window and the detail arrive before that run ends. The browser's requests are custom messages,
+    which ipykernel 7.4 handles while a cell awaits; as trait updates they waited for the cell (the
+    widget manager sends the next update of a model only once the kernel reported the last one idle,
+    and it reports no status for a comm message handled during an awaiting cell: see _grid.py)."""
+    harness.wait_for_panel(page, 1, 400, 1, timeout_ms=120_000)  # the slow run has begun
+    slow_panel = page.locator(".seeds-batch-progress").nth(1)
+    grid = _grid(page)
+    grid.locator(".sg-scroll").evaluate("el => { el.scrollTop = el.scrollHeight / 2; }")  # row 5,000 on top
+    row = grid.locator('.sg-row[data-index="5000"]')
+    row.wait_for(timeout=30_000)
+    row.click()
+    detail = grid.locator(".sg-detail")
+    detail.get_by_text("#5000", exact=True).wait_for(timeout=30_000)
+    assert "Summarise abstract #5000 in one sentence." in detail.locator(".sg-prompt").inner_text()
+    assert detail.locator(".sg-answer").inner_text().startswith("Mock answer")
+    slow_text = slow_panel.inner_text()  # the slow run was still going when the answer came
+    assert int(re.findall(r"(\d+)/400 done", slow_text)[0]) < 400 and "running" in slow_text
+    assert slow_panel.get_by_role("button", name="Cancel").is_enabled()
 
 
 def test_cancel_stops_a_run_in_the_browser(page: Any, fast_counts: tuple[int, int]) -> None:

@@ -6,17 +6,18 @@ Why this shape (see docs/widgets.md):
   browser holds one *window* of formatted rows and draws only the ones in view (a fixed row height
   makes the scroll position a row number), so the DOM and each message stay small at any size.
 * The kernel *pushes* the window and the counts, throttled like the panel: messages from the browser
-  wait while a cell runs (ipywidgets #3468; marimo handles them between cells), so a grid that asked
-  for its rows would freeze during a foreground run.
+  wait while a cell blocks (ipywidgets #3468; ipykernel >= 7.4 handles them while a cell *awaits*;
+  marimo handles them between cells), so a grid that asked for its rows could freeze during a run.
 * The browser *asks* with a custom message, ``{"ask": {...}}`` naming the traits it wants changed
   (``viewport``, ``selected``, ``sort_by``, ``sort_desc``, ``status_filter``, ``query``); the kernel
   sets them and answers with one push. Why not let the browser set the synced traits: Jupyter's widget
   manager keeps at most one trait update per model in flight and sends the next only once the kernel
   reported "idle" for the last; ipykernel 7.4 handles a comm message while a cell *awaits* but
-  reports no status for it, so after one update during an awaited run every later click or scroll
-  waited for the cell to end. A custom message has no such gate (Cancel is one, and is handled at
-  once). In marimo a trait update also becomes the ``mo.ui.anywidget`` element's value (applied a
-  second time, re-running the cells that read the element); a custom message reaches only the widget.
+  reports no status for it. Seen in Chromium: a scroll while a later cell awaited its run got its
+  window, then the click on a row was never sent, not even after that cell ended. A custom message
+  has no such gate (Cancel is one): the click is answered while the cell still awaits. In marimo a
+  trait update also becomes the ``mo.ui.anywidget`` element's value (applied a second time,
+  re-running the cells that read the element); a custom message reaches only the widget.
   The traits stay synced, so Python reads ``grid.selected`` and may set any of them.
 * marimo's widget model takes one event name per ``model.on`` call (Backbone, in Jupyter, also takes
   a space-separated list): grid.js registers each name on its own, or marimo's view would draw only

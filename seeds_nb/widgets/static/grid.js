@@ -9,8 +9,8 @@
 // sort_by, sort_desc, status_filter, query}}, and the kernel sets its traits and answers with one
 // push. Why (see _grid.py): Jupyter's widget manager keeps one trait update per model in flight until
 // the kernel reports "idle" for it, which ipykernel 7.4 does not do for a comm message it handles
-// while a cell awaits, so every later click or scroll would wait for the cell to end; a custom
-// message has no such gate (Cancel is one too). In marimo a trait update also sets the element's
+// while a cell awaits, so after a scroll during an awaited run every later click or scroll was held
+// back for good; a custom message has no such gate (Cancel is one too). In marimo a trait update also sets the element's
 // value (and re-runs cells that read it); a custom message only reaches the widget.
 
 const ROW_H = 24;
