@@ -9,11 +9,13 @@ scroll to the end, click row 9,999 and read its full response, move with the arr
 cost, search a word, filter the failed rows, and "re-run failed" turns them ok (the panel's counts
 follow). The tests run in this order: the finished grid is scrolled and clicked first while the slow
 cell still awaits its run (the answers must come before that run ends), the other grid tests come
-after the slow cell was cancelled.
+after the slow cell was cancelled. Last, a ``compare_batch`` of 2,000 prompts through two clients:
+its grid ends with every client's line at 2,000/2,000 and every column filled, and a click on a row
+shows each client's answer in full (and the one error with its type).
 
 Screenshots go to ``test-artifacts/`` (gitignored). ``SEEDS_UPDATE_DOCS_IMG=1`` also copies them to
-``docs/img/`` (JupyterLab: widgets-panel.png, widgets-grid.png, widgets-grid-failed.png; Notebook 7:
-widgets-notebook7.png).
+``docs/img/`` (JupyterLab: widgets-panel.png, widgets-grid.png, widgets-grid-failed.png,
+widgets-compare.png; Notebook 7: widgets-notebook7.png).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ NOTEBOOK = Path(__file__).parent / "browser" / "widgets_demo.ipynb"
 
 SHOTS = {
     "lab": {"grid": "widgets-grid.png", "failed": "widgets-grid-failed.png", "panel": "widgets-panel.png",
-            "page": "widgets-page.png"},
+            "compare": "widgets-compare.png", "page": "widgets-page.png"},
     "notebook": {"grid": "widgets-notebook7.png", "page": "widgets-notebook7-page.png"},
 }
 """The screenshots each frontend leaves (the docs show all but the whole pages, kept for failures)."""
@@ -236,3 +238,50 @@ def test_filter_failed_then_rerun_failed_turns_them_ok(app: str, page: Any, fast
     assert f"{ok + failed:,} ok" in panel.inner_text() and "10000/10000 done" in panel.inner_text()
     grid.locator(".sg-filter").select_option("all")
     _shot(app, "panel", page.locator(".jp-CodeCell", has=page.locator(".seeds-batch-progress").nth(0)).first)
+
+
+def test_compare_batch_fills_every_column_and_a_row_click_shows_the_answers(app: str, page: Any,
+                                                                          fast_counts: tuple[int, int]) -> None:
+    line = harness.wait_for_output(page, "COMPARE-DONE", 240_000)
+    gpt_ok, claude_ok, gpt_failed, claude_failed, length = (int(n) for n in line.split()[1:6])
+    assert (gpt_ok, gpt_failed, claude_ok, claude_failed) == (2000, 0, 1999, 1)
+    grid = page.locator(".seeds-compare").nth(0)
+    lines = grid.locator(".sc-line")
+    lines.nth(1).get_by_text("partial").wait_for(timeout=30_000)  # the final push
+    gpt_line, claude_line = lines.nth(0).inner_text(), lines.nth(1).inner_text()
+    assert "2,000/2,000" in gpt_line and "success" in gpt_line and "✔ 2,000 ok" in gpt_line
+    assert "2,000/2,000" in claude_line and "✔ 1,999 ok" in claude_line and "✘ 1 failed" in claude_line
+    assert "gCO2eq" in gpt_line and "s mean" in gpt_line and "$" in gpt_line
+    sums = grid.locator(".sc-sum")
+    assert sums.count() == 2 and "✘ 1 failed" in sums.nth(1).inner_text()
+    assert grid.locator(".sv-row").count() <= 16  # the DOM holds the visible rows only (8 + a margin)
+
+    scroller = grid.locator(".sv-scroll")
+    scroller.evaluate("el => { el.scrollTop = el.scrollHeight; }")
+    last = grid.locator('.sv-row[data-index="1999"]')
+    last.wait_for(timeout=30_000)
+    cells = last.locator(".sc-answer-cell")
+    assert cells.count() == 2 and all(cells.nth(i).inner_text().strip() for i in range(2))
+    assert grid.locator('.sc-answer-cell[data-status="waiting"]').count() == 0  # every column filled
+    excerpt = cells.nth(0).inner_text()
+    last.click()
+    detail = grid.locator(".sc-detail")
+    detail.get_by_text("#1999", exact=True).wait_for(timeout=30_000)
+    assert "Explain topic 1999 in two sentences." in detail.locator(".sc-full-prompt").inner_text()
+    answers = detail.locator(".sc-answer")
+    assert answers.count() == 2
+    full = answers.nth(0).locator(".sc-text").inner_text()
+    assert abs(len(full) - length) <= 1 and " ".join(full.split()).startswith(excerpt.rstrip("…").strip())
+    facts = answers.nth(0).inner_text()
+    assert "model gpt-4.1-mini" in facts and "cost $" in facts and "gCO2eq" in facts and "latency" in facts
+    assert "model claude-haiku-4-5" in answers.nth(1).inner_text()
+
+    scroller.evaluate("el => { el.scrollTop = 0; }")
+    row = grid.locator('.sv-row[data-index="7"]')
+    row.wait_for(timeout=30_000)
+    assert row.locator(".sc-answer-cell").nth(1).get_attribute("data-status") == "failed"
+    row.click()
+    detail.get_by_text("#7", exact=True).wait_for(timeout=30_000)
+    detail.get_by_text("Error: BadRequestError").wait_for(timeout=30_000)
+    assert answers.nth(0).locator(".sc-text").inner_text().strip()  # gpt answered prompt 7
+    _shot(app, "compare", page.locator(".jp-CodeCell", has=grid).first)

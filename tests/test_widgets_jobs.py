@@ -194,52 +194,71 @@ def compare_results(n: int = 25) -> dict[str, BatchResult]:
     return {"gpt <b>": left, "claude": right}
 
 
-def test_compare_grid_repr_summary_and_escaping() -> None:
+def ask(widget: Any, **changes: Any) -> None:
+    """Deliver what vlist.js sends (a custom ``ask`` message) through the widget's comm, as the kernel would."""
+    widget.comm.handle_msg({"content": {"data": {"method": "custom", "content": {"ask": changes}}}, "buffers": []})
+
+
+def test_compare_grid_repr_summary_and_text_only() -> None:
     results = compare_results()
     grid = CompareGrid(list(results), [f"p{i} {XSS}" for i in range(25)])
     assert repr(grid) == "CompareGrid: 2 clients × 25 prompts · gpt <b>: 0 ok, 0 failed · claude: 0 ok, 0 failed"
+    assert [c["state"] for c in grid.clients] == ["pending", "pending"] and grid.names == ["gpt <b>", "claude"]
     grid.load(results)
     assert repr(grid) == "CompareGrid: 2 clients × 25 prompts · gpt <b>: 25 ok, 0 failed · claude: 22 ok, 3 failed"
-    table, lines = grid.table_html.value, grid.progress_html.value
-    for html in (table, lines):
-        assert "<script>" not in html and "<b>bold" not in html and "<i>" not in html and "gpt <b>" not in html
-    assert "&lt;script&gt;" in table and "gpt &lt;b&gt;" in table and "HTTP 500 &lt;i&gt;3&lt;/i&gt;" in table
-    assert "(cached)" in table
+    gpt, claude = grid.clients
     # per client: 24 priced answers (the cached one is free now), mean latency over measured ones
-    assert "✔ 25 ok (1 cached)" in table and "$0.0002 · 0.024 gCO2eq · 0.50 s mean" in table
-    assert "✘ 3 failed" in table and "1.50 s mean" in table
-    assert ">success</b>" in lines and ">partial</b>" in lines
+    assert gpt["stats"] == ["✔ 25 ok (1 cached)", "✘ 0 failed", "$0.0002", "0.024 gCO2eq", "0.50 s mean"]
+    assert claude["stats"][1] == "✘ 3 failed" and claude["stats"][4] == "1.50 s mean" and claude["failed"] == 3
+    assert (gpt["state"], claude["state"], gpt["count"], gpt["share"]) == ("success", "partial", "25/25", 1.0)
+    rows = grid.window["rows"]
+    assert rows[0] == [0, f"p0 {XSS}", ["left 0 <b>bold</b>", "cached"], ["right 0", "ok"]]
+    assert rows[3][3] == ["ServerError: HTTP 500 <i>3</i>", "failed"]  # raw text: the module draws it as text
+    assert "innerHTML" not in grid._esm and "insertAdjacentHTML" not in grid._esm
+    assert "http://" not in grid._esm and "https://" not in grid._esm  # offline: nothing fetched
 
 
-def test_compare_grid_snapshot_has_the_final_numbers_and_first_rows_escaped() -> None:
-    """What GitHub and nbconvert show of a comparison: each client's line and the first rows."""
-    grid = CompareGrid.from_results(compare_results(25))
-    data = grid._repr_mimebundle_()
-    data = data[0] if isinstance(data, tuple) else data
-    html = data["text/html"]
-    assert data["text/plain"] == repr(grid)
-    assert 'class="seeds-snapshot seeds-compare-snapshot"' in html and len(html) < 50_000
-    assert "gpt &lt;b&gt;: 25/25 · success · ✔ 25 ok (1 cached) · ✘ 0 failed" in html
-    assert "claude: 25/25 · partial · ✔ 22 ok · ✘ 3 failed" in html and "1.50 s mean" in html
-    assert "left 9 &lt;b&gt;bold&lt;/b&gt;" in html and "left 10 " not in html  # the first 10 prompts
-    assert "ServerError: HTTP 500 &lt;i&gt;3&lt;/i&gt;" in html and "first 10 of 25 prompts shown" in html
-    assert "<script" not in html and "<b>bold" not in html and "&lt;script&gt;" in html
-
-
-def test_compare_grid_pages_a_bounded_window() -> None:
-    grid = CompareGrid.from_results(compare_results(95), page_size=10)
-    assert grid.row_count == 95 and list(grid.visible_indices()) == list(range(10))
-    assert grid.table_html.value.count("<tr data-index") == 10 and "prompts 1–10 of 95" in grid.table_html.value
-    grid.next_button.click()
-    assert grid.visible_indices() == range(10, 20)
-    grid.index_input.value = 90  # clamped so the window stays full
-    assert grid.visible_indices() == range(85, 95) and 'data-index="94"' in grid.table_html.value
-    grid.page(-100)
-    assert grid.visible_indices() == range(10)
+def test_compare_grid_pushes_a_bounded_window_for_the_browsers_viewport(comm_log: CommLog) -> None:
+    """5,000 prompts: the browser gets the rows its viewport asked for, in one message per ask."""
+    grid = CompareGrid.from_results(compare_results(5000), page_size=10)
+    assert grid.row_count == grid.view_size == 5000 and grid.page_size == grid.height_rows == 10
+    assert [row[0] for row in grid.window["rows"]] == list(range(60))
+    comm_log.clear()
+    ask(grid, viewport=[4950, 120])  # the end of the list: the window is clamped to stay full
+    assert comm_log.count("comm_msg") == 1
+    assert grid.window["start"] == 4880 and [r[0] for r in grid.window["rows"]][-1] == 4999
+    assert grid.visible_indices() == range(4880, 5000)
+    ask(grid, viewport=[100, 10_000_000])  # a huge request is capped
+    assert len(grid.window["rows"]) == 400
+    ask(grid, viewport="nonsense")  # a bad request changes nothing and raises nothing
+    assert len(grid.window["rows"]) == 400
     grid.close()
 
 
-def test_compare_grid_progress_lines_are_throttled(comm_log: CommLog) -> None:
+def test_a_row_click_shows_every_clients_full_answer_or_error() -> None:
+    results = compare_results(25)
+    long = "word " * 2000  # 10,000 characters: under the detail's 20,000
+    results["gpt <b>"].record(4, answer(4, content=long))
+    grid = CompareGrid.from_results(results, [f"p{i} {XSS} " + "x" * 400 for i in range(25)])
+    assert grid.window["rows"][4][2][0].endswith("…") and len(grid.window["rows"][4][2][0]) <= 240
+    ask(grid, selected=3)
+    assert grid.selected == 3
+    detail = grid.detail
+    assert detail["index"] == 3 and detail["prompt"] == f"p3 {XSS} " + "x" * 400  # in full
+    gpt, claude = detail["answers"]
+    assert gpt["name"] == "gpt <b>" and gpt["text"] == "left 3 <b>bold</b>" and gpt["title"] == "Response"
+    facts = dict(gpt["facts"])
+    assert facts["model"] == "gpt-4.1-mini" and facts["cost"].startswith("$") and "gCO2eq" in facts["carbon"]
+    assert facts["latency"] == "0.500s" and facts["tokens"] == "30"
+    assert claude["status"] == "failed" and claude["error_type"] == "ServerError"
+    assert claude["text"] == "HTTP 500 <i>3</i>"
+    grid.select(4)
+    assert grid.detail["answers"][0]["text"] == long  # the full answer, not its excerpt
+    grid.select(400)
+    assert grid.detail == {"index": 400, "missing": True}
+
+
+def test_compare_grid_pushes_are_throttled_and_the_final_state_is_sent(comm_log: CommLog) -> None:
     clock = FakeClock()
     grid = CompareGrid(["a", "b"], [f"q{i}" for i in range(5000)], throttle=Throttle(0.5, clock))
     runs = {name: types.SimpleNamespace(ledger=Ledger(total=5000)) for name in "ab"}  # what each run keeps
@@ -250,23 +269,31 @@ def test_compare_grid_progress_lines_are_throttled(comm_log: CommLog) -> None:
     for i in range(5000):  # both clients, 10,000 events over 10 s
         clock.advance(0.002)
         runs["a"].ledger.add(answer(i))
+        grid.record_result("a", i, answer(i))
         drawn += grid.record("a", i + 1, 5000, answer(i))
-        runs["b"].ledger.add(ServerError("boom", status_code=500) if i % 2 else answer(i))
+        error = ServerError("boom", status_code=500)
+        runs["b"].ledger.add(error if i % 2 else answer(i))
+        grid.record_result("b", i, error if i % 2 else answer(i))
         drawn += grid.record("b", i + 1, 5000, None if i % 2 else answer(i))
-    assert drawn <= 21 and comm_log.count("comm_msg") == 2 * drawn  # per redraw: the lines and the table
-    assert "running" in grid.progress_html.value
-    grid.finish(asyncio.CancelledError())
-    assert "interrupted" in grid.progress_html.value and ">cancelled</b>" in grid.progress_html.value
-    assert "5,000/5,000" in grid.progress_html.value and "✘ 2,500 failed" in grid.progress_html.value
+    sent = comm_log.count("comm_msg")
+    assert 10 <= drawn <= 21 and sent == drawn  # one message per push: lines, summaries and window together
+    assert sent / 10.0 <= 20  # messages per second of run
+    assert [c["state"] for c in grid.clients] == ["running", "running"]
+    grid.finish(asyncio.CancelledError())  # forced, whatever the throttle says
+    assert comm_log.count("comm_msg") == sent + 1
+    final = comm_log.updates(grid.model_id)[-1]
+    assert grid.message == "interrupted: every run was cancelled, no results"
+    assert [c["state"] for c in final["clients"]] == ["cancelled", "cancelled"]
+    assert final["clients"][1]["count"] == "5,000/5,000" and final["clients"][1]["stats"][1] == "✘ 2,500 failed"
 
 
-def test_compare_grid_fills_cells_live_with_throttled_redraws(comm_log: CommLog) -> None:
+def test_compare_grid_fills_cells_live_with_throttled_pushes(comm_log: CommLog) -> None:
     clock = FakeClock()
     grid = CompareGrid(["a", "b"], [f"q{i}" for i in range(50)], page_size=10, throttle=Throttle(0.5, clock))
     runs = {name: types.SimpleNamespace(ledger=Ledger(total=50)) for name in "ab"}
     for name, run in runs.items():
         grid.attach(name, run)  # type: ignore[arg-type]
-    table_id = grid.table_html.model_id
+    grid.select(3)
     comm_log.clear()
     grid.record_result("a", 3, answer(3, content="three <i>live</i>"))
     runs["a"].ledger.add(answer(3))
@@ -274,20 +301,19 @@ def test_compare_grid_fills_cells_live_with_throttled_redraws(comm_log: CommLog)
     runs["b"].ledger.add(ServerError("HTTP 500 boom", status_code=500))
     clock.advance(1.0)
     assert grid.record("a", 1, 50, answer(3)) and grid.record("b", 1, 50, None) is False  # throttled
-    assert len(comm_log.updates(table_id)) == 1
-    table = grid.table_html.value
-    assert "three &lt;i&gt;live&lt;/i&gt;" in table and "ServerError: HTTP 500 boom" in table
-    assert table.count("…") == 2 * 10 - 2  # the cells still waiting
-    grid.record_result("a", 40, answer(40, content="forty"))  # outside the window: not drawn
+    pushed = comm_log.updates(grid.model_id)
+    assert len(pushed) == 1 and pushed[0]["window"]["rows"][3][2:] == [["three <i>live</i>", "ok"],
+                                                                       ["ServerError: HTTP 500 boom", "failed"]]
+    assert pushed[0]["window"]["rows"][4][2:] == [["", "waiting"], ["", "waiting"]]
+    assert pushed[0]["detail"]["answers"][0]["text"] == "three <i>live</i>"  # the open detail follows
+    grid.record_result("a", 40, answer(40, content="forty"))  # held back by the throttle ...
     runs["a"].ledger.add(answer(40))
+    assert grid.tick() is False
     clock.advance(1.0)
-    assert grid.record("a", 2, 50, answer(40))
-    assert len(comm_log.updates(table_id)) == 2 and "forty" not in grid.table_html.value
-    assert "✔ 2 ok" in grid.table_html.value  # the window's summary row is live
-    grid.show_from(40)
-    assert 'data-index="40"' in grid.table_html.value and "forty" in grid.table_html.value
-    grid.finish(asyncio.CancelledError())  # an interrupt keeps what arrived, and stops waiting
-    assert "forty" in grid.table_html.value and "…" not in grid.table_html.value
+    assert grid.tick()  # ... and pushed by the ticker once the period is over, without a new event
+    assert grid.window["rows"][40][2] == ["forty", "ok"]
+    assert "detail" not in comm_log.updates(grid.model_id)[-1]  # row 3 did not change: no detail re-sent
+    assert grid.tick() is False  # nothing new: nothing sent
 
 
 # -- watch_job over HTTP ------------------------------------------------------------------------------------
@@ -423,9 +449,9 @@ async def test_compare_batch_two_clients_one_with_faults(shared_server: MockServ
     claude = AnthropicClient("claude-haiku-4-5", base_url=server.anthropic_url, api_key=TEST_KEY, max_retries=0)
     prompts = [f"question {i} {XSS if i == 2 else ''}" for i in range(30)]
     grid = CompareGrid(["gpt", "claude"], prompts, page_size=10, throttle=Throttle(0.0))
-    before_load: list[str] = []
+    before_load: list[dict[str, Any]] = []
     load = grid.load
-    grid.load = lambda results: (before_load.append(grid.table_html.value), load(results))  # type: ignore[method-assign]
+    grid.load = lambda results: (before_load.append(grid.window), load(results))  # type: ignore[method-assign]
     try:
         results = await compare_batch(prompts, {"gpt": gpt, "claude": claude}, max_concurrent=4, grid=grid,
                                       show=False, max_tokens=40)
@@ -436,13 +462,19 @@ async def test_compare_batch_two_clients_one_with_faults(shared_server: MockServ
     assert results["gpt"].successful_count == 30 and results["claude"].failed_count == 1
     assert results["claude"].status(7) == "failed" and results["claude"].provider == "anthropic"
     assert repr(grid) == "CompareGrid: 2 clients × 30 prompts · gpt: 30 ok, 0 failed · claude: 29 ok, 1 failed"
-    table = grid.table_html.value
-    assert "BadRequestError" in table and "&lt;script&gt;" in table and "<script>" not in table
-    assert ">success</b>" in grid.progress_html.value and ">partial</b>" in grid.progress_html.value
+    rows = grid.window["rows"]
+    assert rows[7][3][1] == "failed" and rows[7][3][0].startswith("BadRequestError")
+    assert rows[2][1].startswith("question 2 <script>")  # text, drawn as text by the module
+    assert [c["state"] for c in grid.clients] == ["success", "partial"]
     # The cells filled while the runs went on: the window's answers were there before the final load.
-    # (Throttle(0.0): every answer redraws, so the last live table is the final one.)
-    assert before_load == [grid.table_html.value]
-    assert "BadRequestError" in before_load[0] and "…" not in before_load[0]
+    # (Throttle(0.0): every answer pushes, so the last live window is the final one.)
+    assert before_load == [grid.window]
+    assert all(cell[1] != "waiting" for row in before_load[0]["rows"] for cell in row[2:])
+    grid.select(7)
+    assert grid.detail["answers"][1]["error_type"] == "BadRequestError"
+    assert grid.detail["answers"][0]["text"] == results["gpt"].responses[7].content  # type: ignore[union-attr]
+    html = grid._repr_mimebundle_()[0]["text/html"]
+    assert "gpt: 30/30 · success · ✔ 30 ok" in html and "claude: 30/30 · partial · ✔ 29 ok · ✘ 1 failed" in html
     import seeds_nb.plots
 
     assert len(seeds_nb.plots.compare(results).data) > 0  # the dict feeds the comparison plots

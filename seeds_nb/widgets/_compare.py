@@ -3,32 +3,36 @@
 ``compare_batch`` runs ``seeds_nb.core.compare_models`` (so the comparison itself is one mechanism,
 usable without a notebook): its ``on_result`` fills the cells as answers arrive, its ``on_progress``
 one compact progress line per client; when the runs end, the grid loads their ``BatchResult`` s
-(the final word, cancelled prompts included). Like ``ResultsGrid``, answers are kept as data and
-only a window of ``page_size`` prompts is rendered into one ``HTML``; the progress lines and that
-window (with its summary row) are redrawn together at most once per throttle period, with the
-same table style, status words and colours.
+(the final word, cancelled prompts included).
+
+The grid is one anywidget on the same virtualised list as the results grid (``VirtualList`` here,
+``static/vlist.js`` in the browser): the answers stay in the kernel, the kernel pushes the visible
+window with the progress lines and summaries (one message, throttled, the final state always), and
+a click on a row asks for its detail: each client's full answer, or its error with its type, and
+its numbers. So it renders wherever anywidget does (marimo included) and scrolls through any
+number of prompts.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ipywidgets import HTML, Button, HBox, IntText, Layout, VBox
+import traitlets
 
 from seeds_nb.core.compare import compare_models
+from seeds_nb.core.exceptions import ConfigurationError
 from seeds_nb.core.ledger import Ledger
 from seeds_nb.core.result import cost_text, status_of
 from seeds_nb.core.types import Response, normalize_prompt, prompt_text
 
-from ._format import STATUS_COLOR, TABLE_CSS, esc, excerpt, fmt_gco2
-from ._progress import _STATE_COLOR
-from ._snapshot import StaticSnapshot, html_table, snapshot_box, text_lines
+from ._format import STATE_COLOR, STATUS_COLOR, cap, excerpt, fmt_gco2, full_prompt, response_facts
+from ._snapshot import html_table, snapshot_box, text_lines
 from ._throttle import Throttle
 from ._tree import close_tree, display_live, refresh_fallback
+from ._vlist import VirtualList, module_text
 
 if TYPE_CHECKING:
     from seeds_nb.core.batch import BatchRun
@@ -37,16 +41,12 @@ if TYPE_CHECKING:
 
 __all__ = ["CompareGrid", "compare_batch"]
 
-_CELL_CHARS = 280
-_TITLE_CHARS = 1000
+_CELL_CHARS = 240  # an answer's excerpt in its cell (two lines are shown; the title holds the rest)
+_PROMPT_CHARS = 160
 _SNAPSHOT_ROWS = 10  # first prompts in the static snapshot
-_EXTRA_CSS = """<style>
-.seeds-compare td.w {white-space:normal;word-break:break-word}
-.seeds-compare tr.sum td {background:var(--jp-layout-color2, #f5f5f5);font-size:11px}
-.seeds-compare-bar {display:inline-block;width:8em;height:0.7em;background:var(--jp-layout-color3, #e0e0e0);
-  vertical-align:middle;margin:0 6px}
-</style>"""
-_MUTED = "color: var(--jp-ui-font-color2, #757575)"
+_TICK_S = 0.5  # how often compare_batch offers a push between answers (it still goes through the throttle)
+
+Item = Response | BaseException | None
 
 
 @dataclass
@@ -78,6 +78,10 @@ class _Column:
             column.state = "partial" if ledger.failed else "success"
         return column
 
+    @property
+    def running(self) -> bool:
+        return self.state in ("pending", "running")
+
     def stats_parts(self) -> list[str]:
         """The numbers of a progress line and of a summary cell: ok, failed, cost, carbon, mean latency."""
         ledger = self.ledger
@@ -89,61 +93,60 @@ class _Column:
                 cost_text(ledger.cost_usd, ledger.unknown_cost), carbon,
                 f"{mean:.2f} s mean" if mean is not None else "– s mean"]
 
-    def stats_html(self) -> str:
-        parts = [esc(part) for part in self.stats_parts()]
-        parts[1] = f'<span style="color:{"#c62828" if self.ledger.failed else "inherit"}">{parts[1]}</span>'
-        return " · ".join(parts)
+    def count_text(self) -> str:
+        total = self.total
+        return f"{self.ledger.completed:,}/{'?' if total is None else f'{total:,}'}"
+
+    def view(self, name: str) -> dict[str, Any]:
+        """What the browser draws of this client: its progress line and its summary cell."""
+        total, done = self.total, self.ledger.completed
+        share = done / total if total else (0.0 if self.running else 1.0)
+        return {"name": name, "state": self.state, "color": STATE_COLOR.get(self.state, "#1565c0"),
+                "share": min(share, 1.0), "count": self.count_text(), "failed": self.ledger.failed,
+                "stats": self.stats_parts()}
 
     def line(self, name: str) -> str:
         """The progress line as text: name, done/total, state, the numbers."""
-        total, done = self.total, self.ledger.completed
-        return f"{name}: {done:,}/{'?' if total is None else f'{total:,}'} · {self.state} · " + " · ".join(
-            self.stats_parts())
+        return f"{name}: {self.count_text()} · {self.state} · " + " · ".join(self.stats_parts())
 
 
-class CompareGrid(StaticSnapshot, VBox):
+class CompareGrid(VirtualList):
     """Answers of several clients to the same prompts: a column per client, a row per prompt.
 
     On top, one progress line per client (``record`` feeds it, as ``compare_models``' ``on_progress``);
-    under it, a table of ``page_size`` prompts with a summary row (cost, gCO2eq, mean latency,
-    failures per client), browsed with **◀ prev** / **next ▶** / **from prompt #**, its cells
-    filled by ``record_result`` (``compare_models``' ``on_result``) and finally by ``load``.
-    Everything is HTML-escaped.
+    under it a summary row (cost, gCO2eq, mean latency, failures per client) and a virtualised list of
+    every prompt, its cells filled by ``record_result`` (``compare_models``' ``on_result``) and finally
+    by ``load``. A click on a row (or ``select(i)``) shows every client's full answer below the list;
+    ``grid.selected`` is the selected prompt's index. Text is drawn as text, never as markup.
 
     Args:
         names: the client names (the columns), in order.
-        prompts: the prompts, for the prompt column before results arrive (and the totals).
-        page_size: prompts rendered at once.
-        throttle: the redraw limiter while runs go on; default at most one redraw per 0.5 s.
+        prompts: the prompts, for the prompt column before results arrive and for the detail.
+        page_size: rows visible at once (the list's height).
+        throttle: the push limiter while runs go on; default at most one push per 0.5 s.
     """
+
+    _esm = module_text("vlist.js", "compare.js")
+    _css = module_text("vlist.css", "compare.css")
+
+    names = traitlets.List(traitlets.Unicode(), help="the client names, one column each").tag(sync=True)
+    clients: traitlets.List[dict[str, Any]] = traitlets.List(
+        help="per client: its progress line and summary (pushed)").tag(sync=True)
+    message = traitlets.Unicode("", help="how the comparison ended, when it produced no results").tag(sync=True)
 
     def __init__(self, names: Iterable[str], prompts: Sequence[Any] | None = None, *, page_size: int = 10,
                  throttle: Throttle | None = None, **kwargs: Any) -> None:
         if page_size < 1:
-            raise ValueError(f"page_size must be >= 1; got {page_size!r}")
-        self.page_size = page_size
-        self.throttle = throttle if throttle is not None else Throttle(0.5)
-        self._lock = threading.RLock()  # a redraw from a run, a click from the main thread
+            raise ConfigurationError(f"page_size must be >= 1; got {page_size!r}")
         total = len(prompts) if prompts is not None else None
         self._columns = {str(name): _Column(Ledger(total=total)) for name in names}
-        self._cells: dict[str, list[Response | BaseException | None]] = {}
-        self._texts = [_prompt_excerpt(p) for p in prompts] if prompts is not None else []
-        self._start = 0
-        self._message = ""
-        self.progress_html = HTML(self._render_progress(), layout=Layout(width="100%"))
-        self.prev_button = Button(description="◀ prev", layout=Layout(width="auto"))
-        self.next_button = Button(description="next ▶", layout=Layout(width="auto"))
-        self.prev_button.on_click(lambda _: self.page(-1))
-        self.next_button.on_click(lambda _: self.page(+1))
-        self.index_input = IntText(value=0, description="from prompt #", layout=Layout(width="14em"),
-                                   style={"description_width": "initial"})
-        self.index_input.observe(lambda change: self.show_from(change["new"]), names="value")
-        self.table_html = HTML(self._render_table(), layout=Layout(width="100%"))
-        self.style_html = HTML(TABLE_CSS + _EXTRA_CSS, layout=Layout(height="0px", overflow="hidden"))
-        controls = HBox([self.prev_button, self.next_button, self.index_input], layout=Layout(align_items="center"))
-        kwargs.setdefault("layout", Layout(width="100%", max_width="1400px"))
-        super().__init__([self.style_html, self.progress_html, controls, self.table_html], **kwargs)
-        self.add_class("seeds-compare")
+        self._answers: dict[str, list[Item]] = {}
+        self._prompts: list[Any] = list(prompts) if prompts is not None else []
+        self._texts = [_prompt_excerpt(p) for p in self._prompts]
+        kwargs.setdefault("height_rows", page_size)
+        super().__init__(throttle=throttle if throttle is not None else Throttle(0.5), names=list(self._columns),
+                         **kwargs)
+        self._push()
 
     @classmethod
     def from_results(cls, results: Mapping[str, BatchResult], prompts: Sequence[Any] | None = None,
@@ -155,130 +158,115 @@ class CompareGrid(StaticSnapshot, VBox):
 
     # -- data ----------------------------------------------------------------------------------------
     @property
-    def names(self) -> list[str]:
-        return list(self._columns)
+    def page_size(self) -> int:
+        return int(self.height_rows)
 
     @property
     def row_count(self) -> int:
         """Prompts known so far (from the prompts given, or from the results)."""
-        return max([len(self._texts), *(len(cells) for cells in self._cells.values())])
+        return max([len(self._texts), *(len(cells) for cells in self._answers.values())])
 
     def attach(self, name: str, run: BatchRun) -> None:
         """Show client ``name``'s live counts from its run's ledger (``compare_models``' ``on_run``)."""
         with self._lock:
             self._columns[name] = _Column(run.ledger, "running")
+            self.mark_dirty()
 
     def record_result(self, name: str, index: int, item: Response | BaseException) -> None:
         """Put client ``name``'s answer (or error) to prompt ``index`` in its cell, with the signature
-        of ``compare_models``' ``on_result``; drawn with the next progress redraw (see ``record``)."""
+        of ``compare_models``' ``on_result``; pushed with the next allowed push (see ``record``)."""
         with self._lock:
-            cells = self._cells.setdefault(name, [])
+            cells = self._answers.setdefault(name, [])
             if index >= len(cells):
                 cells.extend([None] * (max(index + 1, len(self._texts)) - len(cells)))
             cells[index] = item
+            self.mark_dirty()
 
     def record(self, name: str, completed: int, total: int | None, response: Response | None) -> bool:
-        """Client ``name`` made progress, with the signature of ``compare_models``' ``on_progress``
-        (the counts come from its run's ledger, see ``attach``); True when the grid redrew (progress
-        lines and table: two messages), at most once per throttle period."""
+        """Client ``name`` made progress, with the signature of ``compare_models``' ``on_progress`` (the
+        counts come from its run's ledger, see ``attach``); True when the grid pushed (one message: the
+        lines, the summaries and the visible window), at most once per throttle period."""
         with self._lock:
             column = self._columns.setdefault(name, _Column())
             column.state = "running"
-            if not self.throttle.ready():
-                return False
-            self.progress_html.value = self._render_progress()
-            self.table_html.value = self._render_table()
-            return True
+            self.mark_dirty()
+        return self.refresh()
 
     def load(self, results: Mapping[str, BatchResult]) -> None:
-        """Fill the cells and totals from finished results (one per client name), and redraw."""
+        """Fill the cells and totals from finished results (one per client name), and push (always)."""
         with self._lock:
             for name, result in results.items():
                 self._columns[name] = _Column.of(result)
-                self._cells[name] = [r if r is not None else result.errors.get(i)
+                self._answers[name] = [r if r is not None else result.errors.get(i)
                                      for i, r in enumerate(result.responses)]
-                if len(result.prompts) > len(self._texts) or not any(self._texts):
-                    self._texts = list(result.prompts)
-            self._redraw()
+                if len(result.prompts) > len(self._prompts) or not any(self._texts):
+                    self._prompts = list(result.prompts)
+                    self._texts = [_prompt_excerpt(p) for p in self._prompts]
+            if list(self.names) != list(self._columns):
+                self.names = list(self._columns)
+        self.refresh(force=True)
 
     def finish(self, error: BaseException | None = None) -> None:
         """End a comparison that produced no results (an interrupt, an error): say so on every line."""
         interrupted = isinstance(error, asyncio.CancelledError)
-        with self._lock:
+        with self._lock, self.hold_sync():  # the message goes with the final push: one message
             for column in self._columns.values():
-                if column.state in ("pending", "running"):
+                if column.running:
                     column.state = "cancelled" if interrupted else "error"
             if interrupted:
-                self._message = "interrupted: every run was cancelled, no results"
+                self.message = "interrupted: every run was cancelled, no results"
             elif error is not None:
-                self._message = f"{type(error).__name__}: {error}"
-            self._redraw()
+                self.message = f"{type(error).__name__}: {error}"
+            self.refresh(force=True)
 
-    # -- window ----------------------------------------------------------------------------------------
+    def item(self, name: str, index: int) -> Item:
+        """Client ``name``'s answer (or error) to prompt ``index``; None while it waits."""
+        cells = self._answers.get(name)
+        return cells[index] if cells is not None and index < len(cells) else None
+
     def visible_indices(self) -> range:
-        """The prompt indices in the window."""
+        """The prompt indices of the window last pushed to the browser."""
         with self._lock:
-            size = self.row_count
-            start = max(0, min(self._start, size - self.page_size))
-            return range(start, min(start + self.page_size, size))
+            start, stop = self._window_bounds(self.row_count)
+            return range(start, stop)
 
-    def page(self, step: int) -> None:
-        """Move the window ``step`` pages (negative: earlier prompts)."""
-        self.show_from(self.visible_indices().start + step * self.page_size)
+    # -- the list (VirtualList) --------------------------------------------------------------------
+    def _view(self) -> Sequence[int]:
+        return range(self.row_count)
 
-    def show_from(self, index: int) -> None:
-        """Start the window at prompt ``index`` (clamped)."""
-        with self._lock:
-            self._start = max(0, min(int(index), self.row_count - self.page_size))
-            self.table_html.value = self._render_table()
+    def _cells_of(self, index: int) -> list[Any]:
+        return [[*_cell(self.item(name, index), waiting=column.running)] for name, column in self._columns.items()]
 
-    # -- drawing ---------------------------------------------------------------------------------------
-    def _redraw(self) -> None:
-        self.throttle.mark()
-        self.progress_html.value = self._render_progress()
-        self.table_html.value = self._render_table()
+    def _cells(self, index: int) -> list[Any]:
+        text = self._texts[index] if index < len(self._texts) else ""
+        return [index, excerpt(text, _PROMPT_CHARS), *self._cells_of(index)]
 
-    def _render_progress(self) -> str:
-        lines = []
+    def _detail_version(self, index: int) -> object:
+        return tuple(id(self.item(name, index)) for name in self._columns)
+
+    def _detail_of(self, index: int) -> dict[str, Any] | None:
+        if not 0 <= index < self.row_count:
+            return None
+        prompt = full_prompt(self._prompts[index]) if index < len(self._prompts) else (
+            self._texts[index] if index < len(self._texts) else "")
+        answers = []
         for name, column in self._columns.items():
-            total, done = column.total, column.ledger.completed
-            share = done / total if total else (1.0 if column.state not in ("pending", "running") else 0.0)
-            color = _STATE_COLOR.get(column.state, "#1565c0")
-            bar = (f'<span class="seeds-compare-bar"><span style="display:block;height:100%;'
-                   f'width:{min(share, 1.0) * 100:.1f}%;background:{color}"></span></span>')
-            lines.append(f'<div><b>{esc(name)}</b>{bar}{done:,}/{"?" if total is None else f"{total:,}"} · '
-                         f'<b style="color:{color}">{esc(column.state)}</b> · {column.stats_html()}</div>')
-        if self._message:
-            lines.append(f'<div style="color:#c62828">{esc(self._message)}</div>')
-        return f'<div class="seeds-compare-progress" style="font-size:12px;line-height:1.6">{"".join(lines)}</div>'
+            item = self.item(name, index)
+            answer: dict[str, Any] = {"name": name}
+            if isinstance(item, Response):
+                answer.update(status=status_of(item), title="Response", text=cap(item.content),
+                              facts=response_facts(item))
+            elif item is not None:
+                answer.update(status=status_of(item), title="Error", error_type=type(item).__name__,
+                              text=cap(str(item)), facts=[])
+            else:
+                answer.update(status="waiting" if column.running else "none", title="No answer",
+                              text="waiting for the answer…" if column.running else "", facts=[])
+            answers.append(answer)
+        return {"index": index, "prompt": cap(prompt), "answers": answers}
 
-    def _render_table(self) -> str:
-        names = list(self._columns)
-        rows = self.visible_indices()
-        size = self.row_count
-        head = (f'<div class="seeds-grid-head">prompts {rows.start + 1 if rows else 0:,}–{rows.stop:,} of {size:,} · '
-                f"{len(names)} client{'s' if len(names) != 1 else ''}</div>")
-        header = "<th>#</th><th>prompt</th>" + "".join(f'<th title="{esc(n)}">{esc(n)}</th>' for n in names)
-        summary = ('<tr class="sum"><td></td><td>summary</td>'
-                   + "".join(f"<td class='w'>{self._columns[n].stats_html()}</td>" for n in names) + "</tr>")
-        body = "".join(self._render_row(index, names) for index in rows)
-        if not rows:
-            body = f'<tr><td colspan="{len(names) + 2}" style="{_MUTED}">no prompts yet</td></tr>'
-        width = f"{70 / max(len(names), 1):.1f}%"
-        cols = ('<colgroup><col style="width:3.5em"><col style="width:22%">'
-                + "".join(f'<col style="width:{width}">' for _ in names) + "</colgroup>")
-        return (f'{head}<table class="seeds-grid-table">{cols}<thead><tr>{header}</tr>{summary}</thead>'
-                f"<tbody>{body}</tbody></table>")
-
-    def _render_row(self, index: int, names: list[str]) -> str:
-        prompt = self._texts[index] if index < len(self._texts) else ""
-        cells = [f'<td class="n">{index}</td>',
-                 f'<td class="w" title="{esc(excerpt(prompt, _TITLE_CHARS))}">{esc(excerpt(prompt, 160))}</td>']
-        for name in names:
-            column = self._cells.get(name)
-            item = column[index] if column is not None and index < len(column) else None
-            cells.append(_render_cell(item, waiting=self._columns[name].state in ("pending", "running")))
-        return f'<tr data-index="{index}">{"".join(cells)}</tr>'
+    def _push_more(self) -> None:
+        self.clients = [column.view(name) for name, column in self._columns.items()]
 
     # -- lifecycle and text ------------------------------------------------------------------------------
     def snapshot_html(self) -> str:
@@ -286,16 +274,13 @@ class CompareGrid(StaticSnapshot, VBox):
         with self._lock:
             names = list(self._columns)
             lines = [column.line(name) for name, column in self._columns.items()]
-            if self._message:
-                lines.append(self._message)
+            if self.message:
+                lines.append(self.message)
             size = self.row_count
             rows = []
             for index in range(min(size, _SNAPSHOT_ROWS)):
                 cells: list[object] = [index, excerpt(self._texts[index] if index < len(self._texts) else "", 100)]
-                for name in names:
-                    column = self._cells.get(name)
-                    item = column[index] if column is not None and index < len(column) else None
-                    cells.append(_cell_text(item))
+                cells += [_snapshot_cell(self.item(name, index)) for name in names]
                 rows.append(cells)
         if size > len(rows):
             lines.append(f"first {len(rows)} of {size:,} prompts shown; run the notebook to browse them all")
@@ -303,14 +288,14 @@ class CompareGrid(StaticSnapshot, VBox):
         return snapshot_box(text_lines("Comparison", lines), "seeds-compare-snapshot", table=table)
 
     def close(self) -> None:
-        """Close the grid and all its parts, and drop the answers it holds."""
+        """Close the grid (and its layout model), and drop the answers it holds."""
         with self._lock:
-            self._cells.clear()
+            self._answers.clear()
         close_tree(self, super().close)
 
     def __repr__(self) -> str:
         """Deterministic one-liner (no address, no timings) for consoles and nbval."""
-        total = "?" if self.row_count == 0 and not self._cells else f"{self.row_count:,}"
+        total = "?" if self.row_count == 0 and not self._answers else f"{self.row_count:,}"
         per = " · ".join(f"{name}: {c.ledger.succeeded:,} ok, {c.ledger.failed:,} failed"
                          for name, c in self._columns.items())
         return f"CompareGrid: {len(self._columns)} clients × {total} prompts" + (f" · {per}" if per else "")
@@ -319,20 +304,16 @@ class CompareGrid(StaticSnapshot, VBox):
         printer.text(repr(self))
 
 
-def _render_cell(item: Response | BaseException | None, *, waiting: bool) -> str:
+def _cell(item: Item, *, waiting: bool) -> tuple[str, str]:
+    """(text, status) of one answer cell: the answer's excerpt, the error with its type, or nothing yet."""
     if item is None:
-        return f'<td class="w" style="{_MUTED}">{"…" if waiting else ""}</td>'
-    status = status_of(item)
+        return ("", "waiting" if waiting else "none")
     if isinstance(item, Response):
-        text, style = item.content, ""
-        prefix = f'<span style="{_MUTED}">(cached)</span> ' if item.cached else ""
-    else:
-        text, style, prefix = f"{type(item).__name__}: {item}", f' style="color:{STATUS_COLOR[status]}"', ""
-    return (f'<td class="w"{style} title="{esc(excerpt(text, _TITLE_CHARS))}">{prefix}'
-            f"{esc(excerpt(text, _CELL_CHARS))}</td>")
+        return (excerpt(item.content, _CELL_CHARS), status_of(item))
+    return (excerpt(f"{type(item).__name__}: {item}", _CELL_CHARS), status_of(item))
 
 
-def _cell_text(item: Response | BaseException | None) -> object:
+def _snapshot_cell(item: Item) -> object:
     """A snapshot cell: the answer's excerpt, or the error in its status colour (a (text, colour) pair)."""
     if item is None:
         return ""
@@ -369,6 +350,7 @@ async def compare_batch(prompts: Iterable[Any], clients: Mapping[str, BaseClient
     if grid is None:
         grid = CompareGrid(list(clients), prompts, page_size=page_size, throttle=Throttle(refresh_s))
     handle = display_live(grid) if show else None
+    ticker = asyncio.get_running_loop().create_task(_tick(grid), name="seeds_nb-compare-ticker")
     try:
         results = await compare_models(prompts, clients, max_concurrent, on_progress=grid.record,
                                        on_result=grid.record_result, on_run=grid.attach, **params)
@@ -378,5 +360,14 @@ async def compare_batch(prompts: Iterable[Any], clients: Mapping[str, BaseClient
     else:
         grid.load(results)
     finally:
+        ticker.cancel()
+        await asyncio.wait([ticker])  # its own end (cancelled, a failed push) is not ours to raise
         refresh_fallback(handle, grid)
     return results
+
+
+async def _tick(grid: CompareGrid) -> None:
+    """Push answers the throttle held back while no other answer came (a slow client's tail)."""
+    while True:
+        await asyncio.sleep(_TICK_S)
+        grid.tick()

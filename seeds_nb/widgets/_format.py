@@ -8,23 +8,27 @@ from __future__ import annotations
 
 import html
 import math
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["STATUS_COLOR", "TABLE_CSS", "esc", "excerpt", "fmt_duration", "fmt_gco2", "fmt_kwh", "fmt_num", "fmt_usd"]
+from seeds_nb.core.types import normalize_prompt
+
+if TYPE_CHECKING:
+    from seeds_nb.core.types import Response
+
+__all__ = ["DETAIL_LIMIT", "STATE_COLOR", "STATUS_COLOR", "cap", "esc", "excerpt", "fmt_duration", "fmt_gco2",
+           "fmt_kwh", "fmt_num", "fmt_usd", "full_prompt", "response_facts"]
 
 STATUS_COLOR = {"ok": "#2e7d32", "cached": "#1565c0", "failed": "#c62828", "retrying": "#b26a00",
                 "cancelled": "#757575", "budget": "#757575"}
 """The colour of each row status, the same in the results grid, the compare grid and the snapshots."""
 
-TABLE_CSS = """<style>
-.seeds-grid-table {border-collapse:collapse;font-size:12px;width:100%;table-layout:fixed}
-.seeds-grid-table th, .seeds-grid-table td {padding:2px 6px;vertical-align:top;text-align:left;
-  border-bottom:1px solid var(--jp-border-color2, #e0e0e0)}
-.seeds-grid-table td.n {text-align:right;white-space:nowrap}
-.seeds-grid-table td.t {overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
-.seeds-grid-table td.s {font-weight:600}
-.seeds-grid-head {font-size:12px;margin:2px 0}
-</style>"""
-"""The compare grid's table style (an HTML widget's ``<style>``)."""
+STATE_COLOR = {"success": "#2e7d32", "partial": "#b26a00", "stopped": "#b26a00", "failed": "#c62828",
+               "cancelled": "#c62828", "error": "#c62828", "cancelling": "#b26a00"}
+"""The colour of a run's state word, in the panel and in the compare grid's lines."""
+
+DETAIL_LIMIT = 20_000
+"""Most characters of one text a detail pane shows (a prompt, an answer, an error)."""
+_FALLBACK_CHARS = 2_000
 
 
 def esc(text: object) -> str:
@@ -80,3 +84,36 @@ def fmt_duration(seconds: float | None) -> str:
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def cap(text: str) -> str:
+    """``text`` cut at ``DETAIL_LIMIT`` characters, saying how many were left out."""
+    if len(text) <= DETAIL_LIMIT:
+        return text
+    return text[:DETAIL_LIMIT] + f"\n… ({len(text) - DETAIL_LIMIT:,} more characters)"
+
+
+def full_prompt(prompt: Any) -> str:
+    """A prompt as a detail pane shows it: its text, or each message as ``[role] text``."""
+    try:
+        messages = normalize_prompt(prompt)
+    except Exception:  # a prompt that could not be sent: its repr, bounded (it may hold an image's bytes)
+        text = str(prompt)
+        return text if len(text) <= _FALLBACK_CHARS else text[:_FALLBACK_CHARS - 3] + "..."
+    if len(messages) == 1 and messages[0].role == "user":
+        return messages[0].text()
+    return "\n\n".join(f"[{m.role}] {m.text()}" for m in messages)
+
+
+def response_facts(item: Response) -> list[list[str]]:
+    """One answer's numbers, as ``[name, value]`` pairs: model, attempts, tokens, latency, cost, carbon
+    (and energy when known), the same in the results grid's and the compare grid's detail."""
+    tracking = item.tracking
+    facts = [["model", item.model], ["attempts", str(item.attempts)],
+             ["tokens", f"{item.usage.total_tokens:,}" if item.usage.total_tokens is not None else "?"],
+             ["latency", f"{item.latency_s:.3f}s" if not item.cached else "– (cached)"],
+             ["cost", fmt_usd(tracking.cost_usd, small=True)],
+             ["carbon", fmt_gco2(tracking.gwp_kgco2eq) + (" measured" if tracking.method == "measured" else "")]]
+    if tracking.energy_kwh is not None:
+        facts.append(["energy", fmt_kwh(tracking.energy_kwh)])
+    return facts

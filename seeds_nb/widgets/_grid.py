@@ -47,9 +47,9 @@ from seeds_nb.core.exceptions import BudgetExceeded, Cancelled, ConfigurationErr
 from seeds_nb.core.result import BatchResult, status_of
 from seeds_nb.core.runner import Running, start_thread
 from seeds_nb.core.structured import field_value, parsed_fields
-from seeds_nb.core.types import Response, normalize_prompt
+from seeds_nb.core.types import Response
 
-from ._format import STATUS_COLOR, excerpt, fmt_gco2, fmt_kwh, fmt_usd
+from ._format import STATUS_COLOR, cap, excerpt, fmt_gco2, fmt_usd, full_prompt, response_facts
 from ._snapshot import StaticSnapshot, html_table, snapshot_box, text_lines
 from ._throttle import Throttle
 from ._tree import close_tree
@@ -76,8 +76,6 @@ EXPORT_FORMATS: dict[str, str] = {".csv": "csv", ".parquet": "parquet", ".pq": "
 _ASKABLE = ("sort_by", "sort_desc", "status_filter", "query", "viewport", "selected")
 """The traits the browser may ask the kernel to set (``{"ask": {...}}`` custom messages)."""
 _MAX_WINDOW = 400  # rows the browser may ask for at once (a screenful plus overscan is ~60)
-_DETAIL_LIMIT = 20_000
-_FALLBACK_CHARS = 2_000
 _SNAPSHOT_ROWS = 5  # first and last rows in the static snapshot
 
 # a row: [prompt index, status, prompt text, Response | Exception | None]
@@ -411,40 +409,23 @@ class ResultsGrid(StaticSnapshot, anywidget.AnyWidget):
     def _detail(self, row: Row) -> dict[str, Any]:
         index, status, prompt, item = row
         self._detail_item = item
-        detail: dict[str, Any] = {"index": index, "status": status, "prompt": _cap(self._full_prompt(index, prompt))}
+        detail: dict[str, Any] = {"index": index, "status": status, "prompt": cap(self._full_prompt(index, prompt))}
         if isinstance(item, Response):
-            tracking = item.tracking
-            facts = [["model", item.model], ["attempts", str(item.attempts)],
-                     ["tokens", f"{item.usage.total_tokens:,}" if item.usage.total_tokens is not None else "?"],
-                     ["latency", f"{item.latency_s:.3f}s" if not item.cached else "– (cached)"],
-                     ["cost", fmt_usd(tracking.cost_usd, small=True)],
-                     ["carbon", fmt_gco2(tracking.gwp_kgco2eq) + (" measured" if tracking.method == "measured"
-                                                                  else "")]]
-            if tracking.energy_kwh is not None:
-                facts.append(["energy", fmt_kwh(tracking.energy_kwh)])
-            detail.update(title="Response", text=_cap(item.content), facts=facts,
-                          fields=[[f, _cap(_cell(item.parsed, f))] for f in self.fields] if item.parsed is not None
+            detail.update(title="Response", text=cap(item.content), facts=response_facts(item),
+                          fields=[[f, cap(_cell(item.parsed, f))] for f in self.fields] if item.parsed is not None
                           else [],
-                          tool_calls=[[c.name, c.id, _cap(c.raw_arguments)] for c in item.tool_calls],
-                          choices=[[c.index, _cap(c.content)] for c in item.choices] if len(item.choices) > 1 else [])
+                          tool_calls=[[c.name, c.id, cap(c.raw_arguments)] for c in item.tool_calls],
+                          choices=[[c.index, cap(c.content)] for c in item.choices] if len(item.choices) > 1 else [])
         else:
             detail.update(title="Error" if status != "retrying" else "Retrying after",
                           error_type=type(item).__name__ if item is not None else "",
-                          text=_cap(str(item)) if item is not None else "", facts=[], fields=[])
+                          text=cap(str(item)) if item is not None else "", facts=[], fields=[])
         return detail
 
     def _full_prompt(self, index: int, fallback: str) -> str:
         if self._prompts is None or not 0 <= index < len(self._prompts):
             return fallback
-        prompt = self._prompts[index]
-        try:
-            messages = normalize_prompt(prompt)
-        except Exception:  # a prompt that could not be sent: its repr, bounded (it may hold an image's bytes)
-            text = str(prompt)
-            return text if len(text) <= _FALLBACK_CHARS else text[:_FALLBACK_CHARS - 3] + "..."
-        if len(messages) == 1 and messages[0].role == "user":
-            return messages[0].text()
-        return "\n\n".join(f"[{m.role}] {m.text()}" for m in messages)
+        return full_prompt(self._prompts[index])
 
     # -- actions -------------------------------------------------------------------------------------
     def _rerun_ready(self) -> bool:
@@ -722,12 +703,6 @@ def _cells(row: Row, fields: Sequence[str]) -> list[Any]:
                 fmt_gco2(gco2).split(" ")[0] if gco2 is not None else "?", ""]
     error = excerpt(f"{type(item).__name__}: {item}", 100) if item is not None else ""
     return [index, status, excerpt(prompt, 80), "", *("" for _ in fields), "", "", "", "", error]
-
-
-def _cap(text: str) -> str:
-    if len(text) <= _DETAIL_LIMIT:
-        return text
-    return text[:_DETAIL_LIMIT] + f"\n… ({len(text) - _DETAIL_LIMIT:,} more characters)"
 
 
 def _cell(parsed: Any, field: str) -> str:

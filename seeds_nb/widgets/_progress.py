@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from seeds_nb.core.result import cost_text
 
-from ._format import esc, fmt_duration, fmt_gco2, fmt_kwh, fmt_usd
+from ._format import STATE_COLOR, esc, fmt_duration, fmt_gco2, fmt_kwh, fmt_usd
 from ._panel import Panel
 from ._throttle import Throttle
 
@@ -31,8 +31,6 @@ FINAL_STATES = ("success", "partial", "failed", "cancelled", "stopped", "error")
 _BAR_STYLE = {"pending": "", "running": "", "cancelling": "warning", "success": "success",
               "partial": "warning", "stopped": "warning", "failed": "danger", "cancelled": "danger",
               "error": "danger"}
-_STATE_COLOR = {"success": "#2e7d32", "partial": "#b26a00", "stopped": "#b26a00", "failed": "#c62828",
-                "cancelled": "#c62828", "error": "#c62828", "cancelling": "#b26a00"}
 _MUTED = "color: var(--jp-ui-font-color2, #666)"
 
 
@@ -206,7 +204,7 @@ class BatchProgress(Panel):
         return f"{snap.done}/{total} done"
 
     def _stats_html(self, snap: _Snapshot) -> str:
-        color = _STATE_COLOR.get(snap.state, "inherit")
+        color = STATE_COLOR.get(snap.state, "inherit")
         parts = [f'<b style="color:{color}">{esc(snap.state)}</b>',
                  f'<span style="color:#2e7d32">✔ {snap.succeeded:,} ok</span>',
                  f"{snap.cached:,} cached",
