@@ -130,6 +130,20 @@ def test_reopening_sees_committed_entries(tmp_path: Path) -> None:
     second.close()
 
 
+def test_large_write_groups_keep_every_row_and_the_last_of_a_repeated_key(tmp_path: Path) -> None:
+    """Writes queued faster than a commit are grouped (several multi-row statements per transaction):
+    every row lands with its raw body, and a key written twice keeps the later value."""
+    cache = ResponseCache(tmp_path)
+    futures = [cache.set_nowait(f"k{i}", {"i": i}, f"raw{i}".encode()) for i in range(1200)]
+    futures += [cache.set_nowait(f"k{i}", {"i": -i}) for i in range(0, 1200, 100)]
+    cache.flush()
+    assert all(f.done() and f.exception() is None for f in futures)
+    assert len(cache) == 1200 and cache.writes == 1212
+    assert cache.get("k7") == {"i": 7, "raw": b"raw7"}
+    assert cache.get("k300") == {"i": -300}  # the later write replaced the row, raw body included
+    cache.close()
+
+
 async def test_cache_hits_are_priced_with_the_reading_clients_zone(server: MockServer, tmp_path: Path) -> None:
     world = OpenAIClient("gpt-4.1-mini", base_url=server.url, cache_dir=str(tmp_path), electricity_mix_zone="WOR")
     france = OpenAIClient("gpt-4.1-mini", base_url=server.url, cache_dir=str(tmp_path), electricity_mix_zone="FRA")

@@ -63,6 +63,9 @@ _GROUP_WINDOW_S = 0.01
 fewer, larger transactions and no wake-up of the writer per answer (a sending slot never waits on it)."""
 _OPEN_TIMEOUT_S = 30.0
 _GROUP_MAX = 500
+_INSERT = "INSERT OR REPLACE INTO seeds_cache (key, value, created, raw) VALUES "
+_INSERT_ROWS = 200
+"""Rows per INSERT statement: 4 bound values each, under the 999 that every SQLite build allows."""
 Done = Callable[[BaseException | None], object]
 _Item = tuple[str | None, bytes, bytes | None, Done]
 
@@ -421,11 +424,22 @@ class ResponseCache:
 
     @staticmethod
     def _commit(conn: sqlite3.Connection, rows: list[tuple[str, bytes, bytes | None]]) -> None:
+        """One transaction for the group, its rows inserted by one multi-row statement per ``_INSERT_ROWS``.
+
+        Why not ``executemany``: it steps the statement once per row, and the sqlite3 module releases and
+        takes back the interpreter lock around every step, so each row was a lock hand-off with the
+        event loop (a thread switch when the loop holds it). One statement binds the group's values
+        under one hold of the lock and runs them in one step.
+        """
         now = time.time()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany("INSERT OR REPLACE INTO seeds_cache (key, value, created, raw) VALUES (?, ?, ?, ?)",
-                             [(k, v, now, r) for k, v, r in rows])
+            for start in range(0, len(rows), _INSERT_ROWS):
+                chunk = rows[start:start + _INSERT_ROWS]
+                values: list[object] = []
+                for k, v, r in chunk:
+                    values += (k, v, now, r)
+                conn.execute(_INSERT + ",".join(("(?,?,?,?)",) * len(chunk)), values)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:  # else later writes fail with "cannot start a transaction within a transaction"
