@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from seeds_nb import CacheError, MockServer, OpenAIClient
+from seeds_nb.core import cache as cache_module
 from seeds_nb.core.cache import FILENAME, ResponseCache
 from seeds_nb.mock import Fault
 
@@ -128,6 +130,39 @@ def test_reopening_sees_committed_entries(tmp_path: Path) -> None:
     assert second.get("late") == {"x": 1}
     first.close()
     second.close()
+
+
+def test_flush_and_close_do_not_wait_out_the_gathering_window(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """While writes stream in, the writer gathers a group for a window before committing; whoever only
+    waits for the commits (flush, close) has it commit at once. With a ten-minute window, a flush that
+    waited it out would time out here."""
+    monkeypatch.setattr(cache_module, "_GROUP_WINDOW_S", 600.0)
+    cache = ResponseCache(tmp_path)
+    for round_ in range(3):  # groups of several rows put the writer in its gathering mode
+        for i in range(300):
+            cache.set_nowait(f"r{round_}-{i}", {"i": i})
+        cache.flush(timeout=30)  # raises TimeoutError if it waited for the window
+    assert cache.writes == 900 and len(cache) == 900
+    cache.set_nowait("last", {"i": -1})
+    cache.close()
+    reopened = ResponseCache(tmp_path)
+    assert reopened.get("last") == {"i": -1}
+    reopened.close()
+
+
+async def test_a_batch_whose_requests_all_answered_does_not_wait_out_the_window(
+        make_client, server: MockServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answers are reported once their cache write committed; when nothing is in flight any more the batch
+    has the writer commit now instead of at the end of its gathering window (10 ms by default, here ten
+    minutes: a batch that waited it out would not end within the test's limit)."""
+    monkeypatch.setattr(cache_module, "_GROUP_WINDOW_S", 600.0)
+    client = make_client(cache_dir=str(tmp_path))
+    for round_ in range(3):
+        result = await asyncio.wait_for(
+            client.batch_generate([f"window {round_} {i}" for i in range(40)], max_concurrent=40), 60)
+        assert result.successful_count == 40
+    assert client.cache is not None and client.cache.writes == 120 and server.request_count == 120
 
 
 def test_large_write_groups_keep_every_row_and_the_last_of_a_repeated_key(tmp_path: Path) -> None:

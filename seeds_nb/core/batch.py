@@ -258,6 +258,8 @@ class BatchRun:
                 if not finished:
                     if self._cancelled or not (tasks or committing or dups):
                         break
+                    if committing and (not tasks or len(committing) >= commit_limit):
+                        pipeline.hurry_writes()  # only commits are awaited: no need to gather a larger group
                     wake.clear()
                     await wake.wait()  # then hand out what finished before starting more (backpressure)
                 while finished:

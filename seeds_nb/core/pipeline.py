@@ -358,6 +358,11 @@ class Pipeline:
             done(exc)
         return True
 
+    def hurry_writes(self) -> None:
+        """Nothing is left to do but wait for queued cache writes: have them committed now."""
+        if self.cache is not None:
+            self.cache.hurry()
+
     async def committed(self, fut: Future[None] | None) -> bool:
         """Wait for a write to commit (a cancel of the waiter never cancels the write); False and a
         warning when it failed: the answer is still the caller's."""
