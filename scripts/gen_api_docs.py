@@ -36,6 +36,8 @@ def _public_methods(cls: type) -> list[tuple[str, object]]:
             continue
         if isinstance(member, property):
             out.append((name, member))
+        elif isinstance(member, classmethod) and member.__func__.__doc__:
+            out.append((name, member.__get__(None, cls)))  # bound: its signature without ``cls``
         elif inspect.isfunction(member) and member.__doc__:
             out.append((name, member))
     return out

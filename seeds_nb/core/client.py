@@ -11,7 +11,7 @@ import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import httpx
 
@@ -83,13 +83,24 @@ class BaseClient:
     codec_class: ClassVar[type[Codec]] = Codec
     #: the provider's server-side Batch API, if it has one (see ``submit_batch``)
     batch_api_class: ClassVar[type[BatchAPI] | None] = None
+    # What the provider's environment configures, in one place: the constructor, ``from_env`` and the
+    # ``%%seeds_batch`` magic all read these (none keeps its own table of variable names).
+    #: the model ``from_env()`` (and ``%%seeds_batch --provider ...``) uses when none is given
+    default_model: ClassVar[str | None] = None
+    #: environment variables holding the API key, read in this order when ``api_key`` is not given
+    api_key_env: ClassVar[tuple[str, ...]] = ()
+    #: environment variables holding the server's URL, read in this order when ``base_url`` is not given
+    base_url_env: ClassVar[tuple[str, ...]] = ()
+    #: the provider's own server, when neither ``base_url`` nor a variable names one (None: there is
+    #: none, e.g. a self-hosted server must be named)
+    default_base_url: ClassVar[str | None] = None
 
     def __init__(
         self,
         model: str,
         *,
         api_key: Secret | str | None,
-        base_url: str,
+        base_url: str | None,
         cache_dir: str | os.PathLike[str] | None = None,
         cache_ttl_s: float | None = None,
         timeout: float = 60.0,
@@ -248,6 +259,44 @@ class BaseClient:
     def api_key_hint(self) -> str | None:
         """The masked API key, safe to show."""
         return mask_secret(self._api_key.get())
+
+    # -- what the environment configures -------------------------------------------------------
+    @classmethod
+    def env_api_key(cls) -> Secret:
+        """The key from the first of ``api_key_env`` that is set (empty: none is), held in a ``Secret`` so
+        that no repr, log or traceback shows it."""
+        return Secret(next((os.environ[name] for name in cls.api_key_env if os.environ.get(name)), None))
+
+    @classmethod
+    def env_base_url(cls) -> str | None:
+        """The URL from the first of ``base_url_env`` that is set; None when none is (then the client
+        talks to ``default_base_url``)."""
+        return next((os.environ[name] for name in cls.base_url_env if os.environ.get(name)), None)
+
+    @classmethod
+    def resolve_credentials(cls, api_key: str | Secret | None, base_url: str | None) -> tuple[Secret, str | None]:
+        """The constructor's rule, once for every provider: the given key, else ``env_api_key()``; the
+        given URL, else ``env_base_url()``, else ``default_base_url``."""
+        if isinstance(api_key, Secret):
+            secret = api_key
+        else:
+            secret = Secret(api_key) if api_key is not None else cls.env_api_key()
+        return secret, base_url or cls.env_base_url() or cls.default_base_url
+
+    @classmethod
+    def from_env(cls, model: str | None = None, **kwargs: Any) -> Self:
+        """The client as the provider's usual environment variables configure it (the key from
+        ``api_key_env``, the server from ``base_url_env``), for ``model`` or the provider's
+        ``default_model``; ``kwargs`` go to the constructor (an explicit ``api_key=``/``base_url=`` wins).
+
+        Why a classmethod: what a provider reads from the environment lives on its class, so scripts,
+        notebooks and ``%%seeds_batch`` build the same client the same way."""
+        if model is None:
+            model = cls.default_model
+            if model is None:
+                raise ConfigurationError(f"{cls.__name__} has no default model: pass one, e.g. "
+                                         f"{cls.__name__}.from_env('my-model')")
+        return cls(model, **kwargs)
 
     def __repr__(self) -> str:
         state = vars(self)  # safe on a half-built client too (a traceback of a failed __init__ shows it)

@@ -28,6 +28,7 @@ import shlex
 import threading
 from argparse import Namespace, RawDescriptionHelpFormatter
 from typing import Any
+from urllib.parse import urlsplit
 
 from IPython.core import magic_arguments as ma
 from IPython.core.error import UsageError
@@ -39,6 +40,7 @@ from traitlets import Enum, Float, Integer, Unicode
 from seeds_nb.core.client import BaseClient
 from seeds_nb.core.exceptions import ConfigurationError
 from seeds_nb.core.result import BatchResult
+from seeds_nb.providers import AnthropicClient, GoogleClient, OpenAIClient, OpenRouterClient, SelfHostedClient
 
 from ._background import BackgroundBatch
 from ._plan import estimate_plan
@@ -49,19 +51,23 @@ from ._submit import SubmitMixin
 
 __all__ = ["BatchInterrupted", "SeedsBatch"]
 
-PROVIDERS = ("openai", "anthropic", "google", "openrouter", "selfhosted", "mock")
-DEFAULT_MODELS = {"openai": "gpt-4.1-mini", "mock": "gpt-4.1-mini", "anthropic": "claude-haiku-4-5",
-                  "google": "gemini-2.5-flash", "openrouter": "openai/gpt-4.1-mini",
-                  "selfhosted": "default"}  # a self-hosted server's "default": the model it has loaded
-"""The model when neither --model nor %config SeedsBatch.model gives one."""
-#: each provider's environment variables: (its base URL's, its keys' in the order its client reads them)
-_ENV = {"openai": ("OPENAI_BASE_URL", ("OPENAI_API_KEY",)), "anthropic": ("ANTHROPIC_BASE_URL", ("ANTHROPIC_API_KEY",)),
-        "google": ("GOOGLE_GEMINI_BASE_URL", ("GOOGLE_API_KEY", "GEMINI_API_KEY")),
-        "openrouter": ("OPENROUTER_BASE_URL", ("OPENROUTER_API_KEY",)),
-        "selfhosted": ("SELFHOSTED_BASE_URL", ("SELFHOSTED_API_KEY",))}
-#: the host a provider's client talks to without a base URL (what --dry-run says it would reach)
-_HOSTS = {"openai": "api.openai.com", "anthropic": "api.anthropic.com", "google": "generativelanguage.googleapis.com",
-          "openrouter": "openrouter.ai", "selfhosted": "(no server: pass --base-url)"}
+#: --provider's choices and their clients (the mock speaks OpenAI's protocol). What each reads from the
+#: environment (key and base URL variables) and its default model live on the class (``from_env``).
+CLIENTS: dict[str, type[BaseClient]] = {"openai": OpenAIClient, "anthropic": AnthropicClient, "google": GoogleClient,
+                                        "openrouter": OpenRouterClient, "selfhosted": SelfHostedClient,
+                                        "mock": OpenAIClient}
+PROVIDERS = tuple(CLIENTS)
+
+
+def _default_model(provider: str) -> str:
+    """The model when neither --model nor %config SeedsBatch.model gives one: the client's own default."""
+    return CLIENTS[provider].default_model or ""
+
+
+def _default_host(provider: str) -> str:
+    """The host a provider's client talks to without a base URL (what --dry-run says it would reach)."""
+    url = CLIENTS[provider].default_base_url
+    return (urlsplit(url).hostname or url) if url else "(no server: pass --base-url)"
 MOCK_POLL_S, PROVIDER_POLL_S = 0.25, 10.0
 """--submit's default --poll-interval: the offline mock ends a job in seconds, a provider in minutes to hours."""
 
@@ -70,7 +76,7 @@ Send each prompt of the cell to an LLM as one batch and watch it run (live panel
 button, results grid). A kernel interrupt stops it and keeps what finished.
 """
 
-_EPILOG = """\
+_EPILOG_DEFAULTS = """\
 prompts:
   One prompt per non-empty line. When the cell has a line holding only ---, prompts are the
   blocks between such lines instead (for multi-line prompts).
@@ -82,13 +88,12 @@ defaults:
   %config SeedsBatch.model = "gpt-4o"           (also provider, max_concurrent, cache_dir, out,
   %config SeedsBatch.max_concurrent = 5          mock_latency_s, mock_batch_duration_s)
   Without OPENAI_API_KEY / OPENAI_BASE_URL the embedded offline mock server answers.
-  The model defaults to gpt-4.1-mini, claude-haiku-4-5 with --provider anthropic (key from
-  ANTHROPIC_API_KEY, server from ANTHROPIC_BASE_URL or --base-url), gemini-2.5-flash with
-  --provider google (GEMINI_API_KEY or GOOGLE_API_KEY; GOOGLE_GEMINI_BASE_URL), or
-  openai/gpt-4.1-mini with --provider openrouter (OPENROUTER_API_KEY; OPENROUTER_BASE_URL).
-  --provider selfhosted is your own OpenAI-compatible server that measures its carbon (--base-url
-  or SELFHOSTED_BASE_URL; the model defaults to "default", whatever the server has loaded).
+  Each provider's default model, and where its client reads the key and the server from
+  (--base-url wins over the variable):
+{providers}
+"""
 
+_EPILOG_RESULT = """\
 result:
   The BatchResult is bound to seeds_result (--out NAME); nothing is echoed, the live panel
   shows the run. With --background the handle is bound at once to NAME_run.
@@ -105,6 +110,22 @@ examples:
   %%seeds_batch --provider anthropic --submit --over abstracts
   Summarise in one line: {item}
 """
+
+
+def _provider_table() -> str:
+    """The defaults section's table, read from the client classes (what they do is what the help says)."""
+    rows = []
+    for name, cls in CLIENTS.items():
+        if name == "mock":
+            continue
+        keys = " or ".join(cls.api_key_env)
+        servers = " or ".join(cls.base_url_env)
+        where = f"{servers}, else {_default_host(name)}" if cls.default_base_url else f"{servers} (required)"
+        rows.append(f"    {name:<11} model {cls.default_model}; key {keys}\n{'':16}server {where}")
+    return "\n".join(rows)
+
+
+_EPILOG = _EPILOG_DEFAULTS.replace("{providers}", _provider_table()) + "\n" + _EPILOG_RESULT
 
 
 # Kernel-wide state: one mock server and one client per configuration, so connection pools and
@@ -156,9 +177,9 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
     @ma.magic_arguments()
     @ma.kwds(formatter_class=RawDescriptionHelpFormatter, description=_DESCRIPTION, epilog=_EPILOG)
     @ma.argument("-h", "--help", action="store_true", help="Show this help and send nothing.")
-    @ma.argument("--model", help="Model name (default: %%config SeedsBatch.model, else 'gpt-4.1-mini', "
-                                 "'claude-haiku-4-5' with --provider anthropic, 'gemini-2.5-flash' with google, "
-                                 "'openai/gpt-4.1-mini' with openrouter).")
+    @ma.argument("--model", help="Model name (default: %%config SeedsBatch.model, else the provider's: "
+                                 + ", ".join(f"'{_default_model(name)}' with {name}" for name in PROVIDERS
+                                             if name != "mock") + ").")
     @ma.argument("--provider", choices=PROVIDERS,
                  help="openai (any OpenAI-compatible server), anthropic (key: ANTHROPIC_API_KEY), google "
                       "(Gemini; GEMINI_API_KEY or GOOGLE_API_KEY), openrouter (OPENROUTER_API_KEY), selfhosted "
@@ -244,7 +265,7 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
             raise UsageError("--poll-interval must be a positive number of seconds (finite, such as 30); "
                              f"got {args.poll_interval:g}")
         if args.model is None:
-            args.model = self.model or DEFAULT_MODELS[self.choose_provider(args)]
+            args.model = self.model or _default_model(self.choose_provider(args))
         args.max_concurrent = args.max_concurrent if args.max_concurrent is not None else self.max_concurrent
         args.out = args.out if args.out is not None else self.out
         if not args.model.strip():
@@ -315,7 +336,7 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
             return "openai"
         if self.provider is not None:
             return str(self.provider)
-        if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
+        if OpenAIClient.env_api_key() or OpenAIClient.env_base_url():
             return "openai"
         return "mock"
 
@@ -328,16 +349,11 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
     @staticmethod
     def base_url_for(args: Namespace, provider: str) -> str | None:
         """--base-url, else the provider's environment variable; None: the client's default."""
-        return args.base_url or os.environ.get(_ENV.get(provider, _ENV["openai"])[0]) or None
+        return args.base_url or CLIENTS.get(provider, OpenAIClient).env_base_url() or None
 
     def client_for(self, args: Namespace) -> BaseClient:
         """A client per (provider, model, base_url, cache_dir, key), reused from cell to cell."""
         global _notice_shown
-        from seeds_nb.providers import AnthropicClient, GoogleClient, OpenAIClient, OpenRouterClient, SelfHostedClient
-
-        classes: dict[str, Any] = {"anthropic": AnthropicClient, "google": GoogleClient,
-                                   "openrouter": OpenRouterClient, "selfhosted": SelfHostedClient}
-
         provider = self.choose_provider(args)
         cache_dir = self.cache_dir_for(args)
         api_key: str | None = None
@@ -353,10 +369,9 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
         else:
             base_url = self.base_url_for(args, provider)
         # The key is part of the reuse key (hashed) so a key set after a 401 takes effect.
-        env_keys = _ENV.get(provider, _ENV["openai"])[1]
-        env_key = next((os.environ[name] for name in env_keys if os.environ.get(name)), "")
-        key_hash = hashlib.sha256((env_key if api_key is None else api_key).encode()).hexdigest()
-        del env_key
+        cls = CLIENTS[provider]
+        key_hash = hashlib.sha256(((cls.env_api_key().get() or "") if api_key is None else api_key).encode()
+                                  ).hexdigest()
         key = (provider, args.model, base_url, cache_dir, key_hash[:16])  # the raw key is never a local
         with _state_lock:
             client = _clients.get(key)
@@ -364,7 +379,6 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
                 try:
                     # The mock answers the same on any port: keep its cache valid across kernel restarts.
                     scope = "seeds_nb-mock" if provider == "mock" else None
-                    cls = classes.get(provider, OpenAIClient)
                     client = cls(args.model, api_key=api_key, base_url=base_url, cache_dir=cache_dir,
                                  cache_scope=scope)
                 except ConfigurationError as exc:
@@ -391,7 +405,7 @@ class SeedsBatch(Magics, SendMixin, SubmitMixin):
             provider = self.choose_provider(args)
             label = provider if provider != "mock" else "offline mock server"
             if provider != "mock":
-                label = f"{provider} at {self.base_url_for(args, provider) or _HOSTS[provider]}"
+                label = f"{provider} at {self.base_url_for(args, provider) or _default_host(provider)}"
             gen = {k: v for k, v in params.items() if k != "max_cost_usd"}
             if args.sink is not None:
                 plan_note = (f"--sink {args.sink}: rows it already holds are skipped when the cell runs (this "

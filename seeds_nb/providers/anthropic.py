@@ -223,24 +223,28 @@ class AnthropicClient(BaseClient):
     provider = "anthropic"
     codec_class = AnthropicCodec
     batch_api_class = AnthropicBatchAPI
+    default_model = "claude-haiku-4-5"
+    api_key_env = (AnthropicCodec.key_env,)
+    base_url_env = ("ANTHROPIC_BASE_URL",)
+    default_base_url = ANTHROPIC_BASE_URL
 
     def __init__(self, model: str, api_key: str | None = None, base_url: str | None = None,
                  cache_dir: str | os.PathLike[str] | None = None, timeout: float = 60.0, *,
                  max_tokens: int = DEFAULT_MAX_TOKENS, **kwargs: Any) -> None:
-        api_key = Secret(api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY"))  # type: ignore[assignment]
-        base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or ANTHROPIC_BASE_URL
+        secret, base_url = self.resolve_credentials(api_key, base_url)
+        del api_key  # only the Secret holds it from here (a traceback shows locals)
         if isinstance(base_url, str):
             base_url = base_url.rstrip("/").removesuffix("/v1")
-        if not api_key and base_url == ANTHROPIC_BASE_URL:
+        if not secret and base_url == ANTHROPIC_BASE_URL:
             raise ConfigurationError(
-                "no Anthropic API key: set the ANTHROPIC_API_KEY environment variable or pass api_key=...; "
+                f"no Anthropic API key: set the {self.api_key_env[0]} environment variable or pass api_key=...; "
                 "to try seeds_nb without a key, use the mock server: `server = seeds_nb.MockServer().start()` "
                 "then AnthropicClient(model, base_url=server.anthropic_url)"
             )
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise ConfigurationError(f"max_tokens must be a positive integer; got {max_tokens!r}")
         self.max_tokens = max_tokens
-        super().__init__(model, api_key=api_key, base_url=base_url, cache_dir=cache_dir, timeout=timeout,
+        super().__init__(model, api_key=secret, base_url=base_url, cache_dir=cache_dir, timeout=timeout,
                          codec=AnthropicCodec(model=model, base_url=check_base_url(base_url), max_tokens=max_tokens),
                          **kwargs)
 

@@ -400,15 +400,16 @@ class GoogleClient(BaseClient):
     provider = "google"
     codec_class = GoogleCodec
     batch_api_class = GoogleBatchAPI
+    default_model = "gemini-2.5-flash"
+    api_key_env = KEY_ENVS
+    base_url_env = ("GOOGLE_GEMINI_BASE_URL",)
+    default_base_url = GEMINI_BASE_URL
 
     def __init__(self, model: str, api_key: str | None = None, base_url: str | None = None,
                  cache_dir: str | os.PathLike[str] | None = None, timeout: float = 60.0, *,
                  system_instruction: str | None = None, batch_input: str = "auto", **kwargs: Any) -> None:
-        if api_key is None:
-            api_key = next((os.environ[name] for name in KEY_ENVS if os.environ.get(name)), None)
-        secret = Secret(api_key)
+        secret, base_url = self.resolve_credentials(api_key, base_url)
         del api_key  # only the Secret holds it from here (a traceback shows locals)
-        base_url = base_url or os.environ.get("GOOGLE_GEMINI_BASE_URL") or GEMINI_BASE_URL
         if isinstance(base_url, str):
             base_url = base_url.rstrip("/")
         if not secret and base_url == GEMINI_BASE_URL:

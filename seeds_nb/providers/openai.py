@@ -192,18 +192,23 @@ class OpenAIClient(BaseClient):
     provider = "openai"
     codec_class = OpenAICodec
     batch_api_class = OpenAIBatchAPI
+    default_model = "gpt-4.1-mini"
+    api_key_env = (OpenAICodec.key_env,)
+    base_url_env = ("OPENAI_BASE_URL",)
+    default_base_url = OPENAI_BASE_URL
 
     def __init__(self, model: str, api_key: str | None = None, base_url: str | None = None,
                  cache_dir: str | os.PathLike[str] | None = None, timeout: float = 60.0, **kwargs: Any) -> None:
-        api_key = Secret(api_key if api_key is not None else os.environ.get("OPENAI_API_KEY"))  # type: ignore[assignment]
-        base_url = base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL
-        if not api_key and isinstance(base_url, str) and base_url.rstrip("/") == OPENAI_BASE_URL:
+        secret, url = self.resolve_credentials(api_key, base_url)
+        del api_key  # only the Secret holds it from here (a traceback shows locals)
+        if not secret and isinstance(url, str) and url.rstrip("/") == OPENAI_BASE_URL:
             raise ConfigurationError(
-                "no OpenAI API key: set the OPENAI_API_KEY environment variable or pass api_key=...; "
+                f"no OpenAI API key: set the {self.api_key_env[0]} environment variable or pass api_key=...; "
                 "to try seeds_nb without a key, use the mock server: "
                 "`server = seeds_nb.MockServer().start()` then OpenAIClient(model, base_url=server.url)"
             )
-        super().__init__(model, api_key=api_key, base_url=base_url, cache_dir=cache_dir, timeout=timeout, **kwargs)
+        super().__init__(model, api_key=secret, base_url=url, cache_dir=cache_dir, timeout=timeout,
+                         **kwargs)
 
 
 def response_format_json(value: Any) -> Any:

@@ -117,16 +117,20 @@ class OpenRouterClient(BaseClient):
 
     provider = "openrouter"
     codec_class = OpenRouterCodec
+    default_model = "openai/gpt-4.1-mini"
+    api_key_env = (OpenRouterCodec.key_env,)
+    base_url_env = ("OPENROUTER_BASE_URL",)
+    default_base_url = OPENROUTER_BASE_URL
 
     def __init__(self, model: str, api_key: str | None = None, base_url: str | None = None,
                  cache_dir: str | os.PathLike[str] | None = None, timeout: float = 60.0, *,
                  site_url: str | None = None, app_name: str | None = None, usage_accounting: bool = True,
                  fetch_cost_data: bool | None = None, **kwargs: Any) -> None:
-        key = Secret(api_key if api_key is not None else os.environ.get("OPENROUTER_API_KEY"))
-        url = base_url or os.environ.get("OPENROUTER_BASE_URL") or OPENROUTER_BASE_URL
+        key, url = self.resolve_credentials(api_key, base_url)
+        del api_key  # only the Secret holds it from here (a traceback shows locals)
         if not key and isinstance(url, str) and url.rstrip("/") == OPENROUTER_BASE_URL:
             raise ConfigurationError(
-                "no OpenRouter API key: set the OPENROUTER_API_KEY environment variable or pass api_key=... "
+                f"no OpenRouter API key: set the {self.api_key_env[0]} environment variable or pass api_key=... "
                 "(keys: https://openrouter.ai/keys); to try seeds_nb without a key, use the mock server: "
                 "`server = seeds_nb.MockServer().start()` then OpenRouterClient(model, base_url=server.url)")
         for name, value in (("site_url", site_url), ("app_name", app_name)):

@@ -31,7 +31,6 @@ from pydantic import BaseModel
 
 from seeds_nb.core.client import BaseClient, check_base_url
 from seeds_nb.core.exceptions import ConfigurationError
-from seeds_nb.core.secrets import Secret
 from seeds_nb.core.tracking import ANY_PROVIDER, Targets
 from seeds_nb.core.types import Message, Usage
 
@@ -195,12 +194,16 @@ class SelfHostedClient(BaseClient):
 
     provider = "selfhosted"
     codec_class = SelfHostedCodec
+    default_model = "default"  # a self-hosted server's "default": the model it has loaded
+    api_key_env = (SelfHostedCodec.key_env, "MODEL_GARDEN_API_KEY")  # the original library's name second
+    base_url_env = ("SELFHOSTED_BASE_URL", "MODEL_GARDEN_BASE_URL")
 
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None,
                  cache_dir: str | os.PathLike[str] | None = None, timeout: float = 120.0, *,
                  carbon_field: str = CARBON_FIELD, structured_output: StructuredOutput = "json_schema",
                  tracking_method: str = "measured", **kwargs: Any) -> None:
-        url = base_url or os.environ.get("SELFHOSTED_BASE_URL") or os.environ.get("MODEL_GARDEN_BASE_URL")
+        key, url = self.resolve_credentials(api_key, base_url)
+        del api_key  # only the Secret holds it from here (a traceback shows locals)
         if not url:
             raise ConfigurationError(
                 "SelfHostedClient needs the server's URL: pass base_url='http://host:8000/v1' or set "
@@ -212,15 +215,13 @@ class SelfHostedClient(BaseClient):
         if structured_output not in STRUCTURED_OUTPUT_MODES:
             raise ConfigurationError(f"structured_output must be one of {', '.join(STRUCTURED_OUTPUT_MODES)} "
                                      f"('prompt' for a server without structured output); got {structured_output!r}")
-        key = api_key if api_key is not None else (os.environ.get("SELFHOSTED_API_KEY")
-                                                   or os.environ.get("MODEL_GARDEN_API_KEY"))
         self.carbon_field = carbon_field
         self.structured_output = structured_output
         known_as = [name for name in (kwargs.get("price_model"), kwargs.get("impacts_model")) if isinstance(name, str)]
         codec = SelfHostedCodec(model=model, base_url=check_base_url(url), carbon_field=carbon_field,
                                 structured_output=structured_output, known_as=known_as) if isinstance(model, str) \
             else None
-        super().__init__(model, api_key=Secret(key), base_url=url, cache_dir=cache_dir, timeout=timeout,
+        super().__init__(model, api_key=key, base_url=url, cache_dir=cache_dir, timeout=timeout,
                          codec=codec, tracking_method=tracking_method, **kwargs)
 
 
