@@ -23,12 +23,12 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import BaseModel
 
-from seeds_nb import ConfigurationError, Message, MockServer, PromptError, ResponseParseError
+from seeds_nb import ConfigurationError, Message, MockServer, PromptError, ResponseParseError, SelfHostedClient
 from seeds_nb.mock import Fault
 
 REVIEWS = ["great phone, love it", "battery died in a day", "it is fine", "screen cracked", "best purchase"]
 ADDED = ["response", "status", "error", "cached", "prompt_tokens", "completion_tokens", "cost_usd", "gwp_kgco2eq",
-         "energy_kwh", "latency_s"]
+         "energy_kwh", "latency_s", "tracking_method"]
 
 
 class Mood(StrEnum):
@@ -355,3 +355,28 @@ async def test_a_map_into_a_sink_holds_no_row_it_has_written(make_client, tmp_pa
 
     await make_client().map(rows(), "Row {n}", sink=tmp_path / "rows.jsonl", max_concurrent=8, on_progress=progress)
     assert len(counts) == 6 and max(counts) <= 1000 + 8 + 1  # at most the range being written, plus in flight
+
+
+async def test_the_tracking_method_column_matches_the_results_frame(make_client, server: MockServer,
+                                                                    tmp_path: Path) -> None:
+    """``map`` says where each row's energy and carbon come from, as ``to_pandas()`` of a batch does:
+    estimated, measured by a self-hosted server, or nothing for a failed row; in a sink too."""
+    server.add_fault(Fault(status=400, match="row 2 "))
+    rows = [{"n": i} for i in range(4)]
+    client = make_client(max_retries=0)
+    estimated = await client.map(pd.DataFrame(rows), "row {n} ")
+    methods = [m if isinstance(m, str) else None for m in estimated["tracking_method"]]  # NaN in pandas
+    assert methods == ["ecologits", "ecologits", None, "ecologits"]
+    frame = client.last_run.result.to_pandas()
+    assert list(frame["tracking_method"])[:2] == ["ecologits", "ecologits"]
+    gpu = SelfHostedClient("default", base_url=server.selfhosted_url, usd_per_million_tokens=1.0, max_retries=0)
+    try:
+        measured = await gpu.map(rows, "row {n} ")
+        frame = gpu.last_run.result.to_pandas()
+        assert [r["tracking_method"] for r in measured] == ["measured", "measured", None, "measured"]
+        assert [r["tracking_method"] for r in measured][:2] == list(frame["tracking_method"])[:2]
+        sink = tmp_path / "gpu.parquet"
+        await gpu.map(rows, "row {n} ", sink=sink)
+        assert [r["tracking_method"] for r in read_sink(sink)] == ["measured", "measured", None, "measured"]
+    finally:
+        await gpu.aclose()

@@ -31,8 +31,9 @@ __all__ = ["RESULT_COLUMNS", "MapJob", "PromptRows", "check_clash", "parsed_fiel
            "sized"]
 
 RESULT_COLUMNS = ("response", "status", "error", "cached", "prompt_tokens", "completion_tokens", "cost_usd",
-                  "gwp_kgco2eq", "energy_kwh", "latency_s")
-"""The columns ``map`` adds (the parsed fields of a ``response_format`` come right after ``response``)."""
+                  "gwp_kgco2eq", "energy_kwh", "latency_s", "tracking_method")
+"""The columns ``map`` adds (the parsed fields of a ``response_format`` come right after ``response``);
+``tracking_method`` says where a row's energy and carbon come from, as in ``BatchResult.to_pandas()``."""
 
 RowPrompt = Callable[[dict[str, Any]], Any]
 
@@ -145,7 +146,8 @@ def row_columns(item: Response | Exception, fields: list[str], prefix: str = "",
     out.update({prefix + "response": item.content, prefix + "cached": item.cached,
                 prefix + "prompt_tokens": usage.prompt_tokens, prefix + "completion_tokens": usage.completion_tokens,
                 prefix + "cost_usd": tracking.cost_usd, prefix + "gwp_kgco2eq": tracking.gwp_kgco2eq,
-                prefix + "energy_kwh": tracking.energy_kwh, prefix + "latency_s": item.latency_s})
+                prefix + "energy_kwh": tracking.energy_kwh, prefix + "latency_s": item.latency_s,
+                prefix + "tracking_method": tracking.method})
     if item.parsed is not None:
         for field in fields:
             out[prefix + field_column(field)] = field_value(item.parsed, field)
@@ -165,6 +167,7 @@ def result_columns(result: BatchResult, fields: list[str], prefix: str = "",
     usage_cols = (out[prefix + "prompt_tokens"], out[prefix + "completion_tokens"])
     tracking_cols = (out[prefix + "cost_usd"], out[prefix + "gwp_kgco2eq"], out[prefix + "energy_kwh"])
     latency_col = out[prefix + "latency_s"]
+    method_col = out[prefix + "tracking_method"]
     errors = result.errors
     for index, response in enumerate(result.responses):
         status_col[index] = result.status(index)
@@ -174,6 +177,7 @@ def result_columns(result: BatchResult, fields: list[str], prefix: str = "",
             cached_col[index] = False
             continue
         _fill(index, response, response_col, cached_col, field_cols, usage_cols, tracking_cols, latency_col)
+        method_col[index] = response.tracking.method
     for name in extras:
         column = out[prefix + name]
         for index, response in enumerate(result.responses):

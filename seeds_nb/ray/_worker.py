@@ -38,7 +38,8 @@ REPORT_S = 0.25
 RESULT_TYPES: dict[str, pa.DataType] = {
     "response": pa.string(), "status": pa.string(), "error": pa.string(), "cached": pa.bool_(),
     "prompt_tokens": pa.int64(), "completion_tokens": pa.int64(), "cost_usd": pa.float64(),
-    "gwp_kgco2eq": pa.float64(), "energy_kwh": pa.float64(), "latency_s": pa.float64()}
+    "gwp_kgco2eq": pa.float64(), "energy_kwh": pa.float64(), "latency_s": pa.float64(),
+    "tracking_method": pa.string()}
 """The added columns' types, fixed: a batch where every row failed must not write a column of nulls that
 another batch writes as text (Parquet files of one sink must share a schema)."""
 assert set(RESULT_TYPES) == set(RESULT_COLUMNS)
