@@ -30,16 +30,26 @@ def _doc(obj: object) -> str:
 
 
 def _public_methods(cls: type) -> list[tuple[str, object]]:
-    out = []
-    for name, member in vars(cls).items():
-        if name.startswith("_") and name not in ("__init__",):
+    """The class's own public methods, then those it inherits from the package's private bases (a
+    ``VirtualList``'s ``select``, a ``Panel``'s ``on_cancel``): they are part of its API too."""
+    out: list[tuple[str, object]] = []
+    seen: set[str] = set()
+    for klass in cls.__mro__:
+        if klass is not cls and not klass.__module__.startswith("seeds_nb.") or klass is object:
             continue
-        if isinstance(member, property):
-            out.append((name, member))
-        elif isinstance(member, classmethod) and member.__func__.__doc__:
-            out.append((name, member.__get__(None, cls)))  # bound: its signature without ``cls``
-        elif inspect.isfunction(member) and member.__doc__:
-            out.append((name, member))
+        if klass is not cls and not klass.__module__.rsplit(".", 1)[-1].startswith("_"):
+            continue  # a public base documents itself
+        for name, member in vars(klass).items():
+            if name in seen or (name.startswith("_") and name not in ("__init__",)) or (
+                    klass is not cls and name == "__init__"):
+                continue
+            seen.add(name)
+            if isinstance(member, property):
+                out.append((name, member))
+            elif isinstance(member, classmethod) and member.__func__.__doc__:
+                out.append((name, member.__get__(None, cls)))  # bound: its signature without ``cls``
+            elif inspect.isfunction(member) and member.__doc__:
+                out.append((name, member))
     return out
 
 

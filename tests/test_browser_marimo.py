@@ -73,10 +73,10 @@ def test_panel_and_grid_in_marimo(tmp_path: Path) -> None:
             expect(grid.locator(".sg-summary")).to_have_text(counts, timeout=30_000)
 
             # scrolled to its end: the last row, and only the visible rows in the DOM
-            grid.locator(".sg-scroll").evaluate("el => { el.scrollTop = el.scrollHeight; }")
-            last = grid.locator('.sg-row[data-index="2999"]')
+            grid.locator(".sv-scroll").evaluate("el => { el.scrollTop = el.scrollHeight; }")
+            last = grid.locator('.sv-row[data-index="2999"]')
             last.wait_for(timeout=30_000)
-            assert grid.locator(".sg-row").count() <= 24  # 20 rows in view and 2 drawn above and below it
+            assert grid.locator(".sv-row").count() <= 24  # 20 rows in view and 2 drawn above and below it
 
             last.click()  # the detail: the full prompt and answer
             detail = grid.locator(".sg-detail")
@@ -84,18 +84,18 @@ def test_panel_and_grid_in_marimo(tmp_path: Path) -> None:
             assert detail.locator(".sg-prompt").inner_text() == "Summarise abstract #2999 in one sentence."
             assert detail.locator(".sg-answer").inner_text().startswith(
                 "Mock answer to 'Summarise abstract #2999 in one sentence.'")
-            expect(last).to_have_class(re.compile(r"\bsg-selected\b"))
+            expect(last).to_have_class(re.compile(r"\bsv-selected\b"))
             harness.screenshot(grid, "widgets-marimo-grid.png")
 
             grid.locator(".sg-search").fill("abstract #1234 ")  # search: one row is left
             expect(grid.locator(".sg-summary")).to_contain_text("showing 1 (“abstract #1234 ”)", timeout=30_000)
-            expect(grid.locator(".sg-row[data-index]")).to_have_count(1)
-            assert grid.locator(".sg-row[data-index]").get_attribute("data-index") == "1234"
+            expect(grid.locator(".sv-row[data-index]")).to_have_count(1)
+            assert grid.locator(".sv-row[data-index]").get_attribute("data-index") == "1234"
             grid.locator(".sg-search").fill("")
             grid.locator(".sg-filter").select_option("failed")  # the status filter: the failed rows
             expect(grid.locator(".sg-summary")).to_contain_text(f"showing {failed:,} (failed)", timeout=30_000)
-            expect(grid.locator(".sg-row[data-index]")).to_have_count(failed)
-            for cell in grid.locator(".sg-row .sg-cell:nth-child(2)").all():
+            expect(grid.locator(".sv-row[data-index]")).to_have_count(failed)
+            for cell in grid.locator(".sv-row .sv-cell:nth-child(2)").all():
                 assert cell.inner_text() == "failed"
 
             background = page.locator(".seeds-batch-progress", has_text="background")

@@ -90,7 +90,7 @@ def test_a_10k_run_ends_at_10000_of_10000(page: Any, fast_counts: tuple[int, int
     assert fast_panel.locator(".seeds-bar-warning" if failed else ".seeds-bar-success").count() == 1
     grid = _grid(page)
     grid.get_by_text(re.compile(r"^10,000 rows")).wait_for(timeout=30_000)
-    assert grid.locator(".sg-row").count() <= 20  # the DOM holds the visible rows only (10 + a margin)
+    assert grid.locator(".sv-row").count() <= 20  # the DOM holds the visible rows only (10 + a margin)
 
 
 def test_the_finished_grid_answers_while_a_later_cell_awaits(page: Any, fast_counts: tuple[int, int]) -> None:
@@ -102,8 +102,8 @@ def test_the_finished_grid_answers_while_a_later_cell_awaits(page: Any, fast_cou
     harness.wait_for_panel(page, 1, 400, 1, timeout_ms=120_000)  # the slow run has begun
     slow_panel = page.locator(".seeds-batch-progress").nth(1)
     grid = _grid(page)
-    grid.locator(".sg-scroll").evaluate("el => { el.scrollTop = el.scrollHeight / 2; }")  # row 5,000 on top
-    row = grid.locator('.sg-row[data-index="5000"]')
+    grid.locator(".sv-scroll").evaluate("el => { el.scrollTop = el.scrollHeight / 2; }")  # row 5,000 on top
+    row = grid.locator('.sv-row[data-index="5000"]')
     row.wait_for(timeout=30_000)
     row.click()
     detail = grid.locator(".sg-detail")
@@ -131,12 +131,12 @@ def test_cancel_stops_a_run_in_the_browser(page: Any, fast_counts: tuple[int, in
 
 def test_scroll_to_the_end_and_click_row_9999(app: str, page: Any, fast_counts: tuple[int, int]) -> None:
     grid = _grid(page)
-    scroller = grid.locator(".sg-scroll")
+    scroller = grid.locator(".sv-scroll")
     scroller.evaluate("el => { el.scrollTop = el.scrollHeight; }")
-    last = grid.locator('.sg-row[data-index="9999"]')
+    last = grid.locator('.sv-row[data-index="9999"]')
     last.wait_for(timeout=30_000)
-    assert grid.locator(".sg-row").count() <= 20
-    excerpt = last.locator(".sg-cell").nth(3).inner_text()
+    assert grid.locator(".sv-row").count() <= 20
+    excerpt = last.locator(".sv-cell").nth(3).inner_text()
     last.click()
     detail = grid.locator(".sg-detail")
     detail.get_by_text("#9999", exact=True).wait_for(timeout=30_000)
@@ -147,17 +147,17 @@ def test_scroll_to_the_end_and_click_row_9999(app: str, page: Any, fast_counts: 
     # keyboard: up moves the selection to the row above
     scroller.press("ArrowUp")
     detail.get_by_text("#9998", exact=True).wait_for(timeout=30_000)
-    assert grid.locator(".sg-row.sg-selected").get_attribute("data-index") == "9998"
+    assert grid.locator(".sv-row.sv-selected").get_attribute("data-index") == "9998"
     _shot(app, "grid", page.locator(".jp-CodeCell", has=grid).first)
 
 
 def _scroll_and_select(grid: Any, index: int) -> int:
     """Scroll the grid (in index order) so that row ``index`` is near the top, part of a row hidden
     above, click that row, mark this view of the grid, and return the list's scrollTop."""
-    scroller = grid.locator(".sg-scroll")
-    row_height = int(grid.locator(".sg-row").first.evaluate("el => el.offsetHeight"))
+    scroller = grid.locator(".sv-scroll")
+    row_height = int(grid.locator(".sv-row").first.evaluate("el => el.offsetHeight"))
     scroller.evaluate("(el, top) => { el.scrollTop = top; }", (index - 2) * row_height + row_height // 3)
-    row = grid.locator(f'.sg-row[data-index="{index}"]')
+    row = grid.locator(f'.sv-row[data-index="{index}"]')
     row.click()
     grid.locator(".sg-detail").get_by_text(f"#{index}", exact=True).wait_for(timeout=30_000)
     return int(scroller.evaluate("el => { el.closest('.seeds-results-grid').dataset.drawnBefore = '1'; "
@@ -165,7 +165,7 @@ def _scroll_and_select(grid: Any, index: int) -> int:
 
 
 def _costs(grid: Any) -> list[float]:
-    return [float(text.lstrip("$")) for text in grid.locator(".sg-row .sg-cell:nth-child(7)").all_inner_texts()
+    return [float(text.lstrip("$")) for text in grid.locator(".sv-row .sv-cell:nth-child(7)").all_inner_texts()
             if text.startswith("$")]
 
 
@@ -178,7 +178,7 @@ def test_sort_by_cost_and_search_a_word(page: Any, fast_counts: tuple[int, int])
     grid.get_by_text("cost ▼").wait_for(timeout=30_000)
     page.wait_for_function("""() => {
         const grid = document.querySelectorAll('.seeds-results-grid')[0];
-        const rows = grid.querySelectorAll('.sg-row[data-index]');
+        const rows = grid.querySelectorAll('.sv-row[data-index]');
         return rows.length > 0 && rows[0].dataset.pos === '0';
     }""", timeout=30_000)
     costs = _costs(grid)
@@ -187,10 +187,10 @@ def test_sort_by_cost_and_search_a_word(page: Any, fast_counts: tuple[int, int])
     search = grid.locator(".sg-search")
     search.fill("#4242 ")
     grid.get_by_text(re.compile(r"showing 1 \(")).wait_for(timeout=30_000)
-    rows = grid.locator(".sg-row[data-index]")
+    rows = grid.locator(".sv-row[data-index]")
     assert rows.count() == 1 and rows.first.get_attribute("data-index") == "4242"
     search.fill("")
-    grid.locator('.sg-row[data-pos="0"]').wait_for(timeout=30_000)
+    grid.locator('.sv-row[data-pos="0"]').wait_for(timeout=30_000)
     grid.get_by_text(re.compile(r"showing")).wait_for(state="detached", timeout=30_000)
 
 
@@ -200,9 +200,9 @@ def test_filter_failed_then_rerun_failed_turns_them_ok(app: str, page: Any, fast
     grid = _grid(page)
     grid.locator(".sg-filter").select_option("failed")
     grid.get_by_text(f"showing {failed:,} (failed)").wait_for(timeout=30_000)
-    statuses = grid.locator(".sg-row .sg-cell:nth-child(2)").all_inner_texts()
-    assert statuses and set(statuses) == {"failed"} and len(statuses) == min(failed, grid.locator(".sg-row").count())
-    first = grid.locator(".sg-row[data-index]").first
+    statuses = grid.locator(".sv-row .sv-cell:nth-child(2)").all_inner_texts()
+    assert statuses and set(statuses) == {"failed"} and len(statuses) == min(failed, grid.locator(".sv-row").count())
+    first = grid.locator(".sv-row[data-index]").first
     first.click()
     grid.locator(".sg-detail").get_by_text(re.compile(r"^Error: ")).wait_for(timeout=30_000)
     _shot(app, "failed", page.locator(".jp-CodeCell", has=grid).first)
@@ -215,7 +215,7 @@ def test_filter_failed_then_rerun_failed_turns_them_ok(app: str, page: Any, fast
         index_head.click()
     grid.get_by_text("# ▲").wait_for(timeout=30_000)
     grid.get_by_text(re.compile(r"showing")).wait_for(state="detached", timeout=30_000)  # every row in the view
-    grid.locator('.sg-row[data-pos="0"][data-index="0"]').wait_for(timeout=30_000)
+    grid.locator('.sv-row[data-pos="0"][data-index="0"]').wait_for(timeout=30_000)
     top = _scroll_and_select(grid, 5002)
     rerun.click()
     grid.get_by_text(f"re-ran {failed:,} failed rows: {failed:,} ok").wait_for(timeout=60_000)
@@ -223,15 +223,15 @@ def test_filter_failed_then_rerun_failed_turns_them_ok(app: str, page: Any, fast
     # again as a new view: that view opens where the user was, row 5,002 still selected.
     page.wait_for_function("""() => {
         const grid = document.querySelectorAll('.seeds-results-grid')[0];
-        return !!grid && !grid.dataset.drawnBefore && !!grid.querySelector('.sg-row[data-index="5002"]');
+        return !!grid && !grid.dataset.drawnBefore && !!grid.querySelector('.sv-row[data-index="5002"]');
     }""", timeout=60_000)
     grid = _grid(page)
-    assert grid.locator(".sg-scroll").evaluate("el => el.scrollTop") == top
-    assert grid.locator(".sg-row.sg-selected").get_attribute("data-index") == "5002"
+    assert grid.locator(".sv-scroll").evaluate("el => el.scrollTop") == top
+    assert grid.locator(".sv-row.sv-selected").get_attribute("data-index") == "5002"
     grid.locator(".sg-detail").get_by_text("#5002", exact=True).wait_for(timeout=30_000)
     grid.locator(".sg-filter").select_option("failed")
     grid.get_by_text("showing 0 (failed)").wait_for(timeout=30_000)
-    assert grid.locator(".sg-row[data-index]").count() == 0
+    assert grid.locator(".sv-row[data-index]").count() == 0
     assert grid.get_by_role("button", name=re.compile(r"re-run failed")).is_disabled()
     panel = page.locator(".seeds-batch-progress").nth(0)
     panel.get_by_text("✘ 0 failed").wait_for(timeout=30_000)

@@ -231,13 +231,13 @@ class CompareGrid(VirtualList):
             return range(start, stop)
 
     # -- the list (VirtualList) --------------------------------------------------------------------
-    def _view(self) -> Sequence[int]:
+    def _view_handles(self) -> Sequence[int]:
         return range(self.row_count)
 
     def _cells_of(self, index: int) -> list[Any]:
         return [[*_cell(self.item(name, index), waiting=column.running)] for name, column in self._columns.items()]
 
-    def _cells(self, index: int) -> list[Any]:
+    def _format_row(self, index: int) -> list[Any]:
         text = self._texts[index] if index < len(self._texts) else ""
         return [index, excerpt(text, _PROMPT_CHARS), *self._cells_of(index)]
 

@@ -8,17 +8,11 @@ Why this shape (see docs/widgets.md):
 * The kernel *pushes* the window and the counts, throttled like the panel: messages from the browser
   wait while a cell blocks (ipywidgets #3468; ipykernel >= 7.4 handles them while a cell *awaits*;
   marimo handles them between cells), so a grid that asked for its rows could freeze during a run.
-* The browser *asks* with a custom message, ``{"ask": {...}}`` naming the traits it wants changed
-  (``viewport``, ``selected``, ``sort_by``, ``sort_desc``, ``status_filter``, ``query``); the kernel
-  sets them and answers with one push. Why not let the browser set the synced traits: Jupyter's widget
-  manager keeps at most one trait update per model in flight and sends the next only once the kernel
-  reported "idle" for the last; ipykernel 7.4 handles a comm message while a cell *awaits* but
-  reports no status for it. Seen in Chromium: a scroll while a later cell awaited its run got its
-  window, then the click on a row was never sent, not even after that cell ended. A custom message
-  has no such gate (Cancel is one): the click is answered while the cell still awaits. In marimo a
-  trait update also becomes the ``mo.ui.anywidget`` element's value (applied a second time,
-  re-running the cells that read the element); a custom message reaches only the widget.
-  The traits stay synced, so Python reads ``grid.selected`` and may set any of them.
+* The list is the package's shared virtual list (``VirtualList`` in ``_vlist.py``, ``static/vlist.js``,
+  also under the compare grid): the browser *asks* with custom messages, ``{"ask": {...}}`` naming the
+  traits it wants changed (here also ``sort_by``, ``sort_desc``, ``status_filter``, ``query``), and the
+  kernel sets them and answers with one push; ``_vlist.py`` says why the browser never writes a trait
+  (seen in Chromium: as trait updates, a row click during an awaited run was never sent).
 * marimo's widget model takes one event name per ``model.on`` call (Backbone, in Jupyter, also takes
   a space-separated list): grid.js registers each name on its own, or marimo's view would draw only
   what the model held when it rendered.
@@ -33,14 +27,11 @@ from __future__ import annotations
 
 import keyword
 import os
-import threading
-import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import anywidget
 import traitlets
 
 from seeds_nb.core.exceptions import BudgetExceeded, Cancelled, ConfigurationError
@@ -50,9 +41,10 @@ from seeds_nb.core.structured import field_value, parsed_fields
 from seeds_nb.core.types import Response
 
 from ._format import STATUS_COLOR, cap, excerpt, fmt_gco2, fmt_usd, full_prompt, response_facts
-from ._snapshot import StaticSnapshot, html_table, snapshot_box, text_lines
+from ._snapshot import html_table, snapshot_box, text_lines
 from ._throttle import Throttle
 from ._tree import close_tree
+from ._vlist import VirtualList, module_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,8 +52,6 @@ if TYPE_CHECKING:
     from seeds_nb.core.client import BaseClient
 
 __all__ = ["EXPORT_FORMATS", "FILTERS", "ResultsGrid"]
-
-_STATIC = Path(__file__).parent / "static"
 
 FILTERS: dict[str, tuple[str, ...]] = {
     "all": (), "ok": ("ok",), "cached": ("cached",), "failed": ("failed",), "retrying": ("retrying",),
@@ -73,9 +63,6 @@ EXPORT_FORMATS: dict[str, str] = {".csv": "csv", ".parquet": "parquet", ".pq": "
                                   ".ndjson": "jsonl"}
 """File suffix -> export format (``ResultsGrid.export``)."""
 
-_ASKABLE = ("sort_by", "sort_desc", "status_filter", "query", "viewport", "selected")
-"""The traits the browser may ask the kernel to set (``{"ask": {...}}`` custom messages)."""
-_MAX_WINDOW = 400  # rows the browser may ask for at once (a screenful plus overscan is ~60)
 _SNAPSHOT_ROWS = 5  # first and last rows in the static snapshot
 
 # a row: [prompt index, status, prompt text, Response | Exception | None]
@@ -89,7 +76,7 @@ def _missing_last(value: Any, desc: bool) -> tuple[int, Any]:
     return (1 if desc else 0, value)
 
 
-class ResultsGrid(StaticSnapshot, anywidget.AnyWidget):
+class ResultsGrid(VirtualList):
     """One row per prompt as it completes: a virtualised, sortable, searchable list with a detail pane.
 
     Args:
@@ -104,26 +91,20 @@ class ResultsGrid(StaticSnapshot, anywidget.AnyWidget):
             (``max_concurrent`` and generation parameters). ``run_batch`` passes all three.
     """
 
-    _esm = (_STATIC / "grid.js").read_text(encoding="utf-8")
-    _css = (_STATIC / "grid.css").read_text(encoding="utf-8")
+    _esm = module_text("vlist.js", "grid.js")
+    _css = module_text("vlist.css", "grid.css")
 
     columns: traitlets.List[list[str]] = traitlets.List(help="[key, label, kind, width] per column").tag(sync=True)
-    height_rows = traitlets.Int(20, help="rows visible at once").tag(sync=True)
-    viewport = traitlets.List([0, 60], help="[start, size] of the rows the browser wants (set by it)").tag(sync=True)
-    window = traitlets.Dict(help="{'start': view position, 'rows': formatted rows} (pushed)").tag(sync=True)
-    view_size = traitlets.Int(0, help="rows in the current view (filter and search applied)").tag(sync=True)
     status_counts = traitlets.Dict(help="rows per status").tag(sync=True)
     sort_by = traitlets.Unicode("index", help="column key the view is sorted by").tag(sync=True)
     sort_desc = traitlets.Bool(False, help="sort descending").tag(sync=True)
     status_filter = traitlets.Unicode("all", help="one of FILTERS").tag(sync=True)
     query = traitlets.Unicode("", help="text searched in prompts, responses and errors").tag(sync=True)
-    selected = traitlets.Int(-1, help="prompt index of the selected row (-1: none)").tag(sync=True)
-    detail = traitlets.Dict(help="the selected row in full (pushed)").tag(sync=True)
     message = traitlets.Unicode("", help="what the last action did").tag(sync=True)
     busy = traitlets.Bool(False, help="a re-run is going on").tag(sync=True)
     can_rerun = traitlets.Bool(False, help="the grid holds what a re-run needs").tag(sync=True)
-    _view_key = traitlets.Unicode(help="this grid, for the browser: a view drawn again opens where the last one "
-                                  "was scrolled").tag(sync=True)
+
+    _askable = ("sort_by", "sort_desc", "status_filter", "query", "viewport", "selected")
 
     def __init__(self, prompts: Sequence[Any] | None = None, *, page_size: int = 20,
                  throttle: Throttle | None = None, fields: Sequence[str] = (), client: BaseClient | None = None,
@@ -132,31 +113,24 @@ class ResultsGrid(StaticSnapshot, anywidget.AnyWidget):
         if page_size < 1:
             raise ConfigurationError(f"page_size must be >= 1; got {page_size!r}")
         self.fields = list(fields)
-        self.throttle = throttle if throttle is not None else Throttle(0.5)
         self.client = client
         self.result = result
         self.batch_params = dict(batch_params or {})
         self._prompts = prompts
-        self._lock = threading.RLock()  # a background run pushes from its thread, the browser from the main one
         self._rows: list[Row] = []
         self._pos: dict[int, int] = {}
         self._counts: Counter[str] = Counter()
         self._members: list[int] | None = []  # positions matching filter + search, arrival order; None: rescan
         self._scanned = 0  # rows already tested for membership
         self._view: list[int] | None = []  # members in sort order; None: sort again
-        self._dirty = False
-        self._detail_item: Any = None
         self._rerun_callbacks: list[Callable[[], object]] = []
         self._rerunning = False
         self.rerun_task: Running[int] | None = None
         """The thread of the last "re-run failed" click (``rerun_task.result()`` waits for it)."""
         kwargs.setdefault("height_rows", page_size)
-        kwargs.setdefault("_view_key", uuid.uuid4().hex)
-        super().__init__(columns=self._column_specs(), can_rerun=self._rerun_ready(), **kwargs)
-        self.observe(self._on_viewport, names="viewport")
+        super().__init__(throttle=throttle if throttle is not None else Throttle(0.5), columns=self._column_specs(),
+                         can_rerun=self._rerun_ready(), **kwargs)
         self.observe(self._on_criteria, names=["sort_by", "sort_desc", "status_filter", "query"])
-        self.observe(self._on_selected, names="selected")
-        self.on_msg(self._on_action)
 
     @classmethod
     def from_result(cls, result: BatchResult, prompts: Sequence[Any] | None = None, **kwargs: Any) -> ResultsGrid:
@@ -336,52 +310,23 @@ class ResultsGrid(StaticSnapshot, anywidget.AnyWidget):
         getter = value
         return lambda p: (*_missing_last(getter(rows[p]), desc), rows[p][0])
 
-    def _window_bounds(self, size: int) -> tuple[int, int]:
-        start, want = (list(self.viewport) + [0, 60])[:2]
-        want = max(1, min(int(want), _MAX_WINDOW))
-        start = max(0, min(int(start), max(size - want, 0)))
-        return start, min(start + want, size)
+    # -- the list (VirtualList) ----------------------------------------------------------------------
+    def _view_handles(self) -> list[int]:
+        return self._ensure_view()
 
-    # -- pushing -------------------------------------------------------------------------------------
-    def refresh(self, *, force: bool = False) -> bool:
-        """Push the window and counts if rows changed and the throttle allows (or ``force``)."""
-        if force:
-            self.throttle.mark()
-        elif not self._dirty or not self.throttle.ready():
-            return False
-        self._push()
-        return True
+    def _format_row(self, pos: int) -> list[Any]:
+        return _cells(self._rows[pos], self.fields)
 
-    def tick(self) -> bool:
-        """Periodic push of rows still waiting for one (the time gate alone)."""
-        if not self._dirty or not self.throttle.due():
-            return False
-        self._push()
-        return True
+    def _push_more(self) -> None:
+        self.status_counts = self.counts
 
-    def _push(self) -> None:
-        """One message: the window for the browser's viewport, the view size, the counts, and the
-        selected row's detail when its outcome changed."""
-        with self._lock:
-            self._dirty = False
-            view = self._ensure_view()
-            start, stop = self._window_bounds(len(view))
-            rows, fields = self._rows, self.fields
-            window = {"start": start, "rows": [_cells(rows[p], fields) for p in view[start:stop]]}
-            detail = None
-            pos = self._pos.get(int(self.selected))
-            if pos is not None and rows[pos][3] is not self._detail_item:
-                detail = self._detail(rows[pos])
-            with self.hold_sync():
-                self.window = window
-                self.view_size = len(view)
-                self.status_counts = self.counts
-                if detail is not None:
-                    self.detail = detail
+    def _detail_version(self, index: int) -> object:
+        pos = self._pos.get(index)
+        return None if pos is None else (self._rows[pos][1], id(self._rows[pos][3]))
 
-    def _on_viewport(self, change: dict[str, Any]) -> None:
-        self.throttle.mark()
-        self._push()
+    def _detail_of(self, index: int) -> dict[str, Any] | None:
+        pos = self._pos.get(index)
+        return None if pos is None else self._detail(self._rows[pos])
 
     def _on_criteria(self, change: dict[str, Any]) -> None:
         with self._lock:
@@ -392,23 +337,8 @@ class ResultsGrid(StaticSnapshot, anywidget.AnyWidget):
         self._push()
 
     # -- detail --------------------------------------------------------------------------------------
-    def select(self, index: int) -> None:
-        """Select prompt ``index``'s row: the detail pane shows it in full."""
-        if self.selected == index:
-            self._on_selected({"new": index})
-        self.selected = index
-
-    def _on_selected(self, change: dict[str, Any]) -> None:
-        index = int(change["new"])
-        with self._lock:
-            pos = self._pos.get(index)
-            row = self._rows[pos] if pos is not None else None
-            self.detail = self._detail(row) if row is not None else (
-                {} if index < 0 else {"index": index, "missing": True})
-
     def _detail(self, row: Row) -> dict[str, Any]:
         index, status, prompt, item = row
-        self._detail_item = item
         detail: dict[str, Any] = {"index": index, "status": status, "prompt": cap(self._full_prompt(index, prompt))}
         if isinstance(item, Response):
             detail.update(title="Response", text=cap(item.content), facts=response_facts(item),
@@ -580,14 +510,8 @@ class ResultsGrid(StaticSnapshot, anywidget.AnyWidget):
         self.message = f"exported {len(frame):,} rows to {target}"
         return target
 
-    def _on_action(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        """A request from the browser: a view change (``ask``: applied here, see the module docstring) or
-        a button (run the action); the outcome or the error is reported in ``message``."""
-        if not isinstance(content, dict):
-            return
-        if isinstance(content.get("ask"), dict):
-            self._on_ask(content["ask"])
-            return
+    def _on_action(self, content: Mapping[str, Any]) -> None:
+        """A button in the browser: run the action; the outcome or the error is reported in ``message``."""
         action = content.get("action")
         try:
             if action == "rerun":
@@ -599,20 +523,14 @@ class ResultsGrid(StaticSnapshot, anywidget.AnyWidget):
         except Exception as exc:  # shown where it was asked for; the kernel's comm handler must not raise
             self.message = f"{action} failed: {type(exc).__name__}: {exc}"
 
-    def _on_ask(self, ask: Mapping[str, Any]) -> None:
-        """Set the traits the browser asked for, at once (validated together: a bad value changes none),
-        so their observers answer with one message."""
-        changes = {name: ask[name] for name in _ASKABLE if name in ask}
-        try:
-            # the cross-validators first: traitlets rolls a held change back on a TraitError only
-            for name, check in (("status_filter", self._valid_filter), ("sort_by", self._valid_sort)):
-                if name in changes:
-                    check({"value": changes[name]})
-            with self.hold_sync(), self.hold_trait_notifications():
-                for name, value in changes.items():
-                    setattr(self, name, value)
-        except Exception as exc:  # a stale or bad request: say so in the grid, never raise in the comm handler
-            self.message = f"cannot show that: {type(exc).__name__}: {exc}"
+    def _check_ask(self, changes: Mapping[str, Any]) -> None:
+        # the cross-validators first: traitlets rolls a held change back on a TraitError only
+        for name, check in (("status_filter", self._valid_filter), ("sort_by", self._valid_sort)):
+            if name in changes:
+                check({"value": changes[name]})
+
+    def _refused(self, error: Exception) -> None:
+        self.message = f"cannot show that: {type(error).__name__}: {error}"
 
     # -- columns and text ----------------------------------------------------------------------------
     def _column_specs(self) -> list[list[str]]:

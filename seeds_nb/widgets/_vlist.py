@@ -48,7 +48,7 @@ def module_text(*names: str) -> str:
 
 class VirtualList(StaticSnapshot, anywidget.AnyWidget):
     """A virtualised list whose rows stay in the kernel; subclasses say what the view is and how a row
-    and a detail read (``_view``, ``_cells``, ``_detail_of``, ``_detail_version``) and may push more
+    and a detail read (``_view_handles``, ``_format_row``, ``_detail_of``, ``_detail_version``) and may push more
     traits with the window (``_push_more``)."""
 
     height_rows = traitlets.Int(20, help="rows visible at once").tag(sync=True)
@@ -75,11 +75,11 @@ class VirtualList(StaticSnapshot, anywidget.AnyWidget):
         self.on_msg(self._on_message)
 
     # -- what a subclass says ------------------------------------------------------------------------
-    def _view(self) -> Sequence[Any]:
-        """The rows of the view, in order (any handle ``_cells`` understands)."""
+    def _view_handles(self) -> Sequence[Any]:
+        """The rows of the view, in order (any handle ``_format_row`` understands)."""
         raise NotImplementedError
 
-    def _cells(self, handle: Any) -> list[Any]:
+    def _format_row(self, handle: Any) -> list[Any]:
         """One row as the browser shows it (JSON; text is drawn as text)."""
         raise NotImplementedError
 
@@ -103,13 +103,6 @@ class VirtualList(StaticSnapshot, anywidget.AnyWidget):
         want = max(1, min(int(want), MAX_WINDOW))
         start = max(0, min(int(start), max(size - want, 0)))
         return start, min(start + want, size)
-
-    def visible_rows(self) -> list[list[Any]]:
-        """The rows of the window the browser was last sent (as it shows them)."""
-        with self._lock:
-            view = self._view()
-            start, stop = self._window_bounds(len(view))
-            return [self._cells(handle) for handle in view[start:stop]]
 
     def mark_dirty(self) -> None:
         """Rows changed: the next ``refresh``/``tick`` the throttle allows pushes them."""
@@ -136,9 +129,9 @@ class VirtualList(StaticSnapshot, anywidget.AnyWidget):
         and the selected row's detail when its content changed."""
         with self._lock:
             self._dirty = False
-            view = self._view()
+            view = self._view_handles()
             start, stop = self._window_bounds(len(view))
-            window = {"start": start, "rows": [self._cells(handle) for handle in view[start:stop]]}
+            window = {"start": start, "rows": [self._format_row(handle) for handle in view[start:stop]]}
             detail = None
             index = int(self.selected)
             if index >= 0:
@@ -180,12 +173,21 @@ class VirtualList(StaticSnapshot, anywidget.AnyWidget):
         else:
             self._on_action(content)
 
+    def _check_ask(self, changes: Mapping[str, Any]) -> None:
+        """Refuse a request before anything changes (raise): traitlets rolls a held change back only
+        on a ``TraitError``, so a subclass checks its cross-validated traits here."""
+
+    def _refused(self, error: Exception) -> None:
+        """A request could not be applied (a stale or bad one): a subclass may say so in its view."""
+
     def _on_ask(self, ask: Mapping[str, Any]) -> None:
-        """Set the traits the browser asked for at once, so their observers answer with one message."""
+        """Set the traits the browser asked for at once (checked together: a bad value changes none),
+        so their observers answer with one message."""
         changes = {name: ask[name] for name in self._askable if name in ask}
         try:
+            self._check_ask(changes)
             with self.hold_sync(), self.hold_trait_notifications():
                 for name, value in changes.items():
                     setattr(self, name, value)
-        except Exception:  # a stale or bad request must never raise in the kernel's comm handler
-            return
+        except Exception as exc:  # never raise in the kernel's comm handler
+            self._refused(exc)

@@ -129,7 +129,11 @@ function virtualList({ model, rowHeight, overscan = 40, drawRow }) {
     choose(Number(line.dataset.index));
     render();
   });
-  scroller.addEventListener("keydown", (event) => {
+  // The list's keys are taken on the window, in the capture phase: Notebook 7 handles its shortcuts
+  // (arrows move between cells) in the document's capture phase, before the list would see them.
+  // composedPath() reaches into a shadow root (marimo draws widgets in one).
+  const onKey = (event) => {
+    if (event.composedPath()[0] !== scroller || event.ctrlKey || event.metaKey || event.altKey) return;
     const page = Math.max(1, visibleCount() - 2);
     const moves = { ArrowDown: 1, ArrowUp: -1, PageDown: page, PageUp: -page };
     const base = selPos >= 0 ? selPos : Math.floor(scroller.scrollTop / rowHeight) - 1;
@@ -138,10 +142,12 @@ function virtualList({ model, rowHeight, overscan = 40, drawRow }) {
     else if (event.key === "End") select(model.get("view_size") - 1);
     else return;
     event.preventDefault();
-  });
+    event.stopPropagation();
+  };
+  window.addEventListener("keydown", onKey, true);
 
   const onSelected = () => {
-    if (chosen === model.get("selected")) chosen = null;
+    chosen = null; // the kernel confirmed (or changed) the selection
     render();
   };
   const onSize = () => {
@@ -170,6 +176,7 @@ function virtualList({ model, rowHeight, overscan = 40, drawRow }) {
   const destroy = () => {
     for (const [name, fn] of handlers) model.off(name, fn);
     scroller.removeEventListener("scroll", onScroll);
+    window.removeEventListener("keydown", onKey, true);
   };
   return { scroller, render, reset, destroy };
 }
