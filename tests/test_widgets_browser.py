@@ -105,6 +105,7 @@ def test_the_finished_grid_answers_while_a_later_cell_awaits(page: Any, fast_cou
     grid.locator(".sv-scroll").evaluate("el => { el.scrollTop = el.scrollHeight / 2; }")  # row 5,000 on top
     row = grid.locator('.sv-row[data-index="5000"]')
     row.wait_for(timeout=30_000)
+    assert "Click a row" in grid.locator(".sg-detail .sv-hint").inner_text()  # nothing chosen yet
     row.click()
     detail = grid.locator(".sg-detail")
     detail.get_by_text("#5000", exact=True).wait_for(timeout=30_000)
@@ -264,6 +265,7 @@ def test_compare_batch_fills_every_column_and_a_row_click_shows_the_answers(app:
     assert cells.count() == 2 and all(cells.nth(i).inner_text().strip() for i in range(2))
     assert grid.locator('.sc-answer-cell[data-status="waiting"]').count() == 0  # every column filled
     excerpt = cells.nth(0).inner_text()
+    assert "Click a row" in grid.locator(".sc-detail .sv-hint").inner_text()  # nothing chosen yet
     last.click()
     detail = grid.locator(".sc-detail")
     detail.get_by_text("#1999", exact=True).wait_for(timeout=30_000)

@@ -81,14 +81,7 @@ function render({ model, el }) {
   function renderDetail() {
     const d = model.get("detail") || {};
     detail.replaceChildren();
-    if (d.index === undefined) {
-      detail.appendChild(vh("div", "sv-hint", "Click a row (or use ↑ ↓) to read every answer to its prompt in full."));
-      return;
-    }
-    if (d.missing) {
-      detail.appendChild(vh("div", "sv-hint", `prompt #${d.index}: no row yet`));
-      return;
-    }
+    if (vlistDetailHint(detail, d, "Click a row (or use ↑ ↓) to read every answer to its prompt in full.")) return;
     detail.append(vh("b", "", `#${d.index}`), vh("div", "sv-label", "Prompt"), vh("pre", "sv-text sc-full-prompt", d.prompt || ""));
     const answers = vh("div", "sc-answers");
     answers.style.gridTemplateColumns = `repeat(${Math.max((d.answers || []).length, 1)}, minmax(0, 1fr))`;

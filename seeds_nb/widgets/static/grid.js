@@ -10,45 +10,38 @@ const ROW_H = 24;
 const FILTERS = ["all", "ok", "cached", "failed", "retrying", "cancelled"];
 const FORMATS = ["csv", "parquet", "jsonl"];
 
-function h(tag, cls, text) {
-  const node = document.createElement(tag);
-  if (cls) node.className = cls;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 function render({ model, el }) {
   el.classList.add("seeds-results-grid", "seeds-vlist");
-  const root = h("div", "sg-root");
+  const root = vh("div", "sg-root");
   el.appendChild(root);
 
   // -- toolbar -----------------------------------------------------------------------------------
-  const bar = h("div", "sg-bar");
-  const filter = h("select", "sg-filter");
+  const bar = vh("div", "sg-bar");
+  const filter = vh("select", "sg-filter");
   filter.title = "Show only rows of one status";
   for (const name of FILTERS) filter.appendChild(new Option(name, name));
-  const search = h("input", "sg-search");
+  const search = vh("input", "sg-search");
   search.type = "search";
   search.placeholder = "search prompts and responses";
-  const rerun = h("button", "sg-btn sg-rerun", "re-run failed");
+  const rerun = vh("button", "sg-btn sg-rerun", "re-run failed");
   rerun.title = "Send only the failed rows again through the same client; they update in place";
-  const dfName = h("input", "sg-dfname");
+  const dfName = vh("input", "sg-dfname");
   dfName.value = "grid_df";
   dfName.title = "Variable the DataFrame is bound to";
-  const dfButton = h("button", "sg-btn sg-df", "copy as DataFrame");
+  const dfButton = vh("button", "sg-btn sg-df", "copy as DataFrame");
   dfButton.title = "Bind the current view (filter, search, order) to this variable as a pandas DataFrame";
-  const exportPath = h("input", "sg-path");
+  const exportPath = vh("input", "sg-path");
   exportPath.value = "results.csv";
   exportPath.title = "File the current view is written to (.csv, .parquet or .jsonl)";
-  const exportButton = h("button", "sg-btn sg-export", "export");
+  const exportButton = vh("button", "sg-btn sg-export", "export");
   exportButton.title = "Write the current view to this file";
   bar.append(filter, search, rerun, dfName, dfButton, exportPath, exportButton);
-  const summary = h("div", "sg-summary");
-  const message = h("div", "sg-message");
+  const summary = vh("div", "sg-summary");
+  const message = vh("div", "sg-message");
 
   // -- the list ----------------------------------------------------------------------------------
-  const head = h("div", "sv-head sg-head");
-  const detail = h("div", "sg-detail");
+  const head = vh("div", "sv-head sg-head");
+  const detail = vh("div", "sg-detail");
   let typing = 0; // the debounce timer of a search being typed
   const ask = (changes) => model.send({ ask: changes });
   const columns = () => model.get("columns") || [];
@@ -60,7 +53,7 @@ function render({ model, el }) {
       line.style.gridTemplateColumns = template();
       const kinds = columns().map((c) => c[2]);
       row.forEach((value, i) => {
-        const cell = h("div", `sv-cell sg-${kinds[i] || "t"}`, String(value));
+        const cell = vh("div", `sv-cell sg-${kinds[i] || "t"}`, String(value));
         if (kinds[i] === "n") cell.classList.add("sv-n");
         if (i === 1) cell.classList.add(`sv-st-${value}`);
         if (kinds[i] === "t" && value) cell.title = String(value);
@@ -76,7 +69,7 @@ function render({ model, el }) {
     const by = model.get("sort_by");
     const desc = model.get("sort_desc");
     for (const [key, label, kind] of columns()) {
-      const cell = h("div", `sv-hcell sg-hcell sg-${kind}`, label + (key === by ? (desc ? " ▼" : " ▲") : ""));
+      const cell = vh("div", `sv-hcell sg-hcell sg-${kind}`, label + (key === by ? (desc ? " ▼" : " ▲") : ""));
       cell.dataset.key = key;
       cell.title = `Sort by ${label} (click again to reverse)`;
       cell.addEventListener("click", () => {
@@ -114,31 +107,24 @@ function render({ model, el }) {
   function renderDetail() {
     const d = model.get("detail") || {};
     detail.replaceChildren();
-    if (d.index === undefined) {
-      detail.appendChild(h("div", "sv-hint", "Click a row (or use ↑ ↓) to see its full prompt and response."));
-      return;
-    }
-    if (d.missing) {
-      detail.appendChild(h("div", "sv-hint", `prompt #${d.index}: no row yet`));
-      return;
-    }
-    const top = h("div", "sg-facts");
-    top.append(h("b", "", `#${d.index}`), document.createTextNode(" · "), h("b", `sv-st-${d.status}`, d.status));
+    if (vlistDetailHint(detail, d, "Click a row (or use ↑ ↓) to see its full prompt and response.")) return;
+    const top = vh("div", "sg-facts");
+    top.append(vh("b", "", `#${d.index}`), document.createTextNode(" · "), vh("b", `sv-st-${d.status}`, d.status));
     for (const [name, value] of d.facts || []) top.appendChild(document.createTextNode(` · ${name} ${value}`));
     detail.appendChild(top);
-    detail.append(h("div", "sv-label", "Prompt"), h("pre", "sv-text sg-prompt", d.prompt || ""));
+    detail.append(vh("div", "sv-label", "Prompt"), vh("pre", "sv-text sg-prompt", d.prompt || ""));
     const title = d.error_type ? `${d.title}: ${d.error_type}` : d.title;
-    const answer = h("pre", `sv-text sg-answer${d.error_type !== undefined ? " sv-error" : ""}`, d.text || "");
-    detail.append(h("div", "sv-label", title), answer);
+    const answer = vh("pre", `sv-text sg-answer${d.error_type !== undefined ? " sv-error" : ""}`, d.text || "");
+    detail.append(vh("div", "sv-label", title), answer);
     // label -> rows of cells: parsed fields, tool calls (name, id, arguments as sent), choices (n > 1)
     for (const [label, key] of [["Parsed fields", "fields"], ["Tool calls", "tool_calls"], ["Choices", "choices"]]) {
       if (!(d[key] || []).length) continue;
-      detail.appendChild(h("div", "sv-label", label));
-      const table = h("table", "sg-fields");
+      detail.appendChild(vh("div", "sv-label", label));
+      const table = vh("table", "sg-fields");
       for (const [name, ...values] of d[key]) {
-        const tr = h("tr");
-        tr.appendChild(h("td", "sg-fname", String(name)));
-        for (const value of values) tr.appendChild(h("td", "", value));
+        const tr = vh("tr");
+        tr.appendChild(vh("td", "sg-fname", String(name)));
+        for (const value of values) tr.appendChild(vh("td", "", value));
         table.appendChild(tr);
       }
       detail.appendChild(table);

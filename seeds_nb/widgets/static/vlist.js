@@ -19,6 +19,15 @@ function vh(tag, cls, text) {
   return node;
 }
 
+// The detail pane's hint while no row is chosen, or the chosen row has not arrived yet; true when shown
+// (the caller then draws nothing else).
+function vlistDetailHint(pane, d, emptyText) {
+  if (d.index === undefined) pane.appendChild(vh("div", "sv-hint", emptyText));
+  else if (d.missing) pane.appendChild(vh("div", "sv-hint", `prompt #${d.index}: no row yet`));
+  else return false;
+  return true;
+}
+
 // A list in `scroller` (returned): `drawRow(line, row, pos)` fills one row's element; `rowHeight` in px.
 function virtualList({ model, rowHeight, overscan = 40, drawRow }) {
   const scroller = vh("div", "sv-scroll");
